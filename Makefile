@@ -1,0 +1,39 @@
+# Everything a fresh machine needs: only python3 and make are assumed.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+export AIRFLOW_HOME ?= $(CURDIR)/.airflow
+
+.PHONY: venv lint test test-fast demo lock clean
+
+$(BIN)/.installed: setup.cfg pyproject.toml requirements/lock.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(BIN)/uv pip install -q -p $(BIN)/python -r requirements/lock.txt
+	$(BIN)/uv pip install -q -p $(BIN)/python --no-deps -e .
+	touch $@
+
+venv: $(BIN)/.installed
+
+lint: venv
+	$(BIN)/ruff check airflow_querystatus tests dags benchmarks
+	$(BIN)/mypy airflow_querystatus
+
+## The whole suite: lint, type check, unit + emulator + end-to-end tests.
+test: lint
+	$(BIN)/pytest
+
+## Without the slow end-to-end tests.
+test-fast: venv
+	$(BIN)/pytest -m "not e2e"
+
+demo: venv
+	$(BIN)/python scripts/demo_triggers.py
+
+## Re-resolve pinned dependencies after changing setup.cfg.
+lock:
+	$(BIN)/uv pip compile setup.cfg --extra test -p 3.11 -q --no-header -o requirements/lock.txt
+
+clean:
+	rm -rf $(VENV) .airflow .pytest_cache .mypy_cache .ruff_cache

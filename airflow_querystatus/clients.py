@@ -1,0 +1,212 @@
+"""Process-wide shared aiobotocore clients for triggers.
+
+An aiobotocore client costs milliseconds of CPU, a TLS handshake and most of a MiB to
+create. One triggerer may hold thousands of waits on the same connection, region and
+service, so they share one client per :class:`ClientKey`:
+
+* created through the amazon provider's hook, so every credential method of an ``aws``
+  connection works (keys, profiles, assume-role with refreshable credentials); the hook
+  runs in a thread (``get_async_conn``), keeping connection look-ups and STS calls off the
+  event loop;
+* reference-counted by the waits that use it (:meth:`SharedClientPool.subscribe`) and
+  closed when the last one leaves;
+* replaced after ``max_age`` seconds (or when credentials expire) so a rotated connection
+  secret is picked up; a replaced client is closed once its in-flight calls return.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.config import Config
+
+DEFAULT_MAX_CLIENT_AGE = 900.0
+#: botocore's default of 10 connections queues calls once hundreds of waits share a client.
+DEFAULT_MAX_POOL_CONNECTIONS = 50
+#: Standard retry mode retries the throttling and 5xx codes these APIs use
+#: (legacy mode misses TooManyRequestsException and LimitExceededException).
+DEFAULT_RETRIES: dict[str, Any] = {"mode": "standard", "max_attempts": 3}
+
+
+@dataclass(frozen=True)
+class ClientKey:
+    """Everything that makes two clients different; equal keys share one client."""
+
+    service: str
+    aws_conn_id: str | None
+    region_name: str | None
+    endpoint_url: str | None
+    verify: bool | str | None
+    #: ``botocore_config`` as canonical JSON, so that dicts compare and hash.
+    botocore_config_json: str
+
+    @classmethod
+    def build(
+        cls,
+        service: str,
+        *,
+        aws_conn_id: str | None,
+        region_name: str | None,
+        endpoint_url: str | None = None,
+        verify: bool | str | None = None,
+        botocore_config: Mapping[str, Any] | None = None,
+    ) -> ClientKey:
+        return cls(
+            service=service,
+            aws_conn_id=aws_conn_id,
+            region_name=region_name,
+            endpoint_url=endpoint_url,
+            verify=verify,
+            botocore_config_json=json.dumps(dict(botocore_config or {}), sort_keys=True, default=str),
+        )
+
+    @property
+    def botocore_config(self) -> dict[str, Any] | None:
+        config: dict[str, Any] = json.loads(self.botocore_config_json)
+        return config or None
+
+
+#: Creates an entered aiobotocore client and returns it with its async closer.
+ClientFactory = Callable[[ClientKey], Awaitable["tuple[Any, Callable[[], Awaitable[Any]]]"]]
+
+
+@dataclass(eq=False)
+class _PooledClient:
+    client: Any
+    close: Callable[[], Awaitable[Any]]
+    created_at: float
+    in_flight: int = 0
+    retired: bool = False
+
+
+@dataclass(eq=False)
+class _Slot:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    current: _PooledClient | None = None
+    subscribers: int = 0
+
+
+class SharedClientPool:
+    """Shares clients between the waits of one event loop (see module docstring)."""
+
+    def __init__(self, factory: ClientFactory, *, max_age: float = DEFAULT_MAX_CLIENT_AGE) -> None:
+        self._factory = factory
+        self._max_age = max_age
+        self._slots: dict[ClientKey, _Slot] = {}
+        self.clients_created = 0
+        self.clients_closed = 0
+
+    @asynccontextmanager
+    async def subscribe(self, key: ClientKey) -> AsyncIterator[None]:
+        """Keep the key's client alive for the duration of one wait."""
+        slot = self._slots.setdefault(key, _Slot())
+        slot.subscribers += 1
+        try:
+            yield
+        finally:
+            slot.subscribers -= 1
+            if slot.subscribers == 0:
+                pooled, slot.current = slot.current, None
+                del self._slots[key]
+                if pooled is not None:
+                    pooled.retired = True
+                    await self._close_if_idle(pooled)
+
+    @asynccontextmanager
+    async def borrow(self, key: ClientKey) -> AsyncIterator[Any]:
+        """The key's current client for one call (the caller must hold a subscription)."""
+        pooled = await self._current(key)
+        pooled.in_flight += 1
+        try:
+            yield pooled.client
+        finally:
+            pooled.in_flight -= 1
+            await self._close_if_idle(pooled)
+
+    async def invalidate(self, key: ClientKey) -> None:
+        """Build a new client on the next borrow (e.g. after credentials expired)."""
+        slot = self._slots.get(key)
+        if slot is not None and slot.current is not None:
+            pooled, slot.current = slot.current, None
+            pooled.retired = True
+            await self._close_if_idle(pooled)
+
+    @property
+    def open_clients(self) -> int:
+        return self.clients_created - self.clients_closed
+
+    async def _current(self, key: ClientKey) -> _PooledClient:
+        slot = self._slots.get(key)
+        if slot is None:
+            raise RuntimeError(f"borrow() without subscribe() for {key}")
+        pooled = slot.current
+        if pooled is not None and time.monotonic() - pooled.created_at < self._max_age:
+            return pooled
+        async with slot.lock:  # one creation per key, however many waits ask at once
+            pooled = slot.current
+            if pooled is not None and time.monotonic() - pooled.created_at >= self._max_age:
+                pooled.retired = True
+                slot.current = None
+                await self._close_if_idle(pooled)
+                pooled = None
+            if pooled is None:
+                client, close = await self._factory(key)
+                self.clients_created += 1
+                pooled = slot.current = _PooledClient(client, close, time.monotonic())
+            return pooled
+
+    async def _close_if_idle(self, pooled: _PooledClient) -> None:
+        if pooled.retired and pooled.in_flight == 0:
+            pooled.retired = False  # close exactly once
+            pooled.in_flight = -1
+            self.clients_closed += 1
+            await pooled.close()
+
+
+async def create_client_through_hook(key: ClientKey) -> tuple[Any, Callable[[], Awaitable[Any]]]:
+    """Default factory: build the client with the service's hook (see module docstring)."""
+    from airflow_querystatus.hooks import hook_class_for
+
+    hook_cls = hook_class_for(key.service)
+    params: dict[str, Any] = {
+        "aws_conn_id": key.aws_conn_id,
+        "region_name": key.region_name,
+        "verify": key.verify,
+        "config": key.botocore_config,
+    }
+    if key.endpoint_url is not None:
+        params["endpoint_url"] = key.endpoint_url
+    hook = hook_cls(**params)
+
+    def build_creator() -> Any:
+        # Pool defaults apply only where neither the argument nor the connection's
+        # ``config_kwargs`` chose a value.
+        defaults = Config(max_pool_connections=DEFAULT_MAX_POOL_CONNECTIONS, retries=dict(DEFAULT_RETRIES))
+        return hook.get_client_type(region_name=hook.region_name, config=defaults.merge(hook.config), deferrable=True)
+
+    creator = await asyncio.to_thread(build_creator)
+    client = await creator.__aenter__()
+
+    async def close() -> None:
+        await creator.__aexit__(None, None, None)
+
+    return client, close
+
+
+_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SharedClientPool] = weakref.WeakKeyDictionary()
+
+
+def shared_pool() -> SharedClientPool:
+    """The pool of the running event loop (one per triggerer process in production)."""
+    loop = asyncio.get_running_loop()
+    pool = _pools.get(loop)
+    if pool is None:
+        pool = _pools[loop] = SharedClientPool(create_client_through_hook)
+    return pool

@@ -1,0 +1,27 @@
+"""``python -m airflow_querystatus.emulator [--host 127.0.0.1] [--port 4599]``: serve until killed."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+
+from airflow_querystatus.emulator.server import EmulatorServer
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1", help="a loopback address (others are refused)")
+    parser.add_argument("--port", type=int, default=4599)
+    args = parser.parse_args(argv)
+    server = EmulatorServer(host=args.host, port=args.port).start()
+    print(f"emulator listening on {server.url}", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,303 @@
+"""The emulator's state: queries with scripted state progressions and injected faults.
+
+A query follows its ``steps``: each step holds a state for a number of status calls
+(``polls``) or seconds (``seconds``); the last step is where it stays. Faults are consumed
+by the calls that touch the query (or, for global faults, by any call) before the script
+answers, so a test can say "throttle the next three polls, then answer normally".
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+#: One entry per emulated query family: the default script for queries started through
+#: the API, and what results look like.
+KINDS = (
+    "internet_monitor",
+    "network_flow_monitor_top_contributors",
+    "network_flow_monitor_workload_insights_data",
+    "neptune_open_cypher",
+    "athena_calculation",
+)
+
+#: Kinds whose status API lists a query only while it runs (Neptune).
+LISTED_WHILE_RUNNING = frozenset({"neptune_open_cypher"})
+NEPTUNE_LISTED_STATES = frozenset({"RUNNING", "CANCELLED", "WAITING"})
+
+
+@dataclass
+class Step:
+    """Hold ``state`` for ``polls`` status calls or ``seconds`` seconds (neither: forever)."""
+
+    state: str
+    polls: int | None = None
+    seconds: float | None = None
+    reason: str | None = None
+    progress: str | None = None
+
+    @classmethod
+    def parse(cls, raw: Step | Mapping[str, Any] | tuple[Any, ...] | str) -> Step:
+        if isinstance(raw, Step):
+            return raw
+        if isinstance(raw, str):
+            return cls(raw)
+        if isinstance(raw, tuple):
+            return cls(raw[0], polls=raw[1] if len(raw) > 1 else None)
+        return cls(**dict(raw))
+
+
+def default_steps(kind: str) -> list[Step]:
+    if kind == "neptune_open_cypher":
+        return [Step("RUNNING", seconds=1.0), Step("FINISHED")]
+    if kind == "athena_calculation":
+        return [Step("CREATED", polls=1), Step("RUNNING", polls=2, progress="50%"), Step("COMPLETED")]
+    return [Step("QUEUED", polls=1), Step("RUNNING", polls=2), Step("SUCCEEDED")]
+
+
+@dataclass
+class Fault:
+    """What to do instead of answering: an AWS error, a raw HTTP answer, a delay or a reset.
+
+    ``count`` calls are affected, or every call for ``seconds`` after the first one.
+    """
+
+    error: str | None = None
+    message: str | None = None
+    http_status: int | None = None
+    body: str | None = None
+    content_type: str = "text/html"
+    delay: float | None = None
+    reset: bool = False
+    count: int = 1
+    seconds: float | None = None
+    #: Only calls to these operations (snake_case boto3 names) are affected; empty: all.
+    operations: tuple[str, ...] = ()
+    _started: float | None = None
+    _used: int = 0
+
+    @classmethod
+    def parse(cls, raw: Fault | Mapping[str, Any]) -> Fault:
+        if isinstance(raw, Fault):
+            return raw
+        values = dict(raw)
+        if "operations" in values:
+            values["operations"] = tuple(values["operations"])
+        return cls(**values)
+
+    def applies_to(self, operation: str) -> bool:
+        return not self.operations or operation in self.operations
+
+    def consume(self, now: float) -> bool:
+        """Use the fault once; return False once it is spent."""
+        if self.seconds is not None:
+            if self._started is None:
+                self._started = now
+            return now - self._started < self.seconds
+        if self._used >= self.count:
+            return False
+        self._used += 1
+        return True
+
+
+@dataclass
+class Query:
+    kind: str
+    query_id: str
+    identifiers: dict[str, str]
+    steps: list[Step]
+    faults: list[Fault] = field(default_factory=list)
+    result_rows: int = 3
+    text: str | None = None
+    session_id: str | None = None
+    created_at: float = field(default_factory=time.time)
+    status_calls: int = 0
+    stopped: bool = False
+    silent_cancel: bool = False
+    #: (state, UNIX time it was entered), for detection-delay measurements.
+    history: list[tuple[str, float]] = field(default_factory=list)
+    _step: int = 0
+    _polls_in_step: int = 0
+    _step_started: float = field(default_factory=time.time)
+
+    def __post_init__(self) -> None:
+        self.history.append((self.steps[0].state, self._step_started))
+
+    @property
+    def step(self) -> Step:
+        return self.steps[self._step]
+
+    def advance(self, now: float) -> Step:
+        """Move past finished steps (by polls or elapsed time) and return the current one."""
+        while self._step < len(self.steps) - 1:
+            step = self.step
+            if step.polls is not None and self._polls_in_step >= step.polls:
+                entered = now
+            elif step.seconds is not None and now - self._step_started >= step.seconds:
+                entered = self._step_started + step.seconds
+            else:
+                break
+            self._step += 1
+            self._polls_in_step = 0
+            self._step_started = entered
+            self.history.append((self.step.state, entered))
+        return self.step
+
+    def poll(self, now: float) -> Step:
+        """Answer one status call."""
+        step = self.advance(now)
+        self._polls_in_step += 1
+        self.status_calls += 1
+        return step
+
+    def force(self, state: str, now: float, *, then: str | None = None, after_polls: int = 1) -> None:
+        """Jump to ``state`` (e.g. on stop); optionally move on to ``then`` after some polls."""
+        steps = [Step(state, polls=after_polls if then else None)]
+        if then:
+            steps.append(Step(then))
+        self.steps = self.steps[: self._step] + steps
+        self._step = len(self.steps) - len(steps)
+        self._polls_in_step = 0
+        self._step_started = now
+        self.history.append((state, now))
+
+    def state_entered_at(self, state: str) -> float | None:
+        return next((t for s, t in self.history if s == state), None)
+
+
+class UnknownQuery(LookupError):
+    pass
+
+
+class Emulator:
+    """All emulated queries; thread-safe (the server runs in its own thread)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._queries: dict[str, Query] = {}
+        self._defaults: dict[str, list[Step]] = {}
+        self._global_faults: list[Fault] = []
+        self.requests: dict[str, int] = {}
+        self.sessions: dict[str, dict[str, Any]] = {}
+
+    # -- test-facing API --------------------------------------------------------------------
+    def add_query(
+        self,
+        kind: str,
+        identifiers: Mapping[str, str] | None = None,
+        *,
+        steps: Iterable[Any] | None = None,
+        faults: Iterable[Any] = (),
+        query_id: str | None = None,
+        result_rows: int = 3,
+        text: str | None = None,
+        session_id: str | None = None,
+    ) -> Query:
+        """Plant a query (as if it had been started) with a script and faults."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown kind {kind!r}; expected one of {KINDS}")
+        with self._lock:
+            script = [Step.parse(s) for s in steps] if steps is not None else self.default_steps(kind)
+            if not script:
+                raise ValueError("steps must not be empty")
+            query = Query(
+                kind=kind,
+                query_id=query_id or str(uuid.uuid4()),
+                identifiers=dict(identifiers or {}),
+                steps=script,
+                faults=[Fault.parse(f) for f in faults],
+                result_rows=result_rows,
+                text=text,
+                session_id=session_id,
+            )
+            self._queries[query.query_id] = query
+            return query
+
+    def set_default_steps(self, kind: str, steps: Iterable[Any]) -> None:
+        """The script for queries started through the API from now on."""
+        with self._lock:
+            self._defaults[kind] = [Step.parse(s) for s in steps]
+
+    def default_steps(self, kind: str) -> list[Step]:
+        with self._lock:
+            return [Step(**vars(s)) for s in self._defaults.get(kind, default_steps(kind))]
+
+    def add_global_faults(self, faults: Iterable[Any]) -> None:
+        with self._lock:
+            self._global_faults.extend(Fault.parse(f) for f in faults)
+
+    def clear_global_faults(self) -> None:
+        with self._lock:
+            self._global_faults.clear()
+
+    def query(self, query_id: str) -> Query:
+        with self._lock:
+            try:
+                return self._queries[query_id]
+            except KeyError:
+                raise UnknownQuery(query_id) from None
+
+    def queries(self, kind: str | None = None) -> list[Query]:
+        with self._lock:
+            return [q for q in self._queries.values() if kind is None or q.kind == kind]
+
+    # -- server-facing API ------------------------------------------------------------------
+    def count_request(self, operation: str) -> None:
+        with self._lock:
+            self.requests[operation] = self.requests.get(operation, 0) + 1
+
+    def next_fault(self, operation: str, query_id: str | None) -> Fault | None:
+        """The fault to apply to this call, if any (query faults first, then global ones)."""
+        now = time.time()
+        with self._lock:
+            pools: list[list[Fault]] = []
+            query = self._queries.get(query_id) if query_id else None
+            if query is not None:
+                pools.append(query.faults)
+            pools.append(self._global_faults)
+            for faults in pools:
+                while faults:
+                    fault = faults[0]
+                    if not fault.applies_to(operation):
+                        break
+                    if fault.consume(now):
+                        return fault
+                    faults.pop(0)
+            return None
+
+    def find(self, kind: str, identifiers: Mapping[str, str], query_id: str) -> Query | None:
+        """The query, if it exists under these identifiers (AWS scopes ids per monitor/scope)."""
+        with self._lock:
+            query = self._queries.get(query_id)
+            if query is None or query.kind != kind:
+                return None
+            if any(query.identifiers.get(k) != v for k, v in identifiers.items()):
+                return None
+            return query
+
+    def poll(self, query: Query) -> Step:
+        with self._lock:
+            return query.poll(time.time())
+
+    def peek(self, query: Query) -> Step:
+        with self._lock:
+            return query.advance(time.time())
+
+    def stop(self, query: Query) -> None:
+        """StopQuery and friends: a running query becomes CANCELED; a finished one stays."""
+        now = time.time()
+        with self._lock:
+            state = query.advance(now).state
+            query.stopped = True
+            if query.kind == "neptune_open_cypher":
+                if state in NEPTUNE_LISTED_STATES:
+                    query.force("CANCELLED", now, then="CANCELLED_GONE", after_polls=1)
+            elif query.kind == "athena_calculation":
+                if state in {"CREATING", "CREATED", "QUEUED", "RUNNING"}:
+                    query.force("CANCELING", now, then="CANCELED", after_polls=1)
+            elif state in {"QUEUED", "RUNNING"}:
+                query.force("CANCELED", now)

@@ -1,0 +1,142 @@
+"""Sort every exception a status call can raise into what the waiting code should do.
+
+One classification serves all operations, the sync (poke) and async (trigger) paths alike.
+By the time an error reaches us botocore has already retried the cheap cases, so what is
+left is either worth waiting out (throttling, 5xx, network) or a caller mistake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from dataclasses import dataclass
+
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    HTTPClientError,
+    NoCredentialsError,
+    NoRegionError,
+    ParamValidationError,
+    PartialCredentialsError,
+)
+from botocore.exceptions import (
+    ConnectionError as BotoConnectionError,
+)
+
+
+class ErrorKind(enum.Enum):
+    TRANSIENT = "transient"  # throttling, 5xx, timeouts, resets: wait and retry
+    NOT_FOUND = "not_found"  # id unknown: transient for a short grace period, then caller
+    VANISHED = "vanished"  # Neptune: the id is no longer listed (finished or never existed)
+    EXPIRED_CREDENTIALS = "expired_credentials"  # rebuild the client once
+    CALLER = "caller"  # fix the ids, permissions or connection; retrying will not help
+
+
+THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "LimitExceededException",
+        "SlowDown",
+        "EC2ThrottledException",
+    }
+)
+TRANSIENT_CODES = frozenset(
+    {
+        "InternalServerException",
+        "InternalServerError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "ClientTimeoutException",
+        "PriorRequestNotComplete",
+        "ConcurrentModificationException",
+    }
+)
+EXPIRED_CREDENTIAL_CODES = frozenset(
+    {"ExpiredToken", "ExpiredTokenException", "RequestExpired", "TokenRefreshRequired"}
+)
+
+
+@dataclass(frozen=True)
+class ClassifiedError:
+    kind: ErrorKind
+    code: str
+    message: str
+    http_status: int | None = None
+
+    @property
+    def throttled(self) -> bool:
+        return self.code in THROTTLING_CODES or self.http_status == 429
+
+
+def classify(
+    exc: BaseException,
+    *,
+    not_found_codes: frozenset[str] = frozenset(),
+    vanished_codes: frozenset[str] = frozenset(),
+) -> ClassifiedError:
+    """Classify ``exc`` raised by a status call."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {}) or {}
+        code = str(error.get("Code") or "")
+        # Neptune puts its text in ``detailedMessage``, which botocore leaves outside "Error".
+        message = str(error.get("Message") or exc.response.get("detailedMessage") or exc)
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        http_status = int(status) if status is not None else None
+        if code in vanished_codes:
+            kind = ErrorKind.VANISHED
+        elif code in not_found_codes:
+            kind = ErrorKind.NOT_FOUND
+        elif code in EXPIRED_CREDENTIAL_CODES:
+            kind = ErrorKind.EXPIRED_CREDENTIALS
+        elif (
+            code in THROTTLING_CODES
+            or code in TRANSIENT_CODES
+            or "rate exceeded" in message.lower()
+            or http_status in (408, 429)
+            or (http_status is not None and http_status >= 500)
+        ):
+            kind = ErrorKind.TRANSIENT
+        else:
+            kind = ErrorKind.CALLER
+        return ClassifiedError(kind, code or str(http_status or "ClientError"), message, http_status)
+    if isinstance(exc, (NoCredentialsError, PartialCredentialsError, NoRegionError, ParamValidationError)):
+        return ClassifiedError(ErrorKind.CALLER, type(exc).__name__, str(exc))
+    if isinstance(exc, (BotoConnectionError, HTTPClientError)):
+        # EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, ConnectionClosedError.
+        return ClassifiedError(ErrorKind.TRANSIENT, type(exc).__name__, str(exc))
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError, ConnectionError, OSError)):
+        return ClassifiedError(ErrorKind.TRANSIENT, type(exc).__name__, str(exc) or type(exc).__name__)
+    if isinstance(exc, BotoCoreError):
+        # Includes ResponseParserError: a proxy's HTML page or a truncated body. AWS answers
+        # JSON, so an unparseable answer comes from something in between; it usually passes.
+        return ClassifiedError(ErrorKind.TRANSIENT, type(exc).__name__, str(exc))
+    return ClassifiedError(ErrorKind.CALLER, type(exc).__name__, str(exc) or repr(exc))
+
+
+def advice(error: ClassifiedError, *, iam_action: str, aws_conn_id: str | None) -> str:
+    """What the user should check, in one sentence, for a caller error."""
+    conn = f"connection {aws_conn_id!r}" if aws_conn_id else "the default boto3 credentials"
+    if error.code in {"AccessDeniedException", "AccessDenied", "UnauthorizedOperation"}:
+        return f"Check that the IAM identity of {conn} is allowed `{iam_action}` on this resource."
+    if error.code in {"UnrecognizedClientException", "InvalidClientTokenId", "InvalidSignatureException"}:
+        return f"Check the credentials of {conn}."
+    if error.kind is ErrorKind.EXPIRED_CREDENTIALS:
+        return f"The credentials of {conn} expired and could not be refreshed; check its role or keys."
+    if error.code in {"NoCredentialsError", "PartialCredentialsError"}:
+        return f"No usable AWS credentials: check {conn}."
+    if error.code == "NoRegionError":
+        return "No AWS region: set `region_name` or the connection's region."
+    return (
+        "Check that the identifiers are right, that the query was started in this account "
+        "and region, and that it has not expired."
+    )

@@ -1,0 +1,38 @@
+"""The hook base class: an ``AwsBaseHook`` that can make the status call of a StatusSpec."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+from airflow_querystatus.status import StatusSpec
+
+
+class QueryStatusHook(AwsBaseHook):
+    """Interact with one AWS service's query-status API through boto3.
+
+    Subclasses fix ``client_type``; every other argument is ``AwsBaseHook``'s
+    (``aws_conn_id``, ``region_name``, ``verify``, ``config``). The connection's
+    ``endpoint_url`` (or a per-service ``service_config``) is honoured as usual.
+    """
+
+    client_type_name: ClassVar[str]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["client_type"] = self.client_type_name
+        super().__init__(*args, **kwargs)
+
+    def get_status(self, spec: StatusSpec, identifiers: Mapping[str, str]) -> dict[str, Any]:
+        """Make ``spec``'s status call synchronously and return the raw answer."""
+        if spec.service != self.client_type_name:
+            raise ValueError(f"{type(self).__name__} cannot call {spec.service}.{spec.operation}")
+        method = getattr(self.conn, spec.operation)
+        response: dict[str, Any] = method(**spec.api_params(identifiers))
+        return response
+
+    def reset_client(self) -> None:
+        """Drop the cached client and connection so the next call builds new credentials."""
+        for cached in ("conn", "conn_config", "_client"):
+            self.__dict__.pop(cached, None)

@@ -1,0 +1,358 @@
+"""The one polling engine: decide from each AWS answer whether to keep waiting, and how long.
+
+Two pieces, used by every operation:
+
+* :class:`StatusTracker` turns one answer (or one exception) into a :class:`Verdict`. It is
+  synchronous and does no I/O, so the sensor's ``poke`` and the trigger's async loop reach
+  the same verdict for the same answers.
+* :func:`wait_until_done` is the async loop for triggers: poll at once, then at an adaptive,
+  jittered interval, until a verdict is final or the absolute deadline passes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import enum
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from airflow_querystatus.errors import ErrorKind, advice, classify
+from airflow_querystatus.jsonsafe import to_json_safe
+from airflow_querystatus.status import StatusSpec
+
+log = logging.getLogger(__name__)
+
+DEFAULT_POLL_INTERVAL = 5.0
+DEFAULT_MAX_POLL_INTERVAL = 60.0
+DEFAULT_TRANSIENT_ERROR_BUDGET = 900.0
+DEFAULT_NOT_FOUND_GRACE = 30.0
+#: Growth of the interval after each pending answer, and after each throttled/failed call.
+BACKOFF_FACTOR = 1.5
+ERROR_BACKOFF_FACTOR = 2.0
+#: Each sleep is the interval times a random factor in [1 - JITTER, 1 + JITTER], so that
+#: thousands of triggers deferred in the same second do not poll in lock-step.
+JITTER = 0.2
+
+
+class LogSink(Protocol):
+    """What the tracker needs of a logger (stdlib ``logging`` and Airflow's structlog both fit)."""
+
+    def info(self, event: Any, *args: Any) -> Any: ...
+
+    def warning(self, event: Any, *args: Any) -> Any: ...
+
+
+class Outcome(str, enum.Enum):
+    PENDING = "pending"
+    SUCCESS = "success"
+    FAILURE = "failure"
+    ERROR = "error"
+    TIMEOUT = "timeout"
+
+
+@dataclass(frozen=True)
+class WaitOptions:
+    """How to wait; validated once, shared by sensors and triggers."""
+
+    poll_interval: float = DEFAULT_POLL_INTERVAL
+    max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL
+    #: Seconds of unbroken throttling/transient errors tolerated before giving up (retryable).
+    transient_error_budget: float = DEFAULT_TRANSIENT_ERROR_BUDGET
+    #: Seconds after the first poll during which "not found" is taken for eventual consistency.
+    not_found_grace: float = DEFAULT_NOT_FOUND_GRACE
+    #: Neptune only: whether an id that was never seen running and is unknown fails the wait.
+    fail_on_unknown_query_id: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("poll_interval", "max_poll_interval", "transient_error_budget"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ValueError(f"`{name}` must be a positive number of seconds, got {value!r}.")
+        if isinstance(self.not_found_grace, bool) or not isinstance(self.not_found_grace, (int, float)):
+            raise ValueError(f"`not_found_grace` must be a number of seconds, got {self.not_found_grace!r}.")
+        if self.not_found_grace < 0:
+            raise ValueError(f"`not_found_grace` must not be negative, got {self.not_found_grace!r}.")
+        if self.max_poll_interval < self.poll_interval:
+            raise ValueError(
+                f"`max_poll_interval` ({self.max_poll_interval}) must be at least "
+                f"`poll_interval` ({self.poll_interval})."
+            )
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What one answer means. ``response`` is the JSON-safe last successful answer."""
+
+    outcome: Outcome
+    state: str | None
+    message: str
+    response: dict[str, Any] | None = None
+    #: For ERROR: whether an Airflow retry may help (exhausted transient budget).
+    retryable: bool = False
+    #: For PENDING: the call failed transiently; back off harder than after a normal answer.
+    backoff: bool = False
+    #: For PENDING: credentials expired; rebuild the client and poll again at once.
+    refresh_client: bool = False
+
+    @property
+    def done(self) -> bool:
+        return self.outcome is not Outcome.PENDING
+
+    def event_payload(self, identifiers: Mapping[str, str]) -> dict[str, Any]:
+        """The trigger event payload (see the sensors' ``execute_complete``)."""
+        return {
+            "status": self.outcome.value,
+            "state": self.state,
+            "message": self.message,
+            "retryable": self.retryable,
+            "response": self.response,
+            **identifiers,
+        }
+
+
+class StatusTracker:
+    """Remembers what one wait has seen and turns each answer into a :class:`Verdict`.
+
+    Logs a state once when it changes, never on every poll: thousands of waits in one
+    triggerer must not flood its log.
+    """
+
+    def __init__(
+        self,
+        spec: StatusSpec,
+        identifiers: Mapping[str, str],
+        options: WaitOptions,
+        *,
+        aws_conn_id: str | None,
+        seen_running: bool = False,
+        logger: LogSink | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.spec = spec
+        self.identifiers = dict(identifiers)
+        self.options = options
+        self.aws_conn_id = aws_conn_id
+        self.subject = spec.describe(identifiers)
+        self.seen_running = seen_running
+        self.last_state: str | None = None
+        self.last_response: dict[str, Any] | None = None
+        self.polls = 0
+        self._log: LogSink = logger or log
+        self._clock = clock
+        self._first_poll_at: float | None = None
+        self._errors_since: float | None = None
+        self._credentials_refreshed = False
+        self._warned: set[str] = set()
+
+    # -- answers ------------------------------------------------------------------------
+    def observe(self, response: Mapping[str, Any]) -> Verdict:
+        """Judge a successful status answer."""
+        self._count_poll()
+        self._errors_since = None
+        self._credentials_refreshed = False
+        safe = to_json_safe(response)
+        self.last_response = safe
+        state = self.spec.read_state(response)
+        if not isinstance(state, str) or not state:
+            self._warn_once(
+                "no-state",
+                "%s: AWS answered without a state (%r); still waiting until a state appears or the "
+                "timeout passes.",
+                self.subject,
+                state,
+            )
+            return Verdict(Outcome.PENDING, self.last_state, "answer had no state", safe)
+        self._log_change(state, response)
+        if state in self.spec.success_states:
+            return Verdict(Outcome.SUCCESS, state, f"{self.subject} reached {state}.", safe)
+        if state in self.spec.failure_states:
+            reason = self.spec.read_reason(response)
+            because = f": {reason}" if reason else " (AWS gave no reason)"
+            return Verdict(Outcome.FAILURE, state, f"{self.subject} ended in state {state}{because}.", safe)
+        self.seen_running = True
+        if state not in self.spec.pending_states:
+            self._warn_once(
+                f"state:{state}",
+                "%s: state %r is not one this provider knows (%s); treating it as still running "
+                "until it becomes a known state or the timeout passes.",
+                self.subject,
+                state,
+                ", ".join(sorted(self.spec.pending_states | self.spec.success_states | self.spec.failure_states)),
+            )
+        return Verdict(Outcome.PENDING, state, f"{self.subject} is {state}.", safe)
+
+    def observe_error(self, exc: BaseException) -> Verdict:
+        """Judge an exception raised by the status call."""
+        self._count_poll()
+        error = classify(exc, not_found_codes=self.spec.not_found_codes, vanished_codes=self.spec.vanished_codes)
+        detail = f"{error.code}: {error.message}"
+        if error.kind is ErrorKind.VANISHED:
+            return self._vanished(detail)
+        if error.kind is ErrorKind.NOT_FOUND and self._within_not_found_grace():
+            return self._transient(detail, "not found yet (waiting for eventual consistency)")
+        if error.kind is ErrorKind.EXPIRED_CREDENTIALS and not self._credentials_refreshed:
+            self._credentials_refreshed = True
+            self._log.warning("%s: credentials expired (%s); rebuilding the AWS client.", self.subject, detail)
+            return Verdict(Outcome.PENDING, self.last_state, detail, self.last_response, refresh_client=True)
+        if error.kind is ErrorKind.TRANSIENT:
+            return self._transient(detail, "throttled" if error.throttled else "transient error")
+        what_to_do = advice(error, iam_action=self.spec.iam_action, aws_conn_id=self.aws_conn_id)
+        return Verdict(
+            Outcome.ERROR,
+            self.last_state,
+            f"{self.spec.operation} for {self.subject} failed with {detail}. {what_to_do}",
+            self.last_response,
+        )
+
+    def timed_out(self, deadline: float) -> Verdict:
+        """The verdict when the deadline (UNIX time) passed while the query was still pending."""
+        when = datetime.datetime.fromtimestamp(deadline, datetime.timezone.utc).isoformat(timespec="seconds")
+        return Verdict(
+            Outcome.TIMEOUT,
+            self.last_state,
+            f"Timed out waiting for {self.subject}: the deadline {when} passed with the query "
+            f"still {self.last_state or 'in an unknown state'}.",
+            self.last_response,
+        )
+
+    # -- helpers ------------------------------------------------------------------------
+    def _count_poll(self) -> None:
+        self.polls += 1
+        if self._first_poll_at is None:
+            self._first_poll_at = self._clock()
+
+    def _within_not_found_grace(self) -> bool:
+        return self._first_poll_at is not None and self._clock() - self._first_poll_at < self.options.not_found_grace
+
+    def _vanished(self, detail: str) -> Verdict:
+        state = self.spec.vanished_state
+        # The status API has nothing to say about a finished query, so the XCom is built
+        # here: the ids, the synthetic state and the last listing seen (if any).
+        finished = {
+            **self.spec.api_params(self.identifiers),
+            "state": state,
+            "outcomeReported": False,
+            "lastStatus": self.last_response,
+        }
+        if self.seen_running:
+            self._log.info(
+                "%s is no longer listed: it finished. Neptune does not report whether a finished "
+                "query succeeded; only the client that ran it receives the outcome.",
+                self.subject,
+            )
+            return Verdict(Outcome.SUCCESS, state, f"{self.subject} finished (outcome not reported by Neptune).",
+                           finished)
+        if self.options.fail_on_unknown_query_id:
+            return Verdict(
+                Outcome.ERROR,
+                None,
+                f"{self.subject} was never seen running and Neptune does not know it ({detail}). "
+                "Check the query id and that `endpoint_url` is the instance endpoint that runs the "
+                "query; set fail_on_unknown_query_id=False to treat an unknown id as finished.",
+                self.last_response,
+            )
+        self._log.warning(
+            "%s was never seen running and Neptune does not list it (%s): assuming it already "
+            "finished. If the id may be wrong, set fail_on_unknown_query_id=True.",
+            self.subject,
+            detail,
+        )
+        return Verdict(Outcome.SUCCESS, state, f"{self.subject} not listed; assumed finished.", finished)
+
+    def _transient(self, detail: str, what: str) -> Verdict:
+        now = self._clock()
+        if self._errors_since is None:
+            self._errors_since = now
+            self._log.warning("%s: %s (%s); backing off and retrying.", self.subject, what, detail)
+        elif now - self._errors_since > self.options.transient_error_budget:
+            return Verdict(
+                Outcome.ERROR,
+                self.last_state,
+                f"{self.spec.operation} for {self.subject} kept failing for "
+                f"{now - self._errors_since:.0f}s (budget {self.options.transient_error_budget:g}s); "
+                f"last error {detail}. AWS is throttling or unavailable: the task can be retried; "
+                "raise `transient_error_budget` to wait longer.",
+                self.last_response,
+                retryable=True,
+            )
+        return Verdict(Outcome.PENDING, self.last_state, detail, self.last_response, backoff=True)
+
+    def _log_change(self, state: str, response: Mapping[str, Any]) -> None:
+        if state == self.last_state:
+            return
+        self.last_state = state
+        details = {name: read(response) for name, read in self.spec.progress.items()}
+        reason = self.spec.read_reason(response)
+        if reason:
+            details["reason"] = reason
+        shown = ", ".join(f"{k}={v}" for k, v in details.items() if v is not None)
+        self._log.info("%s is %s%s", self.subject, state, f" ({shown})" if shown else "")
+
+    def _warn_once(self, key: str, msg: str, *args: Any) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            self._log.warning(msg, *args)
+
+
+class PollSchedule:
+    """Adaptive interval: grows by ``BACKOFF_FACTOR`` per pending answer (faster after
+    errors) up to ``max_poll_interval``, each sleep jittered by ±``JITTER``."""
+
+    def __init__(self, options: WaitOptions, rng: random.Random | None = None) -> None:
+        self._interval = options.poll_interval
+        self._ceiling = options.max_poll_interval
+        self._rng = rng or random.Random()
+
+    def next_delay(self, verdict: Verdict) -> float:
+        delay = self._interval * self._rng.uniform(1 - JITTER, 1 + JITTER)
+        factor = ERROR_BACKOFF_FACTOR if verdict.backoff else BACKOFF_FACTOR
+        self._interval = min(self._interval * factor, self._ceiling)
+        return delay
+
+
+class StatusFetcher(Protocol):
+    """One status call, plus a way to rebuild the client after credentials expire."""
+
+    async def fetch(self) -> Mapping[str, Any]: ...
+
+    async def refresh(self) -> None: ...
+
+
+async def wait_until_done(
+    tracker: StatusTracker,
+    fetcher: StatusFetcher,
+    *,
+    deadline: float | None,
+    rng: random.Random | None = None,
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+) -> Verdict:
+    """Poll until a final verdict or until ``deadline`` (UNIX time) has passed.
+
+    The last poll happens at the deadline itself, so a query finishing just before it is
+    still reported as finished rather than timed out.
+    """
+    schedule = PollSchedule(tracker.options, rng)
+    while True:
+        try:
+            response = await fetcher.fetch()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # every error is classified; none is swallowed
+            verdict = tracker.observe_error(exc)
+        else:
+            verdict = tracker.observe(response)
+        if verdict.done:
+            return verdict
+        if verdict.refresh_client:
+            await fetcher.refresh()
+            continue
+        remaining = float("inf") if deadline is None else deadline - time.time()
+        if deadline is not None and remaining <= 0:
+            return tracker.timed_out(deadline)
+        await sleep(min(schedule.next_delay(verdict), remaining))
+

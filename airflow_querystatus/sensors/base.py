@@ -1,0 +1,218 @@
+"""The sensor base class: poke, reschedule and deferrable modes over one polling engine."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.providers.amazon.aws.sensors.base_aws import AwsBaseSensor
+from airflow.providers.common.compat.sdk import conf
+from airflow.sdk import PokeReturnValue
+from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout, AirflowSkipException
+
+from airflow_querystatus.exceptions import QueryCallerError, QueryFailedError, QueryStatusUnavailableError
+from airflow_querystatus.hooks.base import QueryStatusHook
+from airflow_querystatus.polling import (
+    DEFAULT_MAX_POLL_INTERVAL,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_TRANSIENT_ERROR_BUDGET,
+    Outcome,
+    StatusTracker,
+    Verdict,
+    WaitOptions,
+)
+from airflow_querystatus.status import StatusSpec
+from airflow_querystatus.triggers.base import QueryStatusTrigger
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+_EVENT_STATUSES = frozenset(o.value for o in Outcome) - {Outcome.PENDING.value}
+
+
+class QueryStatusSensor(AwsBaseSensor[QueryStatusHook]):
+    """Wait for one AWS query or calculation to reach a final state.
+
+    The same AWS answers give the same outcome in every mode:
+
+    * a success state: the task succeeds and returns the last status answer (JSON-safe);
+    * a failure state: the task fails without retry, naming the state and AWS's reason
+      (``soft_fail=True`` skips instead);
+    * throttling and transient errors: backed off and retried; only
+      ``transient_error_budget`` seconds of them in a row end the wait, as a retryable error;
+    * caller errors (access denied, unknown ids, validation): fail at once, saying what to check;
+    * ``timeout``: ``AirflowSensorTimeout`` (skipped with ``soft_fail``).
+
+    :param poll_interval: Seconds between polls at first. In deferrable mode the interval
+        then grows 1.5x per poll, jittered; in poke/reschedule mode Airflow's
+        ``exponential_backoff`` grows it. Both stop at ``max_poll_interval``.
+    :param max_poll_interval: The ceiling of the growing interval, in seconds.
+    :param transient_error_budget: Seconds of unbroken throttling/5xx tolerated. In
+        reschedule mode every poke is a fresh process, so there the budget cannot span
+        pokes: transient errors keep the sensor waiting until ``timeout``.
+    :param deferrable: Wait in the triggerer, freeing the worker slot (default from
+        ``[operators] default_deferrable``).
+    :param aws_conn_id: The Airflow connection used for AWS credentials.
+    :param region_name: AWS region; the connection's if not given.
+    :param verify: Whether to verify TLS certificates, or a CA bundle path.
+    :param botocore_config: Keyword arguments for ``botocore.config.Config``.
+    """
+
+    spec: ClassVar[StatusSpec]
+    #: The operation's trigger class, called with identifiers and wait arguments.
+    trigger_class: ClassVar[Callable[..., QueryStatusTrigger]]
+    ui_color = "#f0eee4"
+
+    def __init__(
+        self,
+        *,
+        identifiers: Mapping[str, Any],
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
+        transient_error_budget: float = DEFAULT_TRANSIENT_ERROR_BUDGET,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
+        owner = f"{type(self).__name__}(task_id={kwargs.get('task_id')!r})"
+        try:
+            WaitOptions(poll_interval, max_poll_interval, transient_error_budget)
+        except ValueError as err:
+            raise ValueError(f"{owner}: {err}") from None
+        kwargs.setdefault("poke_interval", poll_interval)
+        if max_poll_interval > poll_interval:
+            kwargs.setdefault("exponential_backoff", True)
+            kwargs.setdefault("max_wait", max_poll_interval)
+        super().__init__(**kwargs)
+        if self.timeout < poll_interval:
+            raise ValueError(
+                f"{owner}: `timeout` ({self.timeout:g}s) is shorter than one `poll_interval` "
+                f"({poll_interval:g}s); the sensor could poll at most once."
+            )
+        self.poll_interval = poll_interval
+        self.max_poll_interval = max_poll_interval
+        self.transient_error_budget = transient_error_budget
+        self.deferrable = deferrable
+        for name, value in identifiers.items():
+            setattr(self, name, value)
+        self._check_identifiers_at_parse_time(owner)
+        self._tracker: StatusTracker | None = None
+
+    # -- identifiers ----------------------------------------------------------------------
+    def _check_identifiers_at_parse_time(self, owner: str) -> None:
+        """Reject what can never become a valid identifier; templates are checked at run time."""
+        for ident in self.spec.identifiers:
+            value = getattr(self, ident.name)
+            if value is None or isinstance(value, (bool, int, float, bytes)):
+                raise ValueError(
+                    f"{owner}: `{ident.name}` must be a non-empty string or a template, got "
+                    f"{type(value).__name__} {value!r}."
+                )
+            if isinstance(value, str) and "{{" not in value and "{%" not in value:
+                ident.validate(value, owner=owner)
+
+    def _identifiers(self) -> dict[str, str]:
+        """The rendered identifiers, fully validated before any AWS call."""
+        values = {ident.name: getattr(self, ident.name) for ident in self.spec.identifiers}
+        return self.spec.validate(values, owner=f"Task {self.task_id!r}")
+
+    def _wait_options(self) -> WaitOptions:
+        return WaitOptions(self.poll_interval, self.max_poll_interval, self.transient_error_budget)
+
+    # -- deferrable -----------------------------------------------------------------------
+    def execute(self, context: Context) -> Any:
+        identifiers = self._identifiers()
+        if not self.deferrable:
+            return super().execute(context)
+        self.defer(
+            trigger=self._trigger(identifiers, deadline=time.time() + self.timeout),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout),
+        )
+
+    def _trigger(self, identifiers: dict[str, str], *, deadline: float) -> QueryStatusTrigger:
+        return self.trigger_class(
+            **identifiers,
+            **self._extra_trigger_kwargs(),
+            aws_conn_id=self.aws_conn_id,
+            region_name=self.region_name,
+            verify=self.verify,
+            botocore_config=self.botocore_config,
+            poll_interval=self.poll_interval,
+            max_poll_interval=self.max_poll_interval,
+            transient_error_budget=self.transient_error_budget,
+            deadline=deadline,
+        )
+
+    def _extra_trigger_kwargs(self) -> dict[str, Any]:
+        """Arguments only some operations' triggers take (Neptune's endpoint)."""
+        return {}
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        """Turn the trigger's event into the task's outcome (the same as ``poke`` would)."""
+        if not isinstance(event, dict) or event.get("status") not in _EVENT_STATUSES:
+            raise AirflowException(f"Task {self.task_id!r}: the trigger returned an unexpected event {event!r}.")
+        return self._conclude(
+            Verdict(
+                Outcome(event["status"]),
+                event.get("state"),
+                str(event.get("message")),
+                event.get("response"),
+                retryable=bool(event.get("retryable")),
+            )
+        )
+
+    # -- poke / reschedule ----------------------------------------------------------------
+    def poke(self, context: Context) -> bool | PokeReturnValue:
+        identifiers = self._identifiers()
+        tracker = self._tracker_for(context, identifiers)
+        verdict = self._poll_once(tracker, identifiers)
+        if verdict.outcome is Outcome.PENDING:
+            return False
+        try:
+            return PokeReturnValue(is_done=True, xcom_value=self._conclude(verdict))
+        except QueryStatusUnavailableError as err:
+            # Match deferrable mode, where Airflow's resume_execution skips on any error.
+            if self.soft_fail or self.never_fail:
+                raise AirflowSkipException(str(err)) from err
+            raise
+
+    def _tracker_for(self, context: Context, identifiers: dict[str, str]) -> StatusTracker:
+        if self.reschedule or self._tracker is None:
+            # In reschedule mode each poke runs in a new process: the only memory is that an
+            # earlier poke rescheduled, i.e. it saw the query still running.
+            self._tracker = StatusTracker(
+                self.spec,
+                identifiers,
+                self._wait_options(),
+                aws_conn_id=self.aws_conn_id,
+                seen_running=self.reschedule and bool(context.get("task_reschedule_count")),
+                logger=self.log,
+            )
+        return self._tracker
+
+    def _poll_once(self, tracker: StatusTracker, identifiers: dict[str, str]) -> Verdict:
+        for _attempt in range(2):
+            try:
+                return tracker.observe(self.hook.get_status(self.spec, identifiers))
+            except Exception as exc:  # classified by the tracker; nothing is swallowed
+                verdict = tracker.observe_error(exc)
+                if not verdict.refresh_client:
+                    return verdict
+                self.hook.reset_client()
+        return verdict
+
+    # -- outcome --------------------------------------------------------------------------
+    def _conclude(self, verdict: Verdict) -> Any:
+        message = f"Task {self.task_id!r}: {verdict.message}"
+        if verdict.outcome is Outcome.SUCCESS:
+            self.log.info("%s", verdict.message)
+            return verdict.response
+        if verdict.outcome is Outcome.FAILURE:
+            raise QueryFailedError(message)
+        if verdict.outcome is Outcome.TIMEOUT:
+            raise AirflowSensorTimeout(message)
+        if verdict.retryable:
+            raise QueryStatusUnavailableError(message)
+        raise QueryCallerError(message)

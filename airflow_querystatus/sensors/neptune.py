@@ -1,0 +1,65 @@
+"""Sensor for Neptune openCypher queries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
+
+from airflow_querystatus.hooks.neptune import NeptuneDataHook
+from airflow_querystatus.polling import WaitOptions
+from airflow_querystatus.sensors.base import QueryStatusSensor
+from airflow_querystatus.status import NEPTUNE_OPEN_CYPHER_QUERY
+from airflow_querystatus.triggers.neptune import NeptuneOpenCypherQueryTrigger
+
+
+class NeptuneOpenCypherQuerySensor(QueryStatusSensor):
+    """Wait for a Neptune openCypher query to finish.
+
+    Neptune lists only running and waiting queries and keeps no outcome: while the id is
+    listed the sensor waits; ``cancelled: true`` fails the task; once an id the sensor saw
+    running is no longer known, the query has finished and the task succeeds, with a log
+    line saying Neptune does not report whether the query itself succeeded.
+
+    :param query_id: The query's id, from ListOpenCypherQueries. (templated)
+    :param endpoint_url: The Neptune instance endpoint that runs the query, e.g.
+        ``https://my-db.xxxx.us-east-1.neptune.amazonaws.com:8182``; the connection's
+        ``endpoint_url`` if not given. Use the instance, not a reader endpoint: status is
+        kept per instance. (templated)
+    :param fail_on_unknown_query_id: Fail if the id is unknown on the first poll. Default
+        False: a fast query may finish before the first poll, so an unknown id is taken as
+        finished, with a warning.
+    """
+
+    spec = NEPTUNE_OPEN_CYPHER_QUERY
+    trigger_class = NeptuneOpenCypherQueryTrigger
+    aws_hook_class = NeptuneDataHook
+    template_fields: Sequence[str] = aws_template_fields("query_id", "endpoint_url")
+
+    def __init__(
+        self,
+        *,
+        query_id: str,
+        endpoint_url: str | None = None,
+        fail_on_unknown_query_id: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(identifiers={"query_id": query_id}, **kwargs)
+        self.endpoint_url = endpoint_url
+        self.fail_on_unknown_query_id = fail_on_unknown_query_id
+
+    @property
+    def _hook_parameters(self) -> dict[str, Any]:
+        return {**super()._hook_parameters, "endpoint_url": self.endpoint_url}
+
+    def _wait_options(self) -> WaitOptions:
+        return WaitOptions(
+            self.poll_interval,
+            self.max_poll_interval,
+            self.transient_error_budget,
+            fail_on_unknown_query_id=self.fail_on_unknown_query_id,
+        )
+
+    def _extra_trigger_kwargs(self) -> dict[str, Any]:
+        return {"endpoint_url": self.endpoint_url, "fail_on_unknown_query_id": self.fail_on_unknown_query_id}

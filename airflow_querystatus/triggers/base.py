@@ -1,0 +1,134 @@
+"""The trigger base class: serialize the wait, run the polling engine, yield one event."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, ClassVar
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_querystatus.clients import ClientKey, SharedClientPool, shared_pool
+from airflow_querystatus.polling import (
+    DEFAULT_MAX_POLL_INTERVAL,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_TRANSIENT_ERROR_BUDGET,
+    StatusTracker,
+    WaitOptions,
+    wait_until_done,
+)
+from airflow_querystatus.status import StatusSpec
+
+
+class _PooledStatusFetcher:
+    """Makes the status call through the process-wide shared client."""
+
+    def __init__(self, spec: StatusSpec, params: dict[str, str], key: ClientKey, pool: SharedClientPool) -> None:
+        self._operation = spec.operation
+        self._params = params
+        self._key = key
+        self._pool = pool
+
+    async def fetch(self) -> Mapping[str, Any]:
+        async with self._pool.borrow(self._key) as client:
+            response: Mapping[str, Any] = await getattr(client, self._operation)(**self._params)
+            return response
+
+    async def refresh(self) -> None:
+        await self._pool.invalidate(self._key)
+
+
+class QueryStatusTrigger(BaseTrigger):
+    """Wait in the triggerer for one AWS query or calculation to reach a final state.
+
+    Yields exactly one :class:`~airflow.triggers.base.TriggerEvent` whose payload has
+    ``status`` (``success``, ``failure``, ``error`` or ``timeout``), ``state`` (the last
+    state seen), ``message``, ``retryable``, the identifiers, and ``response`` (the last
+    status answer, JSON-safe).
+
+    :param aws_conn_id: The Airflow connection used for AWS credentials.
+    :param region_name: AWS region; the connection's if not given.
+    :param verify: Whether to verify TLS certificates, or a CA bundle path.
+    :param botocore_config: Keyword arguments for ``botocore.config.Config``.
+    :param poll_interval: Seconds before the second poll (the first is immediate); each
+        later interval is 1.5x longer, jittered, up to ``max_poll_interval``.
+    :param max_poll_interval: The ceiling of the adaptive interval, in seconds.
+    :param transient_error_budget: Seconds of unbroken throttling or transient errors
+        tolerated before the wait ends with a retryable error.
+    :param deadline: UNIX timestamp after which the wait ends with ``timeout``. Absolute,
+        so that a trigger rebuilt after a triggerer restart keeps the original deadline.
+    """
+
+    spec: ClassVar[StatusSpec]
+
+    def __init__(
+        self,
+        *,
+        identifiers: Mapping[str, str],
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        verify: bool | str | None = None,
+        botocore_config: dict[str, Any] | None = None,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
+        transient_error_budget: float = DEFAULT_TRANSIENT_ERROR_BUDGET,
+        deadline: float | None = None,
+        endpoint_url: str | None = None,
+        fail_on_unknown_query_id: bool = False,
+    ) -> None:
+        super().__init__()
+        owner = type(self).__name__
+        self.identifiers = self.spec.validate(identifiers, owner=owner)
+        self.options = WaitOptions(
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+            transient_error_budget=transient_error_budget,
+            fail_on_unknown_query_id=fail_on_unknown_query_id,
+        )
+        if deadline is not None and (isinstance(deadline, bool) or not isinstance(deadline, (int, float))):
+            raise ValueError(f"{owner}: `deadline` must be a UNIX timestamp (seconds), got {deadline!r}.")
+        self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
+        self.verify = verify
+        self.botocore_config = botocore_config
+        self.deadline = deadline
+        self.endpoint_url = endpoint_url
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        cls = type(self)
+        return f"{cls.__module__}.{cls.__qualname__}", {
+            **self.identifiers,
+            "aws_conn_id": self.aws_conn_id,
+            "region_name": self.region_name,
+            "verify": self.verify,
+            "botocore_config": self.botocore_config,
+            "poll_interval": self.options.poll_interval,
+            "max_poll_interval": self.options.max_poll_interval,
+            "transient_error_budget": self.options.transient_error_budget,
+            "deadline": self.deadline,
+            **self._extra_serialized(),
+        }
+
+    def _extra_serialized(self) -> dict[str, Any]:
+        """Arguments only some operations have (Neptune's endpoint)."""
+        return {}
+
+    def client_key(self) -> ClientKey:
+        return ClientKey.build(
+            self.spec.service,
+            aws_conn_id=self.aws_conn_id,
+            region_name=self.region_name,
+            endpoint_url=self.endpoint_url,
+            verify=self.verify,
+            botocore_config=self.botocore_config,
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        tracker = StatusTracker(
+            self.spec, self.identifiers, self.options, aws_conn_id=self.aws_conn_id, logger=self.log
+        )
+        pool = shared_pool()
+        key = self.client_key()
+        async with pool.subscribe(key):
+            fetcher = _PooledStatusFetcher(self.spec, self.spec.api_params(self.identifiers), key, pool)
+            verdict = await wait_until_done(tracker, fetcher, deadline=self.deadline)
+        yield TriggerEvent(verdict.event_payload(self.identifiers))

@@ -1,0 +1,49 @@
+"""Trigger for Neptune openCypher queries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_querystatus.status import NEPTUNE_OPEN_CYPHER_QUERY
+from airflow_querystatus.triggers.base import QueryStatusTrigger
+
+
+class NeptuneOpenCypherQueryTrigger(QueryStatusTrigger):
+    """Wait for a Neptune openCypher query to leave the instance's query list.
+
+    Neptune's status API only lists running and waiting queries: a listed query is running,
+    one listed with ``cancelled: true`` is being cancelled (a failure), and an id that was
+    seen running and is then unknown (400 InvalidParameterException) has finished. Neptune
+    does not say whether it succeeded; only the client that ran it gets the outcome.
+
+    :param query_id: The query's id (from ListOpenCypherQueries).
+    :param endpoint_url: The Neptune instance endpoint running the query,
+        e.g. ``https://my-db.xxxx.us-east-1.neptune.amazonaws.com:8182``; if not given, the
+        connection's ``endpoint_url`` is used.
+    :param fail_on_unknown_query_id: If the id is unknown on the first poll (never seen
+        running), fail instead of assuming the query already finished. Default False: a
+        fast query can finish before the first poll.
+    """
+
+    spec = NEPTUNE_OPEN_CYPHER_QUERY
+
+    def __init__(
+        self,
+        *,
+        query_id: str,
+        endpoint_url: str | None = None,
+        fail_on_unknown_query_id: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            identifiers={"query_id": query_id},
+            endpoint_url=endpoint_url,
+            fail_on_unknown_query_id=fail_on_unknown_query_id,
+            **kwargs,
+        )
+
+    def _extra_serialized(self) -> dict[str, Any]:
+        return {
+            "endpoint_url": self.endpoint_url,
+            "fail_on_unknown_query_id": self.options.fail_on_unknown_query_id,
+        }

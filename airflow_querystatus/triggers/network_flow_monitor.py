@@ -1,0 +1,38 @@
+"""Triggers for Network Flow Monitor top-contributors queries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_querystatus.status import (
+    NETWORK_FLOW_MONITOR_TOP_CONTRIBUTORS_QUERY,
+    NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_DATA_QUERY,
+)
+from airflow_querystatus.triggers.base import QueryStatusTrigger
+
+
+class NetworkFlowMonitorTopContributorsQueryTrigger(QueryStatusTrigger):
+    """Wait for a monitor top-contributors query (GetQueryStatusMonitorTopContributors).
+
+    :param monitor_name: The Network Flow Monitor monitor.
+    :param query_id: The id StartQueryMonitorTopContributors returned.
+    """
+
+    spec = NETWORK_FLOW_MONITOR_TOP_CONTRIBUTORS_QUERY
+
+    def __init__(self, *, monitor_name: str, query_id: str, **kwargs: Any) -> None:
+        super().__init__(identifiers={"monitor_name": monitor_name, "query_id": query_id}, **kwargs)
+
+
+class NetworkFlowMonitorWorkloadInsightsTopContributorsDataQueryTrigger(QueryStatusTrigger):
+    """Wait for a workload-insights top-contributors data query
+    (GetQueryStatusWorkloadInsightsTopContributorsData).
+
+    :param scope_id: The scope (from CreateScope) the query runs in.
+    :param query_id: The id StartQueryWorkloadInsightsTopContributorsData returned.
+    """
+
+    spec = NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_DATA_QUERY
+
+    def __init__(self, *, scope_id: str, query_id: str, **kwargs: Any) -> None:
+        super().__init__(identifiers={"scope_id": scope_id, "query_id": query_id}, **kwargs)

@@ -1,0 +1,60 @@
+"""Fixtures: an isolated AIRFLOW_HOME, the emulator, and an ``aws_default`` connection to it."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+
+# Before anything imports airflow: keep tests away from the user's ~/airflow and AWS setup.
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="querystatus-airflow-"))
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+for _var in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+    os.environ.pop(_var, None)
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+
+import pytest  # noqa: E402
+
+from airflow_querystatus.emulator import Emulator, EmulatorServer  # noqa: E402
+
+#: Planted in the connection so tests can check it never leaks into logs or events.
+SECRET_KEY = "emulator-secret-key-do-not-log"
+
+
+def aws_connection_uri(endpoint_url: str, **extra: object) -> str:
+    return json.dumps(
+        {
+            "conn_type": "aws",
+            "login": "emulator-access-key",
+            "password": SECRET_KEY,
+            "extra": {"region_name": "us-east-1", "endpoint_url": endpoint_url, **extra},
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+def emulator_server() -> Iterator[EmulatorServer]:
+    with EmulatorServer() as server:
+        os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = aws_connection_uri(server.url)
+        yield server
+
+
+@pytest.fixture
+def emulator(emulator_server: EmulatorServer) -> Iterator[Emulator]:
+    """The running emulator; global faults are cleared after each test."""
+    yield emulator_server.emulator
+    emulator_server.emulator.clear_global_faults()
+
+
+@pytest.fixture
+def logs(capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture):
+    """Everything logged so far: Airflow's structlog writes to stdout, stdlib to caplog."""
+    caplog.set_level("INFO")
+    seen: list[str] = []
+
+    def text() -> str:
+        seen.append(capsys.readouterr().out)
+        return "".join(seen) + caplog.text
+
+    return text

@@ -1,0 +1,111 @@
+"""Run a sensor the way Airflow's task runner does, without a scheduler or database.
+
+* ``poke`` mode: ``execute`` once (it loops internally).
+* ``reschedule`` mode: on ``AirflowRescheduleException`` a *fresh copy* of the sensor
+  (as a new worker process would build) runs again, with ``task_reschedule_count`` + 1.
+* deferrable: on ``TaskDeferred`` the trigger goes through ``serialize()`` and is rebuilt
+  from its class path (as the triggerer does), runs until its first event (bounded by the
+  defer timeout), and the task resumes through ``resume_execution`` with ``event``.
+
+Outcomes are reported as ``("success", xcom)``, ``("skipped", exc)`` or ``("failed", exc)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import datetime
+import importlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR, TriggerFailureReason
+from airflow.sdk.bases.sensor import BaseSensorOperator
+from airflow.sdk.exceptions import (
+    AirflowRescheduleException,
+    AirflowSkipException,
+    TaskDeferred,
+)
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+
+class _TaskInstance:
+    def __init__(self) -> None:
+        self.first_reschedule_date: datetime.datetime | None = None
+
+    def get_first_reschedule_date(self, context: Any) -> datetime.datetime | None:
+        return self.first_reschedule_date if context.get("task_reschedule_count") else None
+
+
+@dataclass
+class Run:
+    outcome: str
+    value: Any = None
+    error: BaseException | None = None
+    reschedules: int = 0
+    deferrals: int = 0
+    triggers: list[BaseTrigger] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+def rebuild_trigger(trigger: BaseTrigger) -> BaseTrigger:
+    classpath, kwargs = trigger.serialize()
+    module, _, name = classpath.rpartition(".")
+    cls = getattr(importlib.import_module(module), name)
+    return cls(**kwargs)
+
+
+async def first_event(trigger: BaseTrigger, timeout: float | None = None) -> TriggerEvent:
+    async def consume() -> TriggerEvent:
+        async for event in trigger.run():
+            return event
+        raise AssertionError("trigger ended without an event")
+
+    return await asyncio.wait_for(consume(), timeout)
+
+
+def run_sensor(sensor: BaseSensorOperator, *, max_reschedules: int = 200) -> Run:
+    ti = _TaskInstance()
+    context: dict[str, Any] = {"ti": ti, "task_reschedule_count": 0, "task": sensor}
+    pristine = copy.deepcopy(sensor)
+    run = Run("running")
+    current = sensor
+    next_method: str | None = None
+    next_kwargs: dict[str, Any] | None = None
+    while True:
+        try:
+            if next_method is None:
+                value = current.execute(context)
+            else:
+                value = current.resume_execution(next_method, next_kwargs, context)
+            run.outcome, run.value = "success", value
+            return run
+        except AirflowSkipException as exc:
+            run.outcome, run.error = "skipped", exc
+            return run
+        except AirflowRescheduleException:
+            run.reschedules += 1
+            if run.reschedules > max_reschedules:
+                raise AssertionError("sensor rescheduled too often") from None
+            if ti.first_reschedule_date is None:
+                ti.first_reschedule_date = datetime.datetime.now(datetime.timezone.utc)
+            context["task_reschedule_count"] += 1
+            current = copy.deepcopy(pristine)
+            context["task"] = current
+        except TaskDeferred as deferred:
+            run.deferrals += 1
+            trigger = rebuild_trigger(deferred.trigger)
+            run.triggers.append(trigger)
+            timeout = deferred.timeout.total_seconds() if deferred.timeout is not None else None
+            try:
+                event = asyncio.run(first_event(trigger, timeout))
+            except TimeoutError:
+                # What the scheduler does when a deferral outlives its timeout.
+                next_method = TRIGGER_FAIL_REPR
+                next_kwargs = {"error": TriggerFailureReason.TRIGGER_TIMEOUT}
+            else:
+                run.events.append(event.payload)
+                next_method, next_kwargs = deferred.method_name, {**(deferred.kwargs or {}), "event": event.payload}
+        except Exception as exc:
+            run.outcome, run.error = "failed", exc
+            return run

@@ -1,0 +1,90 @@
+"""The emulator answers in AWS's shapes, so botocore raises the production exception classes."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from airflow_querystatus.emulator import EmulatorServer, ensure_loopback
+
+
+def client(server: EmulatorServer, service: str):
+    return boto3.client(
+        service,
+        endpoint_url=server.url,
+        region_name="us-east-1",
+        aws_access_key_id="a",
+        aws_secret_access_key="b",
+        config=__import__("botocore.config").config.Config(retries={"total_max_attempts": 1}),
+    )
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "8.8.8.8", "192.168.1.10", "::"])
+def test_refuses_non_loopback_addresses(host: str) -> None:
+    with pytest.raises(ValueError, match="loopback"):
+        EmulatorServer(host=host)
+
+
+def test_accepts_loopback_names() -> None:
+    ensure_loopback("127.0.0.1")
+    ensure_loopback("localhost")
+
+
+@pytest.mark.parametrize(
+    ("service", "call", "code", "status"),
+    [
+        ("internetmonitor", lambda c: c.get_query_status(MonitorName="m", QueryId="x"), "ValidationException", 400),
+        (
+            "networkflowmonitor",
+            lambda c: c.get_query_status_monitor_top_contributors(monitorName="m", queryId="x"),
+            "ValidationException",
+            400,
+        ),
+        ("neptunedata", lambda c: c.get_open_cypher_query_status(queryId="x"), "InvalidParameterException", 400),
+        (
+            "athena",
+            lambda c: c.get_calculation_execution_status(CalculationExecutionId="x"),
+            "InvalidRequestException",
+            400,
+        ),
+    ],
+)
+def test_unknown_ids_raise_the_modelled_exception_class(emulator_server, service, call, code, status) -> None:
+    c = client(emulator_server, service)
+    with pytest.raises(ClientError) as err:
+        call(c)
+    assert err.value.response["Error"]["Code"] == code
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == status
+    assert isinstance(err.value, getattr(c.exceptions, code))
+
+
+def test_neptune_error_text_is_in_detailed_message(emulator_server) -> None:
+    c = client(emulator_server, "neptunedata")
+    with pytest.raises(c.exceptions.InvalidParameterException) as err:
+        c.get_open_cypher_query_status(queryId="abc")
+    assert err.value.response["detailedMessage"] == "Supplied queryId abc is invalid"
+
+
+def test_stop_cancels_running_queries_and_results_page(emulator_server) -> None:
+    im = client(emulator_server, "internetmonitor")
+    q = im.start_query(MonitorName="m", StartTime="2024-01-01T00:00:00Z", EndTime="2024-01-02T00:00:00Z",
+                       QueryType="MEASUREMENTS")["QueryId"]
+    im.stop_query(MonitorName="m", QueryId=q)
+    assert im.get_query_status(MonitorName="m", QueryId=q)["Status"] == "CANCELED"
+
+    emulator_server.emulator.add_query("internet_monitor", {"monitor_name": "m"}, steps=["SUCCEEDED"],
+                                       query_id="done", result_rows=5)
+    first = im.get_query_results(MonitorName="m", QueryId="done", MaxResults=2)
+    assert len(first["Data"]) == 2 and first["NextToken"]
+    rest = im.get_query_results(MonitorName="m", QueryId="done", NextToken=first["NextToken"], MaxResults=10)
+    assert len(rest["Data"]) == 3 and "NextToken" not in rest
+
+
+def test_neptune_cancel_lists_cancelled_then_forgets(emulator_server) -> None:
+    nep = client(emulator_server, "neptunedata")
+    query = emulator_server.emulator.add_query("neptune_open_cypher", steps=["RUNNING"], text="MATCH (n) RETURN n")
+    assert nep.cancel_open_cypher_query(queryId=query.query_id)["status"] == "200 OK"
+    assert nep.get_open_cypher_query_status(queryId=query.query_id)["queryEvalStats"]["cancelled"] is True
+    with pytest.raises(nep.exceptions.InvalidParameterException):
+        nep.get_open_cypher_query_status(queryId=query.query_id)

@@ -1,0 +1,155 @@
+"""Triggers: serialization round trips, absolute deadlines, one event, shared clients."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import time
+
+import pytest
+
+from airflow_querystatus.clients import shared_pool
+from airflow_querystatus.triggers.athena import AthenaCalculationExecutionTrigger
+from airflow_querystatus.triggers.base import QueryStatusTrigger
+from airflow_querystatus.triggers.internet_monitor import InternetMonitorQueryTrigger
+from airflow_querystatus.triggers.neptune import NeptuneOpenCypherQueryTrigger
+from airflow_querystatus.triggers.network_flow_monitor import (
+    NetworkFlowMonitorTopContributorsQueryTrigger,
+    NetworkFlowMonitorWorkloadInsightsTopContributorsDataQueryTrigger,
+)
+from tests.harness import first_event, rebuild_trigger
+
+TRIGGERS: list[QueryStatusTrigger] = [
+    InternetMonitorQueryTrigger(monitor_name="m-1", query_id="AQICAHjE50ADcWtUTXGTlgtIHH4U_u4xx/+="),
+    NetworkFlowMonitorTopContributorsQueryTrigger(monitor_name="m.2", query_id="aecd3a88-0283-35b0-a17d"),
+    NetworkFlowMonitorWorkloadInsightsTopContributorsDataQueryTrigger(scope_id="scope", query_id="q"),
+    NeptuneOpenCypherQueryTrigger(
+        query_id="q", endpoint_url="https://db.example:8182", fail_on_unknown_query_id=True, deadline=1.5e9
+    ),
+    AthenaCalculationExecutionTrigger(
+        calculation_execution_id="c",
+        aws_conn_id="other",
+        region_name="eu-west-1",
+        verify=False,
+        botocore_config={"read_timeout": 5},
+        poll_interval=2.5,
+        max_poll_interval=30,
+        transient_error_budget=60,
+        deadline=1.8e9,
+    ),
+]
+
+
+@pytest.mark.parametrize("trigger", TRIGGERS, ids=lambda t: type(t).__name__)
+def test_serialize_round_trips_to_an_equal_trigger(trigger: QueryStatusTrigger) -> None:
+    classpath, kwargs = trigger.serialize()
+    module, _, name = classpath.rpartition(".")
+    assert getattr(importlib.import_module(module), name) is type(trigger)
+    rebuilt = rebuild_trigger(trigger)
+    assert rebuilt.serialize() == (classpath, kwargs)
+    assert rebuilt.identifiers == trigger.identifiers and rebuilt.options == trigger.options
+    assert rebuilt.deadline == trigger.deadline  # absolute: a restart keeps the original deadline
+
+
+def test_serialized_kwargs_are_plain_json_values() -> None:
+    import json
+
+    for trigger in TRIGGERS:
+        assert json.loads(json.dumps(trigger.serialize()[1])) == trigger.serialize()[1]
+
+
+def test_rebuilt_trigger_keeps_the_deadline_it_was_given(emulator) -> None:
+    """A triggerer restart rebuilds the trigger from its kwargs: the deadline does not move."""
+    query = emulator.add_query("internet_monitor", {"monitor_name": "m"}, steps=["RUNNING"])
+    deadline = time.time() + 2.0
+    original = InternetMonitorQueryTrigger(
+        monitor_name="m", query_id=query.query_id, poll_interval=0.05, max_poll_interval=0.05, deadline=deadline
+    )
+
+    async def restart_midway() -> dict:
+        task = asyncio.ensure_future(first_event(original))
+        await asyncio.sleep(1.0)
+        task.cancel()  # the triggerer went away
+        rebuilt = rebuild_trigger(original)
+        event = await first_event(rebuilt, timeout=5)
+        return {**event.payload, "ended": time.time()}
+
+    payload = asyncio.run(restart_midway())
+    assert payload["status"] == "timeout"
+    # Ends at the original deadline (plus client set-up), not 2 s after the restart.
+    assert payload["ended"] < deadline + 0.5
+    assert payload["state"] == "RUNNING" and "deadline" in payload["message"]
+
+
+def test_trigger_yields_exactly_one_event(emulator) -> None:
+    query = emulator.add_query("athena_calculation", steps=[("RUNNING", 1), "COMPLETED"])
+    trigger = AthenaCalculationExecutionTrigger(
+        calculation_execution_id=query.query_id, poll_interval=0.01, max_poll_interval=0.01
+    )
+
+    async def collect() -> list:
+        return [event async for event in trigger.run()]
+
+    events = asyncio.run(collect())
+    assert len(events) == 1
+    payload = events[0].payload
+    assert set(payload) == {"status", "state", "message", "retryable", "response", "calculation_execution_id"}
+    assert payload["status"] == "success" and payload["state"] == "COMPLETED"
+
+
+def test_many_triggers_share_one_client_and_release_it(emulator) -> None:
+    queries = [
+        emulator.add_query("network_flow_monitor_top_contributors", {"monitor_name": "m"}, steps=[("RUNNING", 2), "SUCCEEDED"])
+        for _ in range(200)
+    ]
+
+    async def run_all() -> tuple[list[str], int, int]:
+        pool = shared_pool()
+        triggers = [
+            NetworkFlowMonitorTopContributorsQueryTrigger(
+                monitor_name="m", query_id=q.query_id, poll_interval=0.02, max_poll_interval=0.05
+            )
+            for q in queries
+        ]
+        events = await asyncio.gather(*(first_event(t) for t in triggers))
+        return [e.payload["status"] for e in events], pool.clients_created, pool.open_clients
+
+    statuses, created, still_open = asyncio.run(run_all())
+    assert statuses == ["success"] * 200
+    assert created == 1 and still_open == 0
+
+
+def test_cancelled_triggers_release_their_client(emulator) -> None:
+    queries = [emulator.add_query("athena_calculation", steps=["RUNNING"]) for _ in range(50)]
+
+    async def cancel_all() -> tuple[int, int]:
+        pool = shared_pool()
+        tasks = [
+            asyncio.ensure_future(
+                first_event(AthenaCalculationExecutionTrigger(calculation_execution_id=q.query_id, poll_interval=0.05))
+            )
+            for q in queries
+        ]
+        await asyncio.sleep(0.5)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return pool.clients_created, pool.open_clients
+
+    created, still_open = asyncio.run(cancel_all())
+    assert created == 1 and still_open == 0
+
+
+def test_poll_interval_grows_to_its_ceiling(emulator) -> None:
+    """Adaptive interval: 0.05, 0.075, 0.11, ... capped at 0.2 (within the jitter)."""
+    query = emulator.add_query("internet_monitor", {"monitor_name": "m"}, steps=[("RUNNING", 12), "SUCCEEDED"])
+    trigger = InternetMonitorQueryTrigger(
+        monitor_name="m", query_id=query.query_id, poll_interval=0.05, max_poll_interval=0.2
+    )
+    started = time.time()
+    asyncio.run(first_event(trigger))
+    history_times = [t for s, t in query.history]
+    assert query.status_calls == 13
+    gaps_total = history_times[-1] - started
+    # Twelve intervals at a fixed 0.05 s would be 0.6 s; growth to 0.2 s makes it far longer.
+    assert gaps_total > 1.2
