@@ -14,11 +14,11 @@ import time
 
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="querystatus-demo-"))
 
-from airflow_querystatus.emulator import EmulatorServer  # noqa: E402
-from airflow_querystatus.triggers.athena import AthenaCalculationExecutionTrigger  # noqa: E402
-from airflow_querystatus.triggers.internet_monitor import InternetMonitorQueryTrigger  # noqa: E402
-from airflow_querystatus.triggers.neptune import NeptuneOpenCypherQueryTrigger  # noqa: E402
-from airflow_querystatus.triggers.network_flow_monitor import (  # noqa: E402
+from airflow_querystatus.emulator import EmulatorServer
+from airflow_querystatus.triggers.athena import AthenaCalculationExecutionTrigger
+from airflow_querystatus.triggers.internet_monitor import InternetMonitorQueryTrigger
+from airflow_querystatus.triggers.neptune import NeptuneOpenCypherQueryTrigger
+from airflow_querystatus.triggers.network_flow_monitor import (
     NetworkFlowMonitorTopContributorsQueryTrigger,
     NetworkFlowMonitorWorkloadInsightsTopContributorsDataQueryTrigger,
 )
@@ -43,8 +43,13 @@ def main() -> None:
                 "internet_monitor", {"monitor_name": "web"}, steps=steps).query_id, **fast),
             NetworkFlowMonitorTopContributorsQueryTrigger(monitor_name="vpc", query_id=emu.add_query(
                 "network_flow_monitor_top_contributors", {"monitor_name": "vpc"}, steps=steps).query_id, **fast),
-            NetworkFlowMonitorWorkloadInsightsTopContributorsDataQueryTrigger(scope_id="scope-1", query_id=emu.add_query(
-                "network_flow_monitor_workload_insights_data", {"scope_id": "scope-1"}, steps=steps).query_id, **fast),
+            NetworkFlowMonitorWorkloadInsightsTopContributorsDataQueryTrigger(
+                scope_id="scope-1",
+                query_id=emu.add_query(
+                    "network_flow_monitor_workload_insights_data", {"scope_id": "scope-1"}, steps=steps
+                ).query_id,
+                **fast,
+            ),
             NeptuneOpenCypherQueryTrigger(query_id=emu.add_query(
                 "neptune_open_cypher", steps=[("RUNNING", 3), "FINISHED"], text="MATCH (n) RETURN n").query_id, **fast),
             AthenaCalculationExecutionTrigger(calculation_execution_id=emu.add_query(
@@ -58,7 +63,7 @@ def main() -> None:
         started = time.time()
         payloads = asyncio.run(run_all())
         print(f"\n{'trigger':<70} {'status':<8} {'state':<10}")
-        for trigger, payload in zip(triggers, payloads):
+        for trigger, payload in zip(triggers, payloads, strict=True):
             print(f"{type(trigger).__name__:<70} {payload['status']:<8} {payload['state']:<10}")
             if payload["status"] != "success":
                 print(f"    {payload['message']}")

@@ -99,7 +99,9 @@ def test_trigger_yields_exactly_one_event(emulator) -> None:
 
 def test_many_triggers_share_one_client_and_release_it(emulator) -> None:
     queries = [
-        emulator.add_query("network_flow_monitor_top_contributors", {"monitor_name": "m"}, steps=[("RUNNING", 2), "SUCCEEDED"])
+        emulator.add_query(
+            "network_flow_monitor_top_contributors", {"monitor_name": "m"}, steps=[("RUNNING", 2), "SUCCEEDED"]
+        )
         for _ in range(200)
     ]
 

@@ -73,7 +73,7 @@ def test_rendered_empty_identifier_fails_before_any_call(emulator) -> None:
     ],
 )
 def test_trigger_rejects_bad_arguments(kwargs: dict) -> None:
-    with pytest.raises(ValueError, match="NetworkFlowMonitorWorkloadInsightsTopContributorsDataQueryTrigger|`poll"):
+    with pytest.raises(ValueError, match="NetworkFlowMonitorWorkloadInsightsTopContributorsDataQueryTrigger: "):
         NetworkFlowMonitorWorkloadInsightsTopContributorsDataQueryTrigger(**kwargs)
 
 

@@ -78,12 +78,15 @@ class QueryStatusTrigger(BaseTrigger):
         super().__init__()
         owner = type(self).__name__
         self.identifiers = self.spec.validate(identifiers, owner=owner)
-        self.options = WaitOptions(
-            poll_interval=poll_interval,
-            max_poll_interval=max_poll_interval,
-            transient_error_budget=transient_error_budget,
-            fail_on_unknown_query_id=fail_on_unknown_query_id,
-        )
+        try:
+            self.options = WaitOptions(
+                poll_interval=poll_interval,
+                max_poll_interval=max_poll_interval,
+                transient_error_budget=transient_error_budget,
+                fail_on_unknown_query_id=fail_on_unknown_query_id,
+            )
+        except ValueError as err:
+            raise ValueError(f"{owner}: {err}") from None
         if deadline is not None and (isinstance(deadline, bool) or not isinstance(deadline, (int, float))):
             raise ValueError(f"{owner}: `deadline` must be a UNIX timestamp (seconds), got {deadline!r}.")
         self.aws_conn_id = aws_conn_id
