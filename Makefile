@@ -17,7 +17,7 @@ $(BIN)/.installed: setup.cfg pyproject.toml requirements/lock.txt
 venv: $(BIN)/.installed
 
 lint: venv
-	$(BIN)/ruff check airflow_querystatus tests dags benchmarks scripts
+	$(BIN)/ruff check .
 	$(BIN)/mypy airflow_querystatus
 
 ## The whole suite: lint, type check, unit + emulator + end-to-end tests.
