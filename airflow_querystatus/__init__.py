@@ -36,5 +36,5 @@ def get_provider_info() -> dict[str, Any]:
         "hooks": _modules("hooks"),
         "sensors": _modules("sensors"),
         "triggers": _modules("triggers"),
-        "operators": [],
+        "operators": _modules("operators"),
     }

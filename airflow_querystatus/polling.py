@@ -17,7 +17,7 @@ import enum
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -323,36 +323,77 @@ class StatusFetcher(Protocol):
     async def refresh(self) -> None: ...
 
 
+class PollLoop:
+    """The decisions between polls, shared by the async (trigger) and sync (worker) drivers.
+
+    After each verdict :meth:`next_step` answers: a final :class:`Verdict` to return, a
+    delay to sleep before the next poll, or ``None`` for "rebuild the client and poll now".
+    The last poll happens at the deadline itself, so a query that finishes just before it
+    is reported as finished rather than timed out.
+    """
+
+    def __init__(self, tracker: StatusTracker, deadline: float | None, rng: random.Random | None = None) -> None:
+        self.tracker = tracker
+        self.deadline = deadline
+        self._schedule = PollSchedule(tracker.options, rng)
+
+    def next_step(self, verdict: Verdict) -> Verdict | float | None:
+        if verdict.done:
+            return verdict
+        if verdict.refresh_client:
+            return None
+        if self.deadline is None:
+            return self._schedule.next_delay(verdict)
+        remaining = self.deadline - time.time()
+        if remaining <= 0:
+            return self.tracker.timed_out(self.deadline)
+        return min(self._schedule.next_delay(verdict), remaining)
+
+
 async def wait_until_done(
     tracker: StatusTracker,
     fetcher: StatusFetcher,
     *,
     deadline: float | None,
     rng: random.Random | None = None,
-    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
 ) -> Verdict:
-    """Poll until a final verdict or until ``deadline`` (UNIX time) has passed.
-
-    The last poll happens at the deadline itself, so a query finishing just before it is
-    still reported as finished rather than timed out.
-    """
-    schedule = PollSchedule(tracker.options, rng)
+    """Poll asynchronously until a final verdict or until ``deadline`` (UNIX time) passes."""
+    loop = PollLoop(tracker, deadline, rng)
     while True:
         try:
-            response = await fetcher.fetch()
+            verdict = tracker.observe(await fetcher.fetch())
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # every error is classified; none is swallowed
             verdict = tracker.observe_error(exc)
-        else:
-            verdict = tracker.observe(response)
-        if verdict.done:
-            return verdict
-        if verdict.refresh_client:
+        step = loop.next_step(verdict)
+        if isinstance(step, Verdict):
+            return step
+        if step is None:
             await fetcher.refresh()
-            continue
-        remaining = float("inf") if deadline is None else deadline - time.time()
-        if deadline is not None and remaining <= 0:
-            return tracker.timed_out(deadline)
-        await sleep(min(schedule.next_delay(verdict), remaining))
+        else:
+            await asyncio.sleep(step)
 
+
+def wait_until_done_sync(
+    tracker: StatusTracker,
+    fetch: Callable[[], Mapping[str, Any]],
+    refresh: Callable[[], None],
+    *,
+    deadline: float | None,
+    rng: random.Random | None = None,
+) -> Verdict:
+    """The same loop for a worker that waits in place (non-deferrable operators)."""
+    loop = PollLoop(tracker, deadline, rng)
+    while True:
+        try:
+            verdict = tracker.observe(fetch())
+        except Exception as exc:  # every error is classified; none is swallowed
+            verdict = tracker.observe_error(exc)
+        step = loop.next_step(verdict)
+        if isinstance(step, Verdict):
+            return step
+        if step is None:
+            refresh()
+        else:
+            time.sleep(step)

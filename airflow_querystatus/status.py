@@ -107,6 +107,9 @@ class StatusSpec:
     vanished_codes: frozenset[str] = frozenset()
     #: The state reported when a listed query vanished after it was seen.
     vanished_state: str = NEPTUNE_FINISHED
+    #: The boto3 method that stops the query (same parameters as the status call); an
+    #: operator calls it on kill, timeout or failure after it started the query.
+    stop_operation: str | None = None
 
     def api_params(self, values: Mapping[str, str]) -> dict[str, str]:
         """Map identifier arguments to the status call's API parameters."""
@@ -145,6 +148,7 @@ INTERNET_MONITOR_QUERY = StatusSpec(
     title="Internet Monitor query",
     service="internetmonitor",
     operation="get_query_status",
+    stop_operation="stop_query",
     identifiers=(
         _resource_name("monitor_name", "MonitorName"),
         Identifier("query_id", "QueryId"),
@@ -160,6 +164,7 @@ NETWORK_FLOW_MONITOR_TOP_CONTRIBUTORS_QUERY = StatusSpec(
     title="Network Flow Monitor top-contributors query",
     service="networkflowmonitor",
     operation="get_query_status_monitor_top_contributors",
+    stop_operation="stop_query_monitor_top_contributors",
     identifiers=(
         _resource_name("monitor_name", "monitorName"),
         Identifier("query_id", "queryId"),
@@ -175,6 +180,7 @@ NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_DATA_QUERY = StatusSpec(
     title="Network Flow Monitor workload-insights top-contributors data query",
     service="networkflowmonitor",
     operation="get_query_status_workload_insights_top_contributors_data",
+    stop_operation="stop_query_workload_insights_top_contributors_data",
     identifiers=(
         Identifier("scope_id", "scopeId"),
         Identifier("query_id", "queryId"),
@@ -190,6 +196,7 @@ NEPTUNE_OPEN_CYPHER_QUERY = StatusSpec(
     title="Neptune openCypher query",
     service="neptunedata",
     operation="get_open_cypher_query_status",
+    stop_operation="cancel_open_cypher_query",
     identifiers=(Identifier("query_id", "queryId"),),
     read_state=_neptune_state,
     success_states=frozenset({NEPTUNE_FINISHED}),
@@ -207,6 +214,7 @@ ATHENA_CALCULATION_EXECUTION = StatusSpec(
     title="Athena calculation execution",
     service="athena",
     operation="get_calculation_execution_status",
+    stop_operation="stop_calculation_execution",
     identifiers=(Identifier("calculation_execution_id", "CalculationExecutionId", max_length=36),),
     read_state=_path_getter("Status", "State"),
     success_states=frozenset({"COMPLETED"}),

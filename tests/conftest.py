@@ -42,9 +42,9 @@ def emulator_server() -> Iterator[EmulatorServer]:
 
 @pytest.fixture
 def emulator(emulator_server: EmulatorServer) -> Iterator[Emulator]:
-    """The running emulator; global faults are cleared after each test."""
+    """The running emulator; default scripts and global faults are reset after each test."""
     yield emulator_server.emulator
-    emulator_server.emulator.clear_global_faults()
+    emulator_server.emulator.reset_defaults()
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow.sdk import BaseOperator
 from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR, TriggerFailureReason
-from airflow.sdk.bases.sensor import BaseSensorOperator
 from airflow.sdk.exceptions import (
     AirflowRescheduleException,
     AirflowSkipException,
@@ -32,6 +32,10 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 class _TaskInstance:
     def __init__(self) -> None:
         self.first_reschedule_date: datetime.datetime | None = None
+        self.xcom: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcom[key] = value
 
     def get_first_reschedule_date(self, context: Any) -> datetime.datetime | None:
         return self.first_reschedule_date if context.get("task_reschedule_count") else None
@@ -46,6 +50,7 @@ class Run:
     deferrals: int = 0
     triggers: list[BaseTrigger] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
+    ti: Any = None
 
 
 def rebuild_trigger(trigger: BaseTrigger) -> BaseTrigger:
@@ -64,11 +69,12 @@ async def first_event(trigger: BaseTrigger, timeout: float | None = None) -> Tri
     return await asyncio.wait_for(consume(), timeout)
 
 
-def run_sensor(sensor: BaseSensorOperator, *, max_reschedules: int = 200) -> Run:
+def run_sensor(sensor: BaseOperator, *, max_reschedules: int = 200) -> Run:
+    """Run a sensor or operator to its end (see the module docstring)."""
     ti = _TaskInstance()
-    context: dict[str, Any] = {"ti": ti, "task_reschedule_count": 0, "task": sensor}
+    context: dict[str, Any] = {"ti": ti, "task_reschedule_count": 0, "task": sensor, "run_id": "manual__test"}
     pristine = copy.deepcopy(sensor)
-    run = Run("running")
+    run = Run("running", ti=ti)
     current = sensor
     next_method: str | None = None
     next_kwargs: dict[str, Any] | None = None
@@ -109,3 +115,6 @@ def run_sensor(sensor: BaseSensorOperator, *, max_reschedules: int = 200) -> Run
         except Exception as exc:
             run.outcome, run.error = "failed", exc
             return run
+
+
+run_task = run_sensor

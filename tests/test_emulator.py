@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import boto3
 import pytest
 from botocore.exceptions import ClientError
@@ -86,5 +88,6 @@ def test_neptune_cancel_lists_cancelled_then_forgets(emulator_server) -> None:
     query = emulator_server.emulator.add_query("neptune_open_cypher", steps=["RUNNING"], text="MATCH (n) RETURN n")
     assert nep.cancel_open_cypher_query(queryId=query.query_id)["status"] == "200 OK"
     assert nep.get_open_cypher_query_status(queryId=query.query_id)["queryEvalStats"]["cancelled"] is True
+    time.sleep(0.35)  # the worker thread stops shortly after the cancel
     with pytest.raises(nep.exceptions.InvalidParameterException):
         nep.get_open_cypher_query_status(queryId=query.query_id)

@@ -15,7 +15,7 @@ def test_entry_point_returns_provider_info() -> None:
     info = entry.load()()
     assert info["package-name"] == "airflow-querystatus"
     assert info["versions"] == [airflow_querystatus.__version__]
-    for kind in ("hooks", "sensors", "triggers"):
+    for kind in ("hooks", "sensors", "triggers", "operators"):
         for group in info[kind]:
             for module in group["python-modules"]:
                 importlib.import_module(module)

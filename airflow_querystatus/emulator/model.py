@@ -154,9 +154,18 @@ class Query:
         self.status_calls += 1
         return step
 
-    def force(self, state: str, now: float, *, then: str | None = None, after_polls: int = 1) -> None:
-        """Jump to ``state`` (e.g. on stop); optionally move on to ``then`` after some polls."""
-        steps = [Step(state, polls=after_polls if then else None)]
+    def force(
+        self,
+        state: str,
+        now: float,
+        *,
+        then: str | None = None,
+        after_polls: int | None = None,
+        after_seconds: float | None = None,
+    ) -> None:
+        """Jump to ``state`` (e.g. on stop); optionally move on to ``then`` after some polls
+        or seconds."""
+        steps = [Step(state, polls=after_polls, seconds=after_seconds) if then else Step(state)]
         if then:
             steps.append(Step(then))
         self.steps = self.steps[: self._step] + steps
@@ -234,6 +243,12 @@ class Emulator:
         with self._lock:
             self._global_faults.clear()
 
+    def reset_defaults(self) -> None:
+        """Forget default scripts and global faults (between tests)."""
+        with self._lock:
+            self._global_faults.clear()
+            self._defaults.clear()
+
     def query(self, query_id: str) -> Query:
         with self._lock:
             try:
@@ -295,7 +310,8 @@ class Emulator:
             query.stopped = True
             if query.kind == "neptune_open_cypher":
                 if state in NEPTUNE_LISTED_STATES:
-                    query.force("CANCELLED", now, then="CANCELLED_GONE", after_polls=1)
+                    # Listed as cancelled briefly, then gone, as the worker thread stops.
+                    query.force("CANCELLED", now, then="CANCELLED_GONE", after_seconds=0.3)
             elif query.kind == "athena_calculation":
                 if state in {"CREATING", "CREATED", "QUEUED", "RUNNING"}:
                     query.force("CANCELING", now, then="CANCELED", after_polls=1)

@@ -519,7 +519,9 @@ class EmulatorServer:
             loop = self._loop = asyncio.new_event_loop()
             asyncio.set_event_loop(loop)
             try:
-                self._runner = web.AppRunner(EmulatorApp(self.emulator).build(), access_log=None)
+                self._runner = web.AppRunner(
+                    EmulatorApp(self.emulator).build(), access_log=None, shutdown_timeout=1.0
+                )
                 loop.run_until_complete(self._runner.setup())
                 site = web.TCPSite(self._runner, self.host, self.port, ssl_context=self._ssl, backlog=4096)
                 loop.run_until_complete(site.start())

@@ -56,6 +56,8 @@ class QueryStatusTrigger(BaseTrigger):
         tolerated before the wait ends with a retryable error.
     :param deadline: UNIX timestamp after which the wait ends with ``timeout``. Absolute,
         so that a trigger rebuilt after a triggerer restart keeps the original deadline.
+    :param stop_on_kill: Stop the remote query if the deferred task is killed (set by the
+        operators, which own the query they started; sensors leave other people's queries be).
     """
 
     spec: ClassVar[StatusSpec]
@@ -74,6 +76,7 @@ class QueryStatusTrigger(BaseTrigger):
         deadline: float | None = None,
         endpoint_url: str | None = None,
         fail_on_unknown_query_id: bool = False,
+        stop_on_kill: bool = False,
     ) -> None:
         super().__init__()
         owner = type(self).__name__
@@ -95,6 +98,7 @@ class QueryStatusTrigger(BaseTrigger):
         self.botocore_config = botocore_config
         self.deadline = deadline
         self.endpoint_url = endpoint_url
+        self.stop_on_kill = stop_on_kill
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         cls = type(self)
@@ -108,6 +112,7 @@ class QueryStatusTrigger(BaseTrigger):
             "max_poll_interval": self.options.max_poll_interval,
             "transient_error_budget": self.options.transient_error_budget,
             "deadline": self.deadline,
+            "stop_on_kill": self.stop_on_kill,
             **self._extra_serialized(),
         }
 
@@ -135,3 +140,18 @@ class QueryStatusTrigger(BaseTrigger):
             fetcher = _PooledStatusFetcher(self.spec, self.spec.api_params(self.identifiers), key, pool)
             verdict = await wait_until_done(tracker, fetcher, deadline=self.deadline)
         yield TriggerEvent(verdict.event_payload(self.identifiers))
+
+    async def on_kill(self) -> None:
+        """The deferred task was killed (Airflow >= 3.3): stop the query it started."""
+        if not self.stop_on_kill or self.spec.stop_operation is None:
+            return
+        pool = shared_pool()
+        key = self.client_key()
+        subject = self.spec.describe(self.identifiers)
+        try:
+            async with pool.subscribe(key), pool.borrow(key) as client:
+                await getattr(client, self.spec.stop_operation)(**self.spec.api_params(self.identifiers))
+        except Exception:
+            self.log.exception("The task was killed but stopping %s failed; stop it by hand.", subject)
+        else:
+            self.log.info("The task was killed: stopped %s.", subject)

@@ -1,0 +1,250 @@
+"""The operator base class: start a query, wait on it (deferrable or in place), fetch results.
+
+The wait is the sensors' engine and trigger. What an operator adds is ownership of the
+query: it stops the query when the task is killed (``on_kill`` on the worker, the
+trigger's ``on_kill`` while deferred), when the wait times out, and when anything fails
+after the query started. A query that ends FAILED or CANCELED fails the task *with*
+Airflow retries, since a retry starts a new query.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
+from airflow.providers.common.compat.sdk import conf
+from airflow.sdk import ObjectStoragePath
+from airflow.sdk.exceptions import AirflowException
+
+from airflow_querystatus.exceptions import QueryExecutionFailedError, QueryStatusUnavailableError
+from airflow_querystatus.hooks.base import QueryStatusHook
+from airflow_querystatus.jsonsafe import to_json_safe
+from airflow_querystatus.polling import (
+    DEFAULT_MAX_POLL_INTERVAL,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_TRANSIENT_ERROR_BUDGET,
+    Outcome,
+    StatusTracker,
+    Verdict,
+    WaitOptions,
+    wait_until_done_sync,
+)
+from airflow_querystatus.status import StatusSpec
+from airflow_querystatus.triggers.base import QueryStatusTrigger
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+#: Results larger than this (as JSON) are not pushed to XCom whole.
+DEFAULT_MAX_XCOM_BYTES = 512 * 1024
+#: How many rows a summary keeps when the whole result is too big for XCom.
+PREVIEW_ROWS = 10
+#: The scheduler's own defer timeout is this much later than the trigger's deadline, so
+#: the trigger reports the timeout first and the operator can stop the query.
+DEFER_TIMEOUT_GRACE = timedelta(seconds=60)
+
+
+class QueryOperator(AwsBaseOperator[QueryStatusHook]):
+    """Start an AWS query or calculation, wait for it, and return its results.
+
+    :param poll_interval: Seconds before the second status poll; the interval then grows
+        1.5x per poll, jittered, up to ``max_poll_interval``.
+    :param max_poll_interval: The ceiling of the adaptive interval, in seconds.
+    :param transient_error_budget: Seconds of unbroken throttling/5xx tolerated (retryable).
+    :param wait_timeout: Seconds to wait for the query before stopping it and failing. If not
+        given, ``execution_timeout`` is used, else ``[sensors] default_timeout``. Airflow
+        does not apply ``execution_timeout`` to deferred time, so this is always set.
+    :param deferrable: Wait in the triggerer (default ``[operators] default_deferrable``).
+    :param max_xcom_bytes: Results bigger than this (as JSON) are not returned whole: the
+        task returns a summary (row count, a preview, and where the full result went).
+    :param results_path: Where to write the full result as JSON when it is too big for
+        XCom: any ``ObjectStoragePath`` URI (``s3://bucket/prefix/``, ``file:///data/``);
+        the file is named after the DAG run, task and query. (templated)
+    """
+
+    spec: ClassVar[StatusSpec]
+    trigger_class: ClassVar[Callable[..., QueryStatusTrigger]]
+    ui_color = "#ede4f0"
+
+    def __init__(
+        self,
+        *,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
+        transient_error_budget: float = DEFAULT_TRANSIENT_ERROR_BUDGET,
+        wait_timeout: float | None = None,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        max_xcom_bytes: int = DEFAULT_MAX_XCOM_BYTES,
+        results_path: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        owner = f"{type(self).__name__}(task_id={self.task_id!r})"
+        try:
+            WaitOptions(poll_interval, max_poll_interval, transient_error_budget)
+        except ValueError as err:
+            raise ValueError(f"{owner}: {err}") from None
+        if wait_timeout is not None and not wait_timeout > 0:
+            raise ValueError(f"{owner}: `wait_timeout` must be a positive number of seconds, got {wait_timeout!r}.")
+        if not isinstance(max_xcom_bytes, int) or max_xcom_bytes <= 0:
+            raise ValueError(f"{owner}: `max_xcom_bytes` must be a positive integer, got {max_xcom_bytes!r}.")
+        self.poll_interval = poll_interval
+        self.max_poll_interval = max_poll_interval
+        self.transient_error_budget = transient_error_budget
+        self.wait_timeout = wait_timeout
+        self.deferrable = deferrable
+        self.max_xcom_bytes = max_xcom_bytes
+        self.results_path = results_path
+        self._started: dict[str, str] | None = None
+
+    # -- what differs per operation ----------------------------------------------------------
+    def start_query(self, context: Context) -> dict[str, str]:
+        """Start the work; return the identifiers the status call takes."""
+        raise NotImplementedError
+
+    def fetch_results(self, identifiers: dict[str, str]) -> Any:
+        """Read the results of a finished query (JSON-safe)."""
+        raise NotImplementedError
+
+    def _extra_trigger_kwargs(self) -> dict[str, Any]:
+        return {}
+
+    # -- the common flow -----------------------------------------------------------------------
+    def _wait_seconds(self) -> float:
+        if self.wait_timeout is not None:
+            return float(self.wait_timeout)
+        if self.execution_timeout is not None:
+            return self.execution_timeout.total_seconds()
+        return conf.getfloat("sensors", "default_timeout")
+
+    def _wait_options(self) -> WaitOptions:
+        return WaitOptions(self.poll_interval, self.max_poll_interval, self.transient_error_budget)
+
+    def execute(self, context: Context) -> Any:
+        identifiers = self.spec.validate(self.start_query(context), owner=f"Task {self.task_id!r}")
+        self._started = identifiers
+        self.log.info("Started %s.", self.spec.describe(identifiers))
+        context["ti"].xcom_push(key="identifiers", value=identifiers)
+        wait = self._wait_seconds()
+        deadline = time.time() + wait
+        if self.deferrable:
+            self.defer(
+                trigger=self.trigger_class(
+                    **identifiers,
+                    **self._extra_trigger_kwargs(),
+                    aws_conn_id=self.aws_conn_id,
+                    region_name=self.region_name,
+                    verify=self.verify,
+                    botocore_config=self.botocore_config,
+                    poll_interval=self.poll_interval,
+                    max_poll_interval=self.max_poll_interval,
+                    transient_error_budget=self.transient_error_budget,
+                    deadline=deadline,
+                    stop_on_kill=True,
+                ),
+                method_name="execute_complete",
+                kwargs={"identifiers": identifiers},
+                timeout=timedelta(seconds=wait) + DEFER_TIMEOUT_GRACE,
+            )
+        tracker = StatusTracker(self.spec, identifiers, self._wait_options(), aws_conn_id=self.aws_conn_id,
+                                logger=self.log)
+        verdict = wait_until_done_sync(
+            tracker,
+            lambda: self.hook.get_status(self.spec, identifiers),
+            self.hook.reset_client,
+            deadline=deadline,
+        )
+        return self._finish(context, identifiers, verdict)
+
+    def execute_complete(
+        self, context: Context, identifiers: dict[str, str], event: dict[str, Any] | None = None
+    ) -> Any:
+        self._started = identifiers
+        if not isinstance(event, dict) or event.get("status") not in {o.value for o in Outcome}:
+            self._stop(identifiers, "the trigger returned an unexpected event")
+            raise AirflowException(f"Task {self.task_id!r}: the trigger returned an unexpected event {event!r}.")
+        verdict = Verdict(Outcome(event["status"]), event.get("state"), str(event.get("message")),
+                          event.get("response"), retryable=bool(event.get("retryable")))
+        return self._finish(context, identifiers, verdict)
+
+    def _finish(self, context: Context, identifiers: dict[str, str], verdict: Verdict) -> Any:
+        message = f"Task {self.task_id!r}: {verdict.message}"
+        if verdict.outcome is Outcome.SUCCESS:
+            try:
+                results = to_json_safe(self.fetch_results(identifiers))
+            except Exception as err:
+                raise AirflowException(f"{message} Fetching its results failed: {err}") from err
+            return self._bounded(context, identifiers, results)
+        if verdict.outcome is Outcome.FAILURE:
+            raise QueryExecutionFailedError(f"{message} Airflow retries (if any) start a new query.")
+        self._stop(identifiers, "the wait ended without a result")
+        if verdict.outcome is Outcome.TIMEOUT:
+            raise AirflowException(f"{message} The query was stopped; raise `wait_timeout` to wait longer.")
+        if verdict.retryable:
+            raise QueryStatusUnavailableError(f"{message} The query was stopped.")
+        raise AirflowException(f"{message} The query was stopped.")
+
+    def on_kill(self) -> None:
+        """Killed while waiting on the worker: stop the query this task started."""
+        if self._started is not None:
+            self._stop(self._started, "the task was killed")
+
+    def _stop(self, identifiers: dict[str, str], why: str) -> None:
+        subject = self.spec.describe(identifiers)
+        if self.spec.stop_operation is None:
+            return
+        try:
+            getattr(self.hook.conn, self.spec.stop_operation)(**self.spec.api_params(identifiers))
+        except Exception as err:  # reported, and the task still fails with the original reason
+            self.log.error("Could not stop %s after %s: %s. Stop it by hand.", subject, why, err)
+        else:
+            self.log.warning("Stopped %s because %s.", subject, why)
+
+    # -- results that do not fit in XCom -------------------------------------------------------------
+    def _bounded(self, context: Context, identifiers: dict[str, str], results: Any) -> Any:
+        encoded = json.dumps(results)
+        if len(encoded.encode()) <= self.max_xcom_bytes:
+            return results
+        rows = _rows_of(results)
+        summary: dict[str, Any] = {
+            "identifiers": identifiers,
+            "truncated": True,
+            "result_bytes": len(encoded.encode()),
+            "row_count": len(rows) if rows is not None else None,
+            "preview": rows[:PREVIEW_ROWS] if rows is not None else None,
+        }
+        if self.results_path:
+            run_id = str(context.get("run_id", "run")).replace(":", "_").replace("+", "_")
+            name = f"{self.dag_id}__{self.task_id}__{run_id}__{'_'.join(identifiers.values())[-64:]}.json"
+            target = ObjectStoragePath(self.results_path) / name.replace("/", "_")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(encoded)
+            summary["results_path"] = str(target)
+            self.log.info("Results (%d bytes) written to %s; XCom holds a summary.", len(encoded), target)
+        else:
+            self.log.warning(
+                "Results are %d bytes, more than max_xcom_bytes=%d: XCom holds a summary with %d rows "
+                "of preview. Set `results_path` to keep the full result.",
+                len(encoded), self.max_xcom_bytes, PREVIEW_ROWS,
+            )
+        return summary
+
+
+def _rows_of(results: Any) -> list[Any] | None:
+    """The longest list in a result (rows, topContributors, datapoints), for previews."""
+    if isinstance(results, list):
+        return results
+    if isinstance(results, dict):
+        lists = [v for v in results.values() if isinstance(v, list)]
+        return max(lists, key=len) if lists else None
+    return None
+
+
+def template_fields_with(*names: str) -> Sequence[str]:
+    from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
+
+    return aws_template_fields(*names, "results_path")

@@ -1,0 +1,205 @@
+"""Start-and-wait operators against the emulator: results, failures, timeouts, kills."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from airflow_querystatus.exceptions import QueryExecutionFailedError
+from airflow_querystatus.operators.athena import AthenaCalculationExecutionOperator
+from airflow_querystatus.operators.internet_monitor import InternetMonitorQueryOperator
+from airflow_querystatus.operators.neptune import MARKER_PREFIX, NeptuneOpenCypherQueryOperator
+from airflow_querystatus.operators.network_flow_monitor import (
+    NetworkFlowMonitorTopContributorsQueryOperator,
+    NetworkFlowMonitorWorkloadInsightsTopContributorsDataQueryOperator,
+)
+from airflow_querystatus.triggers.athena import AthenaCalculationExecutionTrigger
+from tests.harness import first_event, rebuild_trigger, run_task
+
+FAST: dict[str, Any] = {"poll_interval": 0.05, "max_poll_interval": 0.1, "wait_timeout": 30}
+WINDOW = {"start_time": "2026-11-01T00:00:00Z", "end_time": "2026-11-02T00:00:00Z"}
+
+
+def im_operator(**kwargs: Any) -> InternetMonitorQueryOperator:
+    return InternetMonitorQueryOperator(
+        task_id="im", monitor_name="web", query_type="MEASUREMENTS", **WINDOW, **{**FAST, **kwargs}
+    )
+
+
+def athena_session(emulator_server) -> str:
+    import boto3
+
+    client = boto3.client("athena", endpoint_url=emulator_server.url, region_name="us-east-1",
+                          aws_access_key_id="a", aws_secret_access_key="b")
+    return client.start_session(WorkGroup="wg", EngineConfiguration={"MaxConcurrentDpus": 2})["SessionId"]
+
+
+@pytest.mark.parametrize("deferrable", [False, True])
+def test_internet_monitor_operator_returns_all_rows_keyed_by_field(deferrable: bool, emulator) -> None:
+    emulator.set_default_steps("internet_monitor", [("QUEUED", 1), ("RUNNING", 1), "SUCCEEDED"])
+    run = run_task(im_operator(deferrable=deferrable))
+    assert run.outcome == "success", run.error
+    assert run.value == [{"city": "city-0", "availability_score": "99.0"},
+                         {"city": "city-1", "availability_score": "98.5"},
+                         {"city": "city-2", "availability_score": "98.0"}]
+    assert run.deferrals == (1 if deferrable else 0)
+    assert run.ti.xcom["identifiers"]["monitor_name"] == "web"
+
+
+@pytest.mark.parametrize("deferrable", [False, True])
+def test_network_flow_monitor_operators_fetch_every_page(deferrable: bool, emulator) -> None:
+    top = run_task(NetworkFlowMonitorTopContributorsQueryOperator(
+        task_id="nfm", monitor_name="vpc", metric_name="DATA_TRANSFERRED", destination_category="INTER_AZ",
+        limit=50, deferrable=deferrable, **WINDOW, **FAST))
+    assert top.outcome == "success", top.error
+    assert top.value["unit"] == "Bytes" and len(top.value["topContributors"]) == 3
+    data = run_task(NetworkFlowMonitorWorkloadInsightsTopContributorsDataQueryOperator(
+        task_id="wi", scope_id="scope-1", metric_name="TIMEOUTS", destination_category="INTRA_AZ",
+        deferrable=deferrable, **WINDOW, **FAST))
+    assert data.outcome == "success", data.error
+    assert data.value["datapoints"][0]["label"] == "use1-az0"
+
+
+@pytest.mark.parametrize("deferrable", [False, True])
+def test_athena_operator_returns_result_uris(deferrable: bool, emulator, emulator_server) -> None:
+    session = athena_session(emulator_server)
+    run = run_task(AthenaCalculationExecutionOperator(
+        task_id="spark", session_id=session, code_block="print(spark.range(10).count())",
+        deferrable=deferrable, **FAST))
+    assert run.outcome == "success", run.error
+    assert run.value["state"] == "COMPLETED"
+    assert run.value["result"]["ResultS3Uri"].startswith("s3://")
+    assert ".py" in AthenaCalculationExecutionOperator.template_ext
+
+
+@pytest.mark.parametrize("deferrable", [False, True])
+def test_failed_query_fails_the_task_so_that_retries_start_a_new_one(deferrable: bool, emulator) -> None:
+    emulator.set_default_steps("internet_monitor", [("RUNNING", 1), "FAILED"])
+    run = run_task(im_operator(deferrable=deferrable))
+    assert isinstance(run.error, QueryExecutionFailedError)
+    assert not isinstance(run.error, AirflowFailException)  # retryable
+    assert "FAILED" in str(run.error)
+
+
+@pytest.mark.parametrize("deferrable", [False, True])
+def test_wait_timeout_stops_the_query(deferrable: bool, emulator) -> None:
+    emulator.set_default_steps("athena_calculation", ["RUNNING"])
+    run = run_task(AthenaCalculationExecutionOperator(
+        task_id="spark", session_id=athena_session_id(emulator), code_block="x", deferrable=deferrable,
+        **{**FAST, "wait_timeout": 0.5}))
+    assert isinstance(run.error, AirflowException) and "wait_timeout" in str(run.error)
+    calc = emulator.query(run.ti.xcom["identifiers"]["calculation_execution_id"])
+    assert calc.stopped and emulator.peek(calc).state in {"CANCELING", "CANCELED"}
+
+
+def athena_session_id(emulator) -> str:
+    session_id = f"session-{time.time_ns()}"
+    emulator.sessions[session_id] = {"State": "IDLE", "WorkGroup": "wg"}
+    return session_id
+
+
+def test_killing_the_worker_task_stops_the_query(emulator) -> None:
+    emulator.set_default_steps("network_flow_monitor_top_contributors", ["RUNNING"])
+    operator = NetworkFlowMonitorTopContributorsQueryOperator(
+        task_id="nfm", monitor_name="kill-me", metric_name="TIMEOUTS", destination_category="INTRA_AZ",
+        deferrable=False, **WINDOW, **FAST)
+    runner = threading.Thread(target=run_task, args=(operator,), daemon=True)
+    runner.start()
+    for _ in range(100):
+        started = [q for q in emulator.queries("network_flow_monitor_top_contributors")
+                   if q.identifiers.get("monitor_name") == "kill-me"]
+        if started and started[0].status_calls:
+            break
+        time.sleep(0.05)
+    operator.on_kill()  # what the task runner calls on SIGTERM
+    (query,) = started
+    assert query.stopped and emulator.peek(query).state == "CANCELED"
+    runner.join(10)
+    assert not runner.is_alive()  # the wait saw CANCELED and ended
+
+
+def test_killing_the_deferred_task_stops_the_query_from_the_triggerer(emulator) -> None:
+    query = emulator.add_query("athena_calculation", steps=["RUNNING"])
+    trigger = rebuild_trigger(AthenaCalculationExecutionTrigger(
+        calculation_execution_id=query.query_id, stop_on_kill=True, poll_interval=0.05))
+
+    async def kill_midway() -> None:
+        waiting = asyncio.ensure_future(first_event(trigger))
+        await asyncio.sleep(0.3)
+        waiting.cancel()
+        await trigger.on_kill()
+
+    asyncio.run(kill_midway())
+    assert query.stopped and emulator.peek(query).state in {"CANCELING", "CANCELED"}
+
+
+def test_sensor_triggers_do_not_stop_queries_they_do_not_own(emulator) -> None:
+    query = emulator.add_query("athena_calculation", steps=["RUNNING"])
+    trigger = AthenaCalculationExecutionTrigger(calculation_execution_id=query.query_id)
+    asyncio.run(trigger.on_kill())
+    assert not query.stopped
+
+
+def test_results_too_big_for_xcom_become_a_summary(emulator, tmp_path) -> None:
+    emulator.set_default_steps("internet_monitor", ["SUCCEEDED"])
+    original = emulator.add_query  # every started query gets 500 rows
+
+    def with_rows(*args: Any, **kwargs: Any):
+        kwargs.setdefault("result_rows", 500)
+        return original(*args, **kwargs)
+
+    emulator.add_query = with_rows  # type: ignore[method-assign]
+    try:
+        summary = run_task(im_operator(max_xcom_bytes=2000)).value
+        stored = run_task(im_operator(max_xcom_bytes=2000, results_path=f"file://{tmp_path}")).value
+    finally:
+        emulator.add_query = original  # type: ignore[method-assign]
+    assert summary["truncated"] and summary["row_count"] == 500 and len(summary["preview"]) == 10
+    assert "results_path" not in summary
+    written = json.loads(Path(stored["results_path"].removeprefix("file://")).read_text())
+    assert len(written) == 500 and written[0] == {"city": "city-0", "availability_score": "99.0"}
+
+
+def test_neptune_operator_runs_the_query_and_finds_its_id(emulator) -> None:
+    emulator.set_default_steps("neptune_open_cypher", [{"state": "RUNNING", "seconds": 0.6}, "FINISHED"])
+    run = run_task(NeptuneOpenCypherQueryOperator(task_id="cypher", query="MATCH (n) RETURN n LIMIT 3",
+                                                  parameters={"x": 1}, **FAST))
+    assert run.outcome == "success", run.error
+    query = emulator.query(run.value["query_id"])
+    assert run.value["results"] == [{"n": 0}, {"n": 1}, {"n": 2}]
+    assert query.text.startswith(f"// {MARKER_PREFIX}") and "MATCH (n) RETURN n LIMIT 3" in query.text
+
+
+def test_neptune_operator_cancels_its_query_at_the_wait_timeout(emulator) -> None:
+    emulator.set_default_steps("neptune_open_cypher", [{"state": "RUNNING", "seconds": 30}, "FINISHED"])
+    run = run_task(NeptuneOpenCypherQueryOperator(task_id="cypher", query="MATCH (n) RETURN n // timeout-me",
+                                                  **{**FAST, "wait_timeout": 0.8}))
+    assert isinstance(run.error, QueryExecutionFailedError) and "cancelled" in str(run.error)
+    (query,) = [q for q in emulator.queries("neptune_open_cypher") if "timeout-me" in (q.text or "")]
+    assert query.stopped
+
+
+def test_neptune_operator_reports_a_query_cancelled_by_someone_else(emulator, emulator_server) -> None:
+    import boto3
+
+    emulator.set_default_steps("neptune_open_cypher", [{"state": "RUNNING", "seconds": 30}, "FINISHED"])
+    client = boto3.client("neptunedata", endpoint_url=emulator_server.url, region_name="us-east-1",
+                          aws_access_key_id="a", aws_secret_access_key="b")
+
+    def cancel_soon() -> None:
+        time.sleep(0.5)
+        for q in client.list_open_cypher_queries()["queries"]:
+            if "cancel-me" in q["queryString"]:
+                client.cancel_open_cypher_query(queryId=q["queryId"])
+
+    threading.Thread(target=cancel_soon, daemon=True).start()
+    run = run_task(NeptuneOpenCypherQueryOperator(task_id="cypher", query="MATCH (n) RETURN n // cancel-me", **FAST))
+    assert isinstance(run.error, QueryExecutionFailedError)
+    assert "CancelledByUserException" in str(run.error)
