@@ -29,7 +29,7 @@ test-fast: venv
 	$(BIN)/pytest -m "not e2e"
 
 demo: venv
-	$(BIN)/python scripts/demo_triggers.py
+	$(BIN)/python scripts/demo.py
 
 ## Re-resolve pinned dependencies after changing setup.cfg.
 lock:

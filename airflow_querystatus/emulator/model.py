@@ -8,6 +8,7 @@ answers, so a test can say "throttle the next three polls, then answer normally"
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -49,6 +50,20 @@ class Step:
         if isinstance(raw, tuple):
             return cls(raw[0], polls=raw[1] if len(raw) > 1 else None)
         return cls(**dict(raw))
+
+
+#: A query or code block may carry its own script for the emulator, so an example DAG can
+#: fail on purpose: ``# emulator-script: [["RUNNING", 2], {"state": "FAILED", "reason": "..."}]``.
+#: AWS ignores it (it is a comment); the emulator plays it.
+SCRIPT_DIRECTIVE = "emulator-script:"
+
+
+def steps_from_text(text: str | None) -> list[Step] | None:
+    """The script a query's text asks for, if it carries :data:`SCRIPT_DIRECTIVE`."""
+    if not text or SCRIPT_DIRECTIVE not in text:
+        return None
+    line = text.split(SCRIPT_DIRECTIVE, 1)[1].splitlines()[0].strip()
+    return [Step.parse(tuple(s) if isinstance(s, list) else s) for s in json.loads(line)]
 
 
 def default_steps(kind: str) -> list[Step]:
@@ -210,7 +225,10 @@ class Emulator:
         if kind not in KINDS:
             raise ValueError(f"unknown kind {kind!r}; expected one of {KINDS}")
         with self._lock:
-            script = [Step.parse(s) for s in steps] if steps is not None else self.default_steps(kind)
+            if steps is not None:
+                script = [Step.parse(s) for s in steps]
+            else:
+                script = steps_from_text(text) or self.default_steps(kind)
             if not script:
                 raise ValueError("steps must not be empty")
             query = Query(
