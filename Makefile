@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 
-.PHONY: venv lint test test-fast demo lock clean
+.PHONY: venv lint test test-fast demo benchmark lock clean
 
 $(BIN)/.installed: setup.cfg pyproject.toml requirements/lock.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ test: lint
 ## Without the slow end-to-end tests.
 test-fast: venv
 	$(BIN)/pytest -m "not e2e"
+
+benchmark: venv
+	$(BIN)/python benchmarks/triggerer_scale.py
 
 demo: venv
 	$(BIN)/python scripts/demo.py

@@ -27,6 +27,8 @@ from typing import Any
 
 from botocore.config import Config
 
+from airflow_querystatus import __version__
+
 DEFAULT_MAX_CLIENT_AGE = 900.0
 #: botocore's default of 10 connections queues calls once hundreds of waits share a client.
 DEFAULT_MAX_POOL_CONNECTIONS = 50
@@ -82,6 +84,10 @@ class _PooledClient:
     client: Any
     close: Callable[[], Awaitable[Any]]
     created_at: float
+    #: At most as many calls in flight as the client has connections: the rest wait here,
+    #: before botocore spends CPU serialising and signing a request that would only queue
+    #: for a connection. This spreads a burst of polls over the loop instead of one stall.
+    slots: asyncio.Semaphore
     in_flight: int = 0
     retired: bool = False
 
@@ -125,7 +131,8 @@ class SharedClientPool:
         pooled = await self._current(key)
         pooled.in_flight += 1
         try:
-            yield pooled.client
+            async with pooled.slots:
+                yield pooled.client
         finally:
             pooled.in_flight -= 1
             await self._close_if_idle(pooled)
@@ -159,7 +166,9 @@ class SharedClientPool:
             if pooled is None:
                 client, close = await self._factory(key)
                 self.clients_created += 1
-                pooled = slot.current = _PooledClient(client, close, time.monotonic())
+                connections = getattr(getattr(client, "meta", None), "config", None)
+                limit = getattr(connections, "max_pool_connections", None) or DEFAULT_MAX_POOL_CONNECTIONS
+                pooled = slot.current = _PooledClient(client, close, time.monotonic(), asyncio.Semaphore(limit))
             return pooled
 
     async def _close_if_idle(self, pooled: _PooledClient) -> None:
@@ -186,10 +195,24 @@ async def create_client_through_hook(key: ClientKey) -> tuple[Any, Callable[[], 
     hook = hook_cls(**params)
 
     def build_creator() -> Any:
+        # The hook's session carries every credential method of the connection. The client
+        # is made here rather than by ``hook.get_client_type`` to keep the user agent short:
+        # the provider's long ``user_agent_extra`` is re-sanitised by botocore on every call,
+        # a measurable share of each poll's CPU when thousands of waits share the client.
         # Pool defaults apply only where neither the argument nor the connection's
         # ``config_kwargs`` chose a value.
-        defaults = Config(max_pool_connections=DEFAULT_MAX_POOL_CONNECTIONS, retries=dict(DEFAULT_RETRIES))
-        return hook.get_client_type(region_name=hook.region_name, config=defaults.merge(hook.config), deferrable=True)
+        defaults = Config(
+            max_pool_connections=DEFAULT_MAX_POOL_CONNECTIONS,
+            retries=dict(DEFAULT_RETRIES),
+            user_agent_extra=f"airflow-querystatus/{__version__}",
+        )
+        session = hook.get_session(region_name=hook.region_name, deferrable=True)
+        return session.create_client(
+            service_name=key.service,
+            endpoint_url=hook.conn_config.get_service_endpoint_url(service_name=key.service),
+            config=defaults.merge(hook.config),
+            verify=hook.verify,
+        )
 
     creator = await asyncio.to_thread(build_creator)
     client = await creator.__aenter__()

@@ -37,6 +37,8 @@ ERROR_BACKOFF_FACTOR = 2.0
 #: Each sleep is the interval times a random factor in [1 - JITTER, 1 + JITTER], so that
 #: thousands of triggers deferred in the same second do not poll in lock-step.
 JITTER = 0.2
+#: One generator for every schedule in the process (seeding one per wait costs a syscall).
+_RNG = random.Random()
 
 
 class LogSink(Protocol):
@@ -86,7 +88,8 @@ class WaitOptions:
 
 @dataclass(frozen=True)
 class Verdict:
-    """What one answer means. ``response`` is the JSON-safe last successful answer."""
+    """What one answer means. ``response`` is the JSON-safe last successful answer (final
+    verdicts only: pending ones are not worth the conversion)."""
 
     outcome: Outcome
     state: str | None
@@ -137,10 +140,9 @@ class StatusTracker:
         self.identifiers = dict(identifiers)
         self.options = options
         self.aws_conn_id = aws_conn_id
-        self.subject = spec.describe(identifiers)
         self.seen_running = seen_running
         self.last_state: str | None = None
-        self.last_response: dict[str, Any] | None = None
+        self._last_answer: Mapping[str, Any] | None = None
         self.polls = 0
         self._log: LogSink = logger or log
         self._clock = clock
@@ -149,14 +151,23 @@ class StatusTracker:
         self._credentials_refreshed = False
         self._warned: set[str] = set()
 
+    @property
+    def subject(self) -> str:
+        """``Athena calculation execution (calculation_execution_id='...')``, for messages."""
+        return self.spec.describe(self.identifiers)
+
+    @property
+    def last_response(self) -> dict[str, Any] | None:
+        """The last successful answer, JSON-safe (converted only when a verdict needs it)."""
+        return None if self._last_answer is None else to_json_safe(self._last_answer)
+
     # -- answers ------------------------------------------------------------------------
     def observe(self, response: Mapping[str, Any]) -> Verdict:
         """Judge a successful status answer."""
         self._count_poll()
         self._errors_since = None
         self._credentials_refreshed = False
-        safe = to_json_safe(response)
-        self.last_response = safe
+        self._last_answer = response
         state = self.spec.read_state(response)
         if not isinstance(state, str) or not state:
             self._warn_once(
@@ -166,14 +177,15 @@ class StatusTracker:
                 self.subject,
                 state,
             )
-            return Verdict(Outcome.PENDING, self.last_state, "answer had no state", safe)
+            return Verdict(Outcome.PENDING, self.last_state, "answer had no state")
         self._log_change(state, response)
         if state in self.spec.success_states:
-            return Verdict(Outcome.SUCCESS, state, f"{self.subject} reached {state}.", safe)
+            return Verdict(Outcome.SUCCESS, state, f"{self.subject} reached {state}.", self.last_response)
         if state in self.spec.failure_states:
             reason = self.spec.read_reason(response)
             because = f": {reason}" if reason else " (AWS gave no reason)"
-            return Verdict(Outcome.FAILURE, state, f"{self.subject} ended in state {state}{because}.", safe)
+            return Verdict(Outcome.FAILURE, state, f"{self.subject} ended in state {state}{because}.",
+                           self.last_response)
         self.seen_running = True
         if state not in self.spec.pending_states:
             self._warn_once(
@@ -184,7 +196,7 @@ class StatusTracker:
                 state,
                 ", ".join(sorted(self.spec.pending_states | self.spec.success_states | self.spec.failure_states)),
             )
-        return Verdict(Outcome.PENDING, state, f"{self.subject} is {state}.", safe)
+        return Verdict(Outcome.PENDING, state, state)
 
     def observe_error(self, exc: BaseException) -> Verdict:
         """Judge an exception raised by the status call."""
@@ -198,7 +210,7 @@ class StatusTracker:
         if error.kind is ErrorKind.EXPIRED_CREDENTIALS and not self._credentials_refreshed:
             self._credentials_refreshed = True
             self._log.warning("%s: credentials expired (%s); rebuilding the AWS client.", self.subject, detail)
-            return Verdict(Outcome.PENDING, self.last_state, detail, self.last_response, refresh_client=True)
+            return Verdict(Outcome.PENDING, self.last_state, detail, refresh_client=True)
         if error.kind is ErrorKind.TRANSIENT:
             return self._transient(detail, "throttled" if error.throttled else "transient error")
         what_to_do = advice(error, iam_action=self.spec.iam_action, aws_conn_id=self.aws_conn_id)
@@ -280,7 +292,7 @@ class StatusTracker:
                 self.last_response,
                 retryable=True,
             )
-        return Verdict(Outcome.PENDING, self.last_state, detail, self.last_response, backoff=True)
+        return Verdict(Outcome.PENDING, self.last_state, detail, backoff=True)
 
     def _log_change(self, state: str, response: Mapping[str, Any]) -> None:
         if state == self.last_state:
@@ -306,7 +318,7 @@ class PollSchedule:
     def __init__(self, options: WaitOptions, rng: random.Random | None = None) -> None:
         self._interval = options.poll_interval
         self._ceiling = options.max_poll_interval
-        self._rng = rng or random.Random()
+        self._rng = rng or _RNG
 
     def next_delay(self, verdict: Verdict) -> float:
         delay = self._interval * self._rng.uniform(1 - JITTER, 1 + JITTER)

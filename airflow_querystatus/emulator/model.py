@@ -133,6 +133,9 @@ class Query:
     status_calls: int = 0
     stopped: bool = False
     silent_cancel: bool = False
+    #: Start the script's clock at the first status call instead of at creation, so that
+    #: queries planted ahead of a benchmark run for the same time once their wait begins.
+    clock_from_first_poll: bool = False
     #: (state, UNIX time it was entered), for detection-delay measurements.
     history: list[tuple[str, float]] = field(default_factory=list)
     _step: int = 0
@@ -164,6 +167,9 @@ class Query:
 
     def poll(self, now: float) -> Step:
         """Answer one status call."""
+        if self.clock_from_first_poll and self.status_calls == 0:
+            self._step_started = now
+            self.history[0] = (self.history[0][0], now)
         step = self.advance(now)
         self._polls_in_step += 1
         self.status_calls += 1
@@ -220,6 +226,7 @@ class Emulator:
         result_rows: int = 3,
         text: str | None = None,
         session_id: str | None = None,
+        clock_from_first_poll: bool = False,
     ) -> Query:
         """Plant a query (as if it had been started) with a script and faults."""
         if kind not in KINDS:
@@ -240,6 +247,7 @@ class Emulator:
                 result_rows=result_rows,
                 text=text,
                 session_id=session_id,
+                clock_from_first_poll=clock_from_first_poll,
             )
             self._queries[query.query_id] = query
             return query

@@ -115,6 +115,7 @@ class EmulatorApp:
         r.add_post("/_emulator/faults", self.control_add_faults)
         r.add_delete("/_emulator/faults", self.control_clear_faults)
         r.add_get("/_emulator/stats", self.control_stats)
+        r.add_get("/_emulator/history", self.control_history)
         return app
 
     # -- wrappers: faults, error shapes ---------------------------------------------------
@@ -401,8 +402,9 @@ class EmulatorApp:
         return self._calculation_status(query, self.emulator.poll(query).state)
 
     def athena_get_calculation_execution(self, body: dict[str, Any]) -> dict[str, Any]:
+        # A status poll too: the amazon provider's ``calculation_complete`` waiter polls this.
         query = self._calculation(body)
-        answer = self._calculation_status(query, self.emulator.peek(query).state)
+        answer = self._calculation_status(query, self.emulator.poll(query).state)
         base = f"s3://emulator-results/{query.session_id}/{query.query_id}"
         answer.update(
             CalculationExecutionId=query.query_id,
@@ -424,20 +426,30 @@ class EmulatorApp:
 
     # -- control API -------------------------------------------------------------------
     async def control_add_query(self, request: web.Request) -> web.Response:
+        """One query (``{"kind", ...}``) or many (``{"queries": [...]}``, answered in order)."""
         body = await request.json()
         try:
-            query = self.emulator.add_query(
-                body["kind"],
-                body.get("identifiers") or {},
-                steps=body.get("steps"),
-                faults=body.get("faults") or (),
-                query_id=body.get("query_id"),
-                result_rows=int(body.get("result_rows", 3)),
-                text=body.get("text"),
-            )
+            if "queries" in body:
+                return _json({"query_ids": [self._plant(spec).query_id for spec in body["queries"]]})
+            return _json({"query_id": self._plant(body).query_id})
         except (KeyError, TypeError, ValueError) as err:
             return _json({"error": str(err)}, 400)
-        return _json({"query_id": query.query_id})
+
+    def _plant(self, body: dict[str, Any]) -> Query:
+        return self.emulator.add_query(
+            body["kind"],
+            body.get("identifiers") or {},
+            steps=body.get("steps"),
+            faults=body.get("faults") or (),
+            query_id=body.get("query_id"),
+            result_rows=int(body.get("result_rows", 3)),
+            text=body.get("text"),
+            clock_from_first_poll=bool(body.get("clock_from_first_poll", False)),
+        )
+
+    async def control_history(self, request: web.Request) -> web.Response:
+        """When each query entered each state (UNIX time), for detection-delay measurements."""
+        return _json({q.query_id: q.history for q in self.emulator.queries(request.query.get("kind"))})
 
     async def control_get_query(self, request: web.Request) -> web.Response:
         try:

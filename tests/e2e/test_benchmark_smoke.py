@@ -1,0 +1,29 @@
+"""The benchmark runs and reports every field (tiny N; figures are not asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.e2e
+def test_triggerer_scale_benchmark_reports_all_scenarios(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "triggerer_scale.py"), "--sizes", "20", "--provider-sizes", "20",
+         "--running-seconds", "1", "--poll-interval", "0.5", "--max-poll-interval", "1"],
+        capture_output=True, text=True, check=True, timeout=300,
+    )
+    report = json.loads(out.stdout)
+    (result,) = report["results"]
+    assert set(result["scenarios"]) == {"floor", "ours", "provider"}
+    for row in result["scenarios"].values():
+        assert row["completed"] == 20 and row["api_calls"] >= 20
+        for key in ("cpu_seconds", "peak_rss_mib", "loop_lag_p99_ms", "detection_delay_p99_s", "wall_seconds"):
+            assert key in row
+    assert {"cpu", "peak_rss"} <= set(result["ours_vs_floor"]) and "provider_vs_ours" in result
