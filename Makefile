@@ -20,13 +20,15 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy airflow_querystatus
 
-## The whole suite: lint, type check, unit + emulator + end-to-end tests.
+## The whole suite: lint, type check, then the fast tests on both cores and the
+## end-to-end tests (real Airflow processes) on their own, so they do not compete.
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not e2e" -n 2 --dist loadfile
+	$(BIN)/pytest -m e2e
 
 ## Without the slow end-to-end tests.
 test-fast: venv
-	$(BIN)/pytest -m "not e2e"
+	$(BIN)/pytest -m "not e2e" -n 2 --dist loadfile
 
 benchmark: venv
 	$(BIN)/python benchmarks/triggerer_scale.py

@@ -37,7 +37,11 @@ def plant_scripts(stack: AirflowStack) -> None:
                                                                           "progress": "2/3 stages"}, "COMPLETED"]})
     stack.emulator_call("PUT", "/_emulator/defaults/neptune_open_cypher",
                         {"steps": [{"state": "RUNNING", "seconds": 3}, "FINISHED"]})
-    # Someone else's long graph load, for the Neptune sensor to wait on.
+
+
+def plant_graph_load(stack: AirflowStack) -> None:
+    """Someone else's long graph load, for the Neptune sensor to wait on; planted just before
+    the pipelines are triggered, so that it is still running when they look for it."""
     stack.emulator_call("POST", "/_emulator/queries", {
         "kind": "neptune_open_cypher",
         "text": "// nightly-graph-load\nLOAD CSV FROM 's3://bucket/people.csv' AS row CREATE (:Person {name: row[0]})",
@@ -55,6 +59,7 @@ def main() -> int:
         plant_scripts(stack)
         stack.wait_until_parsed(DAGS)
         print(f"Airflow is up after {time.time() - started:.0f}s; triggering {len(DAGS)} pipelines.", flush=True)
+        plant_graph_load(stack)
         runs = {stack.trigger(dag_id): dag_id for dag_id in DAGS}
         times = stack.follow(runs, timeout=600)
         ok = True

@@ -212,6 +212,8 @@ class Emulator:
         self._defaults: dict[str, list[Step]] = {}
         self._global_faults: list[Fault] = []
         self.requests: dict[str, int] = {}
+        #: (UNIX time, operation, access key id) of every request, for rate and rotation checks.
+        self.request_log: list[tuple[float, str, str | None]] = []
         self.sessions: dict[str, dict[str, Any]] = {}
 
     # -- test-facing API --------------------------------------------------------------------
@@ -287,9 +289,10 @@ class Emulator:
             return [q for q in self._queries.values() if kind is None or q.kind == kind]
 
     # -- server-facing API ------------------------------------------------------------------
-    def count_request(self, operation: str) -> None:
+    def count_request(self, operation: str, access_key: str | None = None) -> None:
         with self._lock:
             self.requests[operation] = self.requests.get(operation, 0) + 1
+            self.request_log.append((time.time(), operation, access_key))
 
     def next_fault(self, operation: str, query_id: str | None) -> Fault | None:
         """The fault to apply to this call, if any (query faults first, then global ones)."""

@@ -56,9 +56,12 @@ _PROTOCOL_STATUS = {
     "json": {"ThrottlingException": 400, "ResourceNotFoundException": 400, "AccessDeniedException": 400},
 }
 
-_IM = "/v20210603/Monitors/{monitor}/Queries"
-_NFM = "/monitors/{monitor}/topContributorsQueries"
-_WID = "/workloadInsights/{scope}/topContributorsDataQueries"
+# Path labels match any character but "/" (aiohttp's default also refuses braces), so that
+# every id botocore can percent-encode reaches its query.
+_IM = "/v20210603/Monitors/{monitor:[^/]+}/Queries"
+_NFM = "/monitors/{monitor:[^/]+}/topContributorsQueries"
+_WID = "/workloadInsights/{scope:[^/]+}/topContributorsDataQueries"
+_ID = "/{query_id:[^/]+}"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -72,6 +75,14 @@ class AwsError(Exception):
 
 def _iso(ts: float) -> str:
     return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _access_key(request: web.Request) -> str | None:
+    """The access key id a SigV4 request was signed with (never the secret, which is not sent)."""
+    authorization = request.headers.get("Authorization", "")
+    if "Credential=" not in authorization:
+        return None
+    return authorization.split("Credential=", 1)[1].split("/", 1)[0]
 
 
 def _json(body: Any, status: int = 200, content_type: str = "application/json") -> web.Response:
@@ -89,23 +100,23 @@ class EmulatorApp:
         r = app.router
         # Internet Monitor
         r.add_post(_IM, self._rest("internet_monitor", "start_query", self.im_start))
-        r.add_get(_IM + "/{query_id}/Status", self._rest("internet_monitor", "get_query_status", self.im_status))
-        r.add_get(_IM + "/{query_id}/Results", self._rest("internet_monitor", "get_query_results", self.im_results))
-        r.add_delete(_IM + "/{query_id}", self._rest("internet_monitor", "stop_query", self.stop))
+        r.add_get(_IM + _ID + "/Status", self._rest("internet_monitor", "get_query_status", self.im_status))
+        r.add_get(_IM + _ID + "/Results", self._rest("internet_monitor", "get_query_results", self.im_results))
+        r.add_delete(_IM + _ID, self._rest("internet_monitor", "stop_query", self.stop))
         # Network Flow Monitor, both families
         for path, kind, suffix in (
             (_NFM, "network_flow_monitor_top_contributors", "monitor_top_contributors"),
             (_WID, "network_flow_monitor_workload_insights_data", "workload_insights_top_contributors_data"),
         ):
             r.add_post(path, self._rest(kind, f"start_query_{suffix}", self.nfm_start))
-            r.add_get(path + "/{query_id}/status", self._rest(kind, f"get_query_status_{suffix}", self.nfm_status))
-            r.add_get(path + "/{query_id}/results", self._rest(kind, f"get_query_results_{suffix}", self.nfm_results))
-            r.add_delete(path + "/{query_id}", self._rest(kind, f"stop_query_{suffix}", self.stop))
+            r.add_get(path + _ID + "/status", self._rest(kind, f"get_query_status_{suffix}", self.nfm_status))
+            r.add_get(path + _ID + "/results", self._rest(kind, f"get_query_results_{suffix}", self.nfm_results))
+            r.add_delete(path + _ID, self._rest(kind, f"stop_query_{suffix}", self.stop))
         # Neptune Data
         r.add_post("/opencypher", self._neptune("execute_open_cypher_query", self.neptune_execute))
         r.add_get("/opencypher/status", self._neptune("list_open_cypher_queries", self.neptune_list))
-        r.add_get("/opencypher/status/{query_id}", self._neptune("get_open_cypher_query_status", self.neptune_status))
-        r.add_delete("/opencypher/status/{query_id}", self._neptune("cancel_open_cypher_query", self.neptune_cancel))
+        r.add_get("/opencypher/status" + _ID, self._neptune("get_open_cypher_query_status", self.neptune_status))
+        r.add_delete("/opencypher/status" + _ID, self._neptune("cancel_open_cypher_query", self.neptune_cancel))
         # Athena (json 1.1)
         r.add_post("/", self.athena)
         # Control API for out-of-process use (demo, end-to-end tests)
@@ -139,7 +150,7 @@ class EmulatorApp:
         answer: Callable[[], Awaitable[Any]],
         query_id: str | None = None,
     ) -> web.StreamResponse:
-        self.emulator.count_request(operation)
+        self.emulator.count_request(operation, _access_key(request))
         fault = self.emulator.next_fault(operation, query_id or request.match_info.get("query_id"))
         if fault is not None:
             injected = await self._inject(request, protocol, fault)

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from airflow_stack import AirflowStack  # noqa: E402
-from demo import DAGS, plant_scripts  # noqa: E402
+from demo import DAGS, plant_graph_load, plant_scripts  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 RESTART_DAG = "e2e_triggerer_restart"
@@ -36,6 +36,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowStack]:
 
 
 def test_every_example_pipeline_ends_as_expected(stack: AirflowStack) -> None:
+    plant_graph_load(stack)
     runs = {stack.trigger(dag_id): dag_id for dag_id in DAGS}
     times = stack.follow(runs, timeout=400)
     for run_id, dag_id in runs.items():
