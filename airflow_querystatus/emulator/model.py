@@ -214,6 +214,12 @@ class Emulator:
         self.requests: dict[str, int] = {}
         #: (UNIX time, operation, access key id) of every request, for rate and rotation checks.
         self.request_log: list[tuple[float, str, str | None]] = []
+        #: STS AssumeRole: keys handed out, and when the emulator stops accepting each one.
+        #: ``sts_key_lifetime`` (seconds, None: forever) is enforced here, whatever expiry
+        #: the answer announced (``sts_announced_duration``), to test mid-wait expiry.
+        self.sts_keys: dict[str, float] = {}
+        self.sts_key_lifetime: float | None = None
+        self.sts_announced_duration: float = 3600.0
         self.sessions: dict[str, dict[str, Any]] = {}
 
     # -- test-facing API --------------------------------------------------------------------
@@ -293,6 +299,18 @@ class Emulator:
         with self._lock:
             self.requests[operation] = self.requests.get(operation, 0) + 1
             self.request_log.append((time.time(), operation, access_key))
+
+    def issue_sts_key(self) -> tuple[str, float]:
+        """A new temporary access key id and the expiry it announces (UNIX time)."""
+        now = time.time()
+        with self._lock:
+            key = f"ASIAEMULATOR{len(self.sts_keys) + 1:08d}"
+            self.sts_keys[key] = now + self.sts_key_lifetime if self.sts_key_lifetime is not None else float("inf")
+            return key, now + self.sts_announced_duration
+
+    def key_expired(self, access_key: str | None) -> bool:
+        with self._lock:
+            return access_key is not None and time.time() >= self.sts_keys.get(access_key, float("inf"))
 
     def next_fault(self, operation: str, query_id: str | None) -> Fault | None:
         """The fault to apply to this call, if any (query faults first, then global ones)."""

@@ -150,7 +150,10 @@ class EmulatorApp:
         answer: Callable[[], Awaitable[Any]],
         query_id: str | None = None,
     ) -> web.StreamResponse:
-        self.emulator.count_request(operation, _access_key(request))
+        access_key = _access_key(request)
+        self.emulator.count_request(operation, access_key)
+        if self.emulator.key_expired(access_key):
+            return self._error(protocol, "ExpiredTokenException", "The security token in the request is expired")
         fault = self.emulator.next_fault(operation, query_id or request.match_info.get("query_id"))
         if fault is not None:
             injected = await self._inject(request, protocol, fault)
@@ -338,6 +341,8 @@ class EmulatorApp:
     # -- Athena ------------------------------------------------------------------------
     async def athena(self, request: web.Request) -> web.StreamResponse:
         target = request.headers.get("X-Amz-Target", "")
+        if not target and request.content_type == "application/x-www-form-urlencoded":
+            return await self.sts(request)
         if not target.startswith("AmazonAthena."):
             return web.Response(status=404, text="unknown target")
         operation = target.removeprefix("AmazonAthena.")
@@ -434,6 +439,28 @@ class EmulatorApp:
         query = self._calculation(body)
         self.emulator.stop(query)
         return {"State": self.emulator.peek(query).state}
+
+    # -- STS (query protocol), for assume-role connections ------------------------------------
+    async def sts(self, request: web.Request) -> web.StreamResponse:
+        form = await request.post()
+        self.emulator.count_request(f"sts_{str(form.get('Action', '')).lower()}", _access_key(request))
+        if form.get("Action") != "AssumeRole" or not form.get("RoleArn"):
+            return web.Response(status=400, content_type="text/xml", text=(
+                "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidAction</Code>"
+                "<Message>Only AssumeRole is emulated</Message></Error></ErrorResponse>"))
+        key, expires = self.emulator.issue_sts_key()
+        session = str(form.get("RoleSessionName", "session"))
+        xml = (
+            '<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult>'
+            f"<Credentials><AccessKeyId>{key}</AccessKeyId><SecretAccessKey>emulated-{uuid.uuid4().hex}"
+            f"</SecretAccessKey><SessionToken>token-{uuid.uuid4().hex}</SessionToken>"
+            f"<Expiration>{_iso(expires)}</Expiration></Credentials>"
+            f"<AssumedRoleUser><AssumedRoleId>AROAEMULATOR:{session}</AssumedRoleId>"
+            f"<Arn>arn:aws:sts::123456789012:assumed-role/emulated/{session}</Arn></AssumedRoleUser>"
+            f"</AssumeRoleResult><ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId></ResponseMetadata>"
+            "</AssumeRoleResponse>"
+        )
+        return web.Response(status=200, content_type="text/xml", text=xml)
 
     # -- control API -------------------------------------------------------------------
     async def control_add_query(self, request: web.Request) -> web.Response:

@@ -53,7 +53,7 @@ def test_every_example_pipeline_ends_as_expected(stack: AirflowStack) -> None:
 
 def test_deferred_sensors_survive_a_triggerer_restart_with_their_original_deadlines(stack: AirflowStack) -> None:
     finishing = stack.emulator_call("POST", "/_emulator/queries", {
-        "kind": "athena_calculation", "steps": [{"state": "RUNNING", "seconds": 45}, "COMPLETED"]})["query_id"]
+        "kind": "athena_calculation", "steps": [{"state": "RUNNING", "seconds": 30}, "COMPLETED"]})["query_id"]
     never = stack.emulator_call("POST", "/_emulator/queries", {
         "kind": "internet_monitor", "identifiers": {"monitor_name": "e2e-monitor"}, "steps": ["RUNNING"]})["query_id"]
     run_id = stack.trigger(RESTART_DAG, {"finishing_id": finishing, "never_id": never})
@@ -67,7 +67,7 @@ def test_deferred_sensors_survive_a_triggerer_restart_with_their_original_deadli
     restarted = {}
 
     def restart_once(times) -> None:  # type: ignore[no-untyped-def]
-        if not restarted and time.time() - deferred_at > 10:
+        if not restarted and time.time() - deferred_at > 6:
             stack.restart_triggerer()
             restarted["at"] = time.time() - deferred_at
 
@@ -76,9 +76,9 @@ def test_deferred_sensors_survive_a_triggerer_restart_with_their_original_deadli
     assert times["finishes_after_restart"].state == "success"
     timed_out = times["times_out_on_original_deadline"]
     assert timed_out.state == "failed"
-    # timeout=30 counted from deferral: a deadline reset by the restart (at ~10 s) would
-    # keep the task deferred for 40 s or more.
-    assert 27 <= timed_out.deferred_seconds < 38, timed_out.deferred_seconds
+    # timeout=20 counted from deferral: a deadline reset by the restart (at ~6 s) would
+    # keep the task deferred for 26 s or more.
+    assert 17 <= timed_out.deferred_seconds < 25.5, timed_out.deferred_seconds
     log = stack.task_log(RESTART_DAG, run_id, "times_out_on_original_deadline")
     assert "AirflowSensorTimeout" in log and "the deadline" in log
     # Exactly one event reached each task: each resumed once and ended once.

@@ -31,6 +31,6 @@ with DAG(
         deferrable=True,
         poll_interval=1,
         max_poll_interval=2,
-        timeout=30,
+        timeout=20,
         retries=0,
     )
