@@ -37,9 +37,12 @@ def free_port() -> int:
 class TaskTimes:
     state: str = "none"
     deferred_seconds: float = 0.0
+    #: When each state was first seen (UNIX time), e.g. to measure time-to-deferred.
+    first_seen: dict[str, float] = field(default_factory=dict)
     _deferred_since: float | None = None
 
     def observe(self, state: str, now: float) -> None:
+        self.first_seen.setdefault(state, now)
         if state == "deferred" and self._deferred_since is None:
             self._deferred_since = now
         elif state != "deferred" and self._deferred_since is not None:
@@ -208,7 +211,7 @@ class AirflowStack:
                 on_tick(times)
             if all(self.run_state(r) in {"success", "failed"} for r in times):
                 return times
-            time.sleep(0.5)
+            time.sleep(0.2)
         raise TimeoutError(f"runs did not finish in {timeout}s: { {r: self.run_state(r) for r in times} }")
 
     def task_log(self, dag_id: str, run_id: str, task_id: str) -> str:

@@ -155,3 +155,35 @@ def test_poll_interval_grows_to_its_ceiling(emulator) -> None:
     gaps_total = history_times[-1] - started
     # Twelve intervals at a fixed 0.05 s would be 0.6 s; growth to 0.2 s makes it far longer.
     assert gaps_total > 1.2
+
+
+def test_start_from_trigger_hands_templated_ids_to_the_triggerer(emulator) -> None:
+    from airflow_querystatus.sensors.neptune import NeptuneOpenCypherQuerySensor
+
+    sensor = NeptuneOpenCypherQuerySensor(task_id="t", query_id="{{ params.q }}", endpoint_url="{{ params.e }}",
+                                          deferrable=True, start_from_trigger=True, timeout=60, poll_interval=0.05,
+                                          max_poll_interval=0.05)
+    args = sensor.start_trigger_args
+    assert sensor.start_from_trigger and args.next_method == "execute_complete"
+    assert args.trigger_cls == "airflow_querystatus.triggers.neptune.NeptuneOpenCypherQueryTrigger"
+    assert args.trigger_kwargs["query_id"] == "{{ params.q }}"
+    assert args.trigger_kwargs["endpoint_url"] == "{{ params.e }}"
+    assert args.timeout.total_seconds() == 60 and args.trigger_kwargs["deadline"] is None
+
+    # What the triggerer does: build the trigger from the raw kwargs, render, run.
+    trigger = NeptuneOpenCypherQueryTrigger(**args.trigger_kwargs)
+    query = emulator.add_query("neptune_open_cypher", steps=[("RUNNING", 1), "FINISHED"])
+    trigger.query_id, trigger.endpoint_url = query.query_id, None  # rendered
+    assert asyncio.run(first_event(trigger)).payload["status"] == "success"
+
+    unrendered = NeptuneOpenCypherQueryTrigger(**args.trigger_kwargs)  # rendering left a template behind
+    payload = asyncio.run(first_event(unrendered)).payload
+    assert payload["status"] == "error" and "unrendered Jinja template" in payload["message"]
+
+
+def test_start_from_trigger_needs_deferrable() -> None:
+    from airflow_querystatus.sensors.athena import AthenaCalculationExecutionSensor
+
+    with pytest.raises(ValueError, match="needs `deferrable=True`"):
+        AthenaCalculationExecutionSensor(task_id="t", calculation_execution_id="c", start_from_trigger=True,
+                                         deferrable=False)

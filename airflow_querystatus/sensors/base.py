@@ -11,6 +11,7 @@ from airflow.providers.amazon.aws.sensors.base_aws import AwsBaseSensor
 from airflow.providers.common.compat.sdk import conf
 from airflow.sdk import PokeReturnValue
 from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout, AirflowSkipException
+from airflow.triggers.base import StartTriggerArgs
 
 from airflow_querystatus.exceptions import QueryCallerError, QueryFailedError, QueryStatusUnavailableError
 from airflow_querystatus.hooks.base import QueryStatusHook
@@ -54,6 +55,11 @@ class QueryStatusSensor(AwsBaseSensor[QueryStatusHook]):
         pokes: transient errors keep the sensor waiting until ``timeout``.
     :param deferrable: Wait in the triggerer, freeing the worker slot (default from
         ``[operators] default_deferrable``).
+    :param start_from_trigger: With ``deferrable``, let the scheduler hand the wait straight
+        to the triggerer: no worker slot is taken before the wait, only (briefly) after it to
+        turn the event into the outcome. Needs Airflow >= 3.3 when identifiers are templated
+        (the triggerer renders them). The timeout is then counted by the scheduler from the
+        moment the task is deferred.
     :param aws_conn_id: The Airflow connection used for AWS credentials.
     :param region_name: AWS region; the connection's if not given.
     :param verify: Whether to verify TLS certificates, or a CA bundle path.
@@ -73,6 +79,8 @@ class QueryStatusSensor(AwsBaseSensor[QueryStatusHook]):
         max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
         transient_error_budget: float = DEFAULT_TRANSIENT_ERROR_BUDGET,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        start_from_trigger: bool = False,
+        trigger_extras: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         owner = f"{type(self).__name__}(task_id={kwargs.get('task_id')!r})"
@@ -98,6 +106,17 @@ class QueryStatusSensor(AwsBaseSensor[QueryStatusHook]):
             setattr(self, name, value)
         self._check_identifiers_at_parse_time(owner)
         self._tracker: StatusTracker | None = None
+        if start_from_trigger:
+            if not deferrable:
+                raise ValueError(f"{owner}: `start_from_trigger=True` needs `deferrable=True`.")
+            self.start_from_trigger = True
+            self.start_trigger_args = StartTriggerArgs(
+                trigger_cls=f"{self.trigger_class.__module__}.{self.trigger_class.__qualname__}",
+                trigger_kwargs={**identifiers, **self._trigger_kwargs(deadline=None, extras=trigger_extras or {})},
+                next_method="execute_complete",
+                next_kwargs=None,
+                timeout=timedelta(seconds=self.timeout),
+            )
 
     # -- identifiers ----------------------------------------------------------------------
     def _check_identifiers_at_parse_time(self, owner: str) -> None:
@@ -132,18 +151,23 @@ class QueryStatusSensor(AwsBaseSensor[QueryStatusHook]):
         )
 
     def _trigger(self, identifiers: dict[str, str], *, deadline: float) -> QueryStatusTrigger:
-        return self.trigger_class(
-            **identifiers,
-            **self._extra_trigger_kwargs(),
-            aws_conn_id=self.aws_conn_id,
-            region_name=self.region_name,
-            verify=self.verify,
-            botocore_config=self.botocore_config,
-            poll_interval=self.poll_interval,
-            max_poll_interval=self.max_poll_interval,
-            transient_error_budget=self.transient_error_budget,
-            deadline=deadline,
-        )
+        return self.trigger_class(**identifiers, **self._trigger_kwargs(deadline=deadline))
+
+    def _trigger_kwargs(self, *, deadline: float | None, extras: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Everything but the identifiers the trigger takes. ``extras`` are the arguments only
+        some operations take, as given to the constructor (before rendering); by default the
+        current (rendered) values from :meth:`_extra_trigger_kwargs`."""
+        return {
+            **(self._extra_trigger_kwargs() if extras is None else extras),
+            "aws_conn_id": self.aws_conn_id,
+            "region_name": self.region_name,
+            "verify": self.verify,
+            "botocore_config": self.botocore_config,
+            "poll_interval": self.poll_interval,
+            "max_poll_interval": self.max_poll_interval,
+            "transient_error_budget": self.transient_error_budget,
+            "deadline": deadline,
+        }
 
     def _extra_trigger_kwargs(self) -> dict[str, Any]:
         """Arguments only some operations' triggers take (Neptune's endpoint)."""

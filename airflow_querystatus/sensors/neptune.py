@@ -45,7 +45,8 @@ class NeptuneOpenCypherQuerySensor(QueryStatusSensor):
         fail_on_unknown_query_id: bool = False,
         **kwargs: Any,
     ) -> None:
-        super().__init__(identifiers={"query_id": query_id}, **kwargs)
+        extras = {"endpoint_url": endpoint_url, "fail_on_unknown_query_id": fail_on_unknown_query_id}
+        super().__init__(identifiers={"query_id": query_id}, trigger_extras=extras, **kwargs)
         self.endpoint_url = endpoint_url
         self.fail_on_unknown_query_id = fail_on_unknown_query_id
 

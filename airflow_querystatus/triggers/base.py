@@ -12,11 +12,17 @@ from airflow_querystatus.polling import (
     DEFAULT_MAX_POLL_INTERVAL,
     DEFAULT_POLL_INTERVAL,
     DEFAULT_TRANSIENT_ERROR_BUDGET,
+    Outcome,
     StatusTracker,
+    Verdict,
     WaitOptions,
     wait_until_done,
 )
 from airflow_querystatus.status import StatusSpec
+
+
+def _is_template(value: object) -> bool:
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
 class _PooledStatusFetcher:
@@ -80,7 +86,14 @@ class QueryStatusTrigger(BaseTrigger):
     ) -> None:
         super().__init__()
         owner = type(self).__name__
-        self.identifiers = self.spec.validate(identifiers, owner=owner)
+        # Identifiers are attributes so that Airflow can render them in the triggerer when a
+        # sensor starts from the trigger (``start_from_trigger``); a templated value is
+        # checked after rendering, in run(), any other value here.
+        for ident in self.spec.identifiers:
+            value = identifiers.get(ident.name)
+            setattr(self, ident.name, value)
+            if not _is_template(value):
+                ident.validate(value, owner=owner)
         try:
             self.options = WaitOptions(
                 poll_interval=poll_interval,
@@ -99,6 +112,10 @@ class QueryStatusTrigger(BaseTrigger):
         self.deadline = deadline
         self.endpoint_url = endpoint_url
         self.stop_on_kill = stop_on_kill
+
+    @property
+    def identifiers(self) -> dict[str, str]:
+        return {ident.name: getattr(self, ident.name) for ident in self.spec.identifiers}
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         cls = type(self)
@@ -131,15 +148,18 @@ class QueryStatusTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        tracker = StatusTracker(
-            self.spec, self.identifiers, self.options, aws_conn_id=self.aws_conn_id, logger=self.log
-        )
+        try:
+            identifiers = self.spec.validate(self.identifiers, owner=type(self).__name__)
+        except ValueError as err:
+            yield TriggerEvent(Verdict(Outcome.ERROR, None, str(err)).event_payload(self.identifiers))
+            return
+        tracker = StatusTracker(self.spec, identifiers, self.options, aws_conn_id=self.aws_conn_id, logger=self.log)
         pool = shared_pool()
         key = self.client_key()
         async with pool.subscribe(key):
-            fetcher = _PooledStatusFetcher(self.spec, self.spec.api_params(self.identifiers), key, pool)
+            fetcher = _PooledStatusFetcher(self.spec, self.spec.api_params(identifiers), key, pool)
             verdict = await wait_until_done(tracker, fetcher, deadline=self.deadline)
-        yield TriggerEvent(verdict.event_payload(self.identifiers))
+        yield TriggerEvent(verdict.event_payload(identifiers))
 
     async def on_kill(self) -> None:
         """The deferred task was killed (Airflow >= 3.3): stop the query it started."""

@@ -3,6 +3,7 @@ processes, SQLite, LocalExecutor, the emulator in its own process (slow; marked 
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import time
@@ -19,6 +20,8 @@ from demo import DAGS, plant_graph_load, plant_scripts  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 RESTART_DAG = "e2e_triggerer_restart"
+START_FROM_TRIGGER_DAG = "e2e_start_from_trigger"
+STATUS_OK = "reached COMPLETED"
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +34,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowStack]:
     with AirflowStack(home=home, dags_folder=dags) as running:
         running.wait_for_emulator()
         plant_scripts(running)
-        running.wait_until_parsed([*DAGS, RESTART_DAG])
+        running.wait_until_parsed([*DAGS, RESTART_DAG, START_FROM_TRIGGER_DAG])
         yield running
 
 
@@ -84,3 +87,20 @@ def test_deferred_sensors_survive_a_triggerer_restart_with_their_original_deadli
     # Exactly one event reached each task: each resumed once and ended once.
     status = stack.emulator_call("GET", f"/_emulator/queries/{finishing}")
     assert status["state"] == "COMPLETED"
+
+
+def test_start_from_trigger_skips_the_worker_before_the_wait(stack: AirflowStack) -> None:
+    calculation = stack.emulator_call("POST", "/_emulator/queries", {
+        "kind": "athena_calculation", "steps": [{"state": "RUNNING", "seconds": 15}, "COMPLETED"]})["query_id"]
+    triggered_at = time.time()
+    run_id = stack.trigger("e2e_start_from_trigger", {"calculation_id": calculation})
+    times = stack.follow([run_id], timeout=120)[run_id]
+    assert stack.run_state(run_id) == "success", {t: v.state for t, v in times.items()}
+    worker, direct = times["deferred_from_worker"], times["started_from_trigger"]
+    to_deferred = {name: round(t.first_seen["deferred"] - triggered_at, 2) for name, t in
+                   (("deferred_from_worker", worker), ("started_from_trigger", direct))}
+    print(json.dumps({"time_to_deferred_s": to_deferred}))
+    # The templated id was rendered in the triggerer and the task never ran before deferring.
+    assert "running" not in {s for s in direct.first_seen if direct.first_seen[s] < direct.first_seen["deferred"]}
+    assert direct.first_seen["deferred"] <= worker.first_seen["deferred"]
+    assert STATUS_OK in stack.task_log("e2e_start_from_trigger", run_id, "started_from_trigger")
