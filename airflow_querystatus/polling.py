@@ -70,6 +70,14 @@ class WaitOptions:
     #: Neptune only: whether an id that was never seen running and is unknown fails the wait.
     fail_on_unknown_query_id: bool = False
 
+    @classmethod
+    def checked(cls, owner: str, **kwargs: Any) -> WaitOptions:
+        """Build the options, naming ``owner`` (the task or trigger) in any complaint."""
+        try:
+            return cls(**kwargs)
+        except ValueError as err:
+            raise ValueError(f"{owner}: {err}") from None
+
     def __post_init__(self) -> None:
         for name in ("poll_interval", "max_poll_interval", "transient_error_budget"):
             value = getattr(self, name)

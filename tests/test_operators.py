@@ -194,10 +194,13 @@ def test_neptune_operator_reports_a_query_cancelled_by_someone_else(emulator, em
                           aws_access_key_id="a", aws_secret_access_key="b")
 
     def cancel_soon() -> None:
-        time.sleep(0.5)
-        for q in client.list_open_cypher_queries()["queries"]:
-            if "cancel-me" in q["queryString"]:
-                client.cancel_open_cypher_query(queryId=q["queryId"])
+        """Another client cancels the query once it is listed (however slowly it starts)."""
+        for _ in range(200):
+            time.sleep(0.1)
+            for q in client.list_open_cypher_queries()["queries"]:
+                if "cancel-me" in q["queryString"]:
+                    client.cancel_open_cypher_query(queryId=q["queryId"])
+                    return
 
     threading.Thread(target=cancel_soon, daemon=True).start()
     run = run_task(NeptuneOpenCypherQueryOperator(task_id="cypher", query="MATCH (n) RETURN n // cancel-me", **FAST))

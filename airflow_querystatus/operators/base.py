@@ -84,10 +84,8 @@ class QueryOperator(AwsBaseOperator[QueryStatusHook]):
     ) -> None:
         super().__init__(**kwargs)
         owner = f"{type(self).__name__}(task_id={self.task_id!r})"
-        try:
-            WaitOptions(poll_interval, max_poll_interval, transient_error_budget)
-        except ValueError as err:
-            raise ValueError(f"{owner}: {err}") from None
+        WaitOptions.checked(owner, poll_interval=poll_interval, max_poll_interval=max_poll_interval,
+                            transient_error_budget=transient_error_budget)
         if wait_timeout is not None and not wait_timeout > 0:
             raise ValueError(f"{owner}: `wait_timeout` must be a positive number of seconds, got {wait_timeout!r}.")
         if not isinstance(max_xcom_bytes, int) or max_xcom_bytes <= 0:
@@ -136,14 +134,7 @@ class QueryOperator(AwsBaseOperator[QueryStatusHook]):
                 trigger=self.trigger_class(
                     **identifiers,
                     **self._extra_trigger_kwargs(),
-                    aws_conn_id=self.aws_conn_id,
-                    region_name=self.region_name,
-                    verify=self.verify,
-                    botocore_config=self.botocore_config,
-                    poll_interval=self.poll_interval,
-                    max_poll_interval=self.max_poll_interval,
-                    transient_error_budget=self.transient_error_budget,
-                    deadline=deadline,
+                    **QueryStatusTrigger.wait_kwargs(self, deadline=deadline),
                     stop_on_kill=True,
                 ),
                 method_name="execute_complete",

@@ -84,10 +84,8 @@ class QueryStatusSensor(AwsBaseSensor[QueryStatusHook]):
         **kwargs: Any,
     ) -> None:
         owner = f"{type(self).__name__}(task_id={kwargs.get('task_id')!r})"
-        try:
-            WaitOptions(poll_interval, max_poll_interval, transient_error_budget)
-        except ValueError as err:
-            raise ValueError(f"{owner}: {err}") from None
+        WaitOptions.checked(owner, poll_interval=poll_interval, max_poll_interval=max_poll_interval,
+                            transient_error_budget=transient_error_budget)
         kwargs.setdefault("poke_interval", poll_interval)
         if max_poll_interval > poll_interval:
             kwargs.setdefault("exponential_backoff", True)
@@ -159,14 +157,7 @@ class QueryStatusSensor(AwsBaseSensor[QueryStatusHook]):
         current (rendered) values from :meth:`_extra_trigger_kwargs`."""
         return {
             **(self._extra_trigger_kwargs() if extras is None else extras),
-            "aws_conn_id": self.aws_conn_id,
-            "region_name": self.region_name,
-            "verify": self.verify,
-            "botocore_config": self.botocore_config,
-            "poll_interval": self.poll_interval,
-            "max_poll_interval": self.max_poll_interval,
-            "transient_error_budget": self.transient_error_budget,
-            "deadline": deadline,
+            **QueryStatusTrigger.wait_kwargs(self, deadline=deadline),
         }
 
     def _extra_trigger_kwargs(self) -> dict[str, Any]:

@@ -94,15 +94,13 @@ class QueryStatusTrigger(BaseTrigger):
             setattr(self, ident.name, value)
             if not _is_template(value):
                 ident.validate(value, owner=owner)
-        try:
-            self.options = WaitOptions(
-                poll_interval=poll_interval,
-                max_poll_interval=max_poll_interval,
-                transient_error_budget=transient_error_budget,
-                fail_on_unknown_query_id=fail_on_unknown_query_id,
-            )
-        except ValueError as err:
-            raise ValueError(f"{owner}: {err}") from None
+        self.options = WaitOptions.checked(
+            owner,
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+            transient_error_budget=transient_error_budget,
+            fail_on_unknown_query_id=fail_on_unknown_query_id,
+        )
         if deadline is not None and (isinstance(deadline, bool) or not isinstance(deadline, (int, float))):
             raise ValueError(f"{owner}: `deadline` must be a UNIX timestamp (seconds), got {deadline!r}.")
         self.aws_conn_id = aws_conn_id
@@ -112,6 +110,20 @@ class QueryStatusTrigger(BaseTrigger):
         self.deadline = deadline
         self.endpoint_url = endpoint_url
         self.stop_on_kill = stop_on_kill
+
+    @staticmethod
+    def wait_kwargs(task: Any, *, deadline: float | None) -> dict[str, Any]:
+        """The connection and polling arguments, read off the sensor or operator that defers."""
+        return {
+            "aws_conn_id": task.aws_conn_id,
+            "region_name": task.region_name,
+            "verify": task.verify,
+            "botocore_config": task.botocore_config,
+            "poll_interval": task.poll_interval,
+            "max_poll_interval": task.max_poll_interval,
+            "transient_error_budget": task.transient_error_budget,
+            "deadline": deadline,
+        }
 
     @property
     def identifiers(self) -> dict[str, str]:
