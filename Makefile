@@ -10,7 +10,7 @@ export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 $(BIN)/.installed: setup.cfg pyproject.toml requirements/lock.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check "uv==$(UV_VERSION)"
-	$(BIN)/uv pip install -q -p $(BIN)/python -r requirements/lock.txt
+	$(BIN)/uv pip install -q --compile-bytecode -p $(BIN)/python -r requirements/lock.txt
 	$(BIN)/uv pip install -q -p $(BIN)/python --no-deps -e .
 	touch $@
 
