@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import ssl
 from dataclasses import dataclass
 
 from botocore.exceptions import (
@@ -19,6 +20,7 @@ from botocore.exceptions import (
     NoRegionError,
     ParamValidationError,
     PartialCredentialsError,
+    SSLError,
 )
 from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
@@ -111,6 +113,13 @@ def classify(
         return ClassifiedError(kind, code or str(http_status or "ClientError"), message, http_status)
     if isinstance(exc, (NoCredentialsError, PartialCredentialsError, NoRegionError, ParamValidationError)):
         return ClassifiedError(ErrorKind.CALLER, type(exc).__name__, str(exc))
+    # aiobotocore wraps what aiohttp raised; botocore raises SSLError itself.
+    cause = exc.kwargs.get("error") if isinstance(exc, HTTPClientError) else exc
+    if isinstance(cause, (SSLError, ssl.SSLCertVerificationError, FileNotFoundError, PermissionError,
+                          IsADirectoryError)):
+        # A missing CA bundle or a certificate that does not validate is configuration:
+        # waiting out a 15-minute budget would only delay the same failure.
+        return ClassifiedError(ErrorKind.CALLER, "SSLError", str(exc))
     if isinstance(exc, (BotoConnectionError, HTTPClientError)):
         # EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, ConnectionClosedError.
         return ClassifiedError(ErrorKind.TRANSIENT, type(exc).__name__, str(exc))
@@ -134,6 +143,9 @@ def advice(error: ClassifiedError, *, iam_action: str, aws_conn_id: str | None) 
         return f"The credentials of {conn} expired and could not be refreshed; check its role or keys."
     if error.code in {"NoCredentialsError", "PartialCredentialsError"}:
         return f"No usable AWS credentials: check {conn}."
+    if error.code == "SSLError":
+        return (f"TLS to the endpoint failed: check `verify` (a CA bundle path must exist) and the endpoint's "
+                f"certificate, and the endpoint_url of {conn}.")
     if error.code == "NoRegionError":
         return "No AWS region: set `region_name` or the connection's region."
     return (

@@ -201,3 +201,22 @@ def test_state_changes_are_logged_once_with_athena_progress(mode: str, emulator,
     assert "progress=3/7 stages" in running[0] and "dpu_execution_ms=" in running[0]
     if mode != "reschedule":
         assert len(running) == 1  # four RUNNING answers, one log line
+
+
+@pytest.mark.parametrize("mode", ["poke", "deferrable"])
+def test_a_missing_ca_bundle_fails_at_once_naming_verify(mode: str, emulator_server) -> None:
+    """TLS set-up errors are configuration, not transient: no 15-minute wait before failing."""
+    import os
+
+    from tests.conftest import aws_connection_uri
+
+    saved = os.environ["AIRFLOW_CONN_AWS_DEFAULT"]
+    os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = aws_connection_uri(emulator_server.url.replace("http:", "https:"))
+    try:
+        case = CASES[0]
+        run = run_sensor(case.sensor("q", verify="/nonexistent/ca-bundle.pem", transient_error_budget=600,
+                                     **mode_kwargs(mode)))
+    finally:
+        os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = saved
+    assert isinstance(run.error, QueryCallerError)
+    assert "`verify`" in str(run.error)
