@@ -26,8 +26,6 @@ KINDS = (
     "athena_calculation",
 )
 
-#: Kinds whose status API lists a query only while it runs (Neptune).
-LISTED_WHILE_RUNNING = frozenset({"neptune_open_cypher"})
 NEPTUNE_LISTED_STATES = frozenset({"RUNNING", "CANCELLED", "WAITING"})
 
 
