@@ -6,8 +6,8 @@ service, so they share one client per :class:`ClientKey`:
 
 * created through the amazon provider's hook, so every credential method of an ``aws``
   connection works (keys, profiles, assume-role with refreshable credentials); the hook
-  runs in a thread (``get_async_conn``), keeping connection look-ups and STS calls off the
-  event loop;
+  runs in a thread through :func:`~airflow_querystatus.compat.run_sync` (as the provider's
+  ``get_async_conn`` does), keeping connection look-ups and STS calls off the event loop;
 * reference-counted by the waits that use it (:meth:`SharedClientPool.subscribe`) and
   closed when the last one leaves;
 * replaced after ``max_age`` seconds (or when credentials expire) so a rotated connection
@@ -28,6 +28,7 @@ from typing import Any
 from botocore.config import Config
 
 from airflow_querystatus import __version__
+from airflow_querystatus.compat import run_sync
 
 DEFAULT_MAX_CLIENT_AGE = 900.0
 #: botocore's default of 10 connections queues calls once hundreds of waits share a client.
@@ -214,7 +215,7 @@ async def create_client_through_hook(key: ClientKey) -> tuple[Any, Callable[[], 
             verify=hook.verify,
         )
 
-    creator = await asyncio.to_thread(build_creator)
+    creator = await run_sync(build_creator)()
     client = await creator.__aenter__()
 
     async def close() -> None:

@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow_querystatus.compat import AirflowException, AirflowFailException
 
 
 class QueryFailedError(AirflowFailException):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 import time
 
-from airflow.sdk import DAG, Param, task
+from airflow.providers.common.compat.sdk import DAG, Param, task
 
 from airflow_querystatus.hooks.athena import AthenaCalculationHook
 from airflow_querystatus.operators.athena import AthenaCalculationExecutionOperator

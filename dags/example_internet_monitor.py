@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime
 
-from airflow.sdk import DAG, Param, task
+from airflow.providers.common.compat.sdk import DAG, Param, task
 
 from airflow_querystatus.hooks.internet_monitor import InternetMonitorHook
 from airflow_querystatus.operators.internet_monitor import InternetMonitorQueryOperator

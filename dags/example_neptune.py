@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime
 
-from airflow.sdk import DAG, Param, task
+from airflow.providers.common.compat.sdk import DAG, Param, task
 
 from airflow_querystatus.hooks.neptune import NeptuneDataHook
 from airflow_querystatus.operators.neptune import NeptuneOpenCypherQueryOperator

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 
-from airflow.sdk import DAG, Param, task
+from airflow.providers.common.compat.sdk import DAG, Param, task
 
 from airflow_querystatus.hooks.network_flow_monitor import NetworkFlowMonitorHook
 from airflow_querystatus.operators.network_flow_monitor import (

@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from airflow_stack import ROOT, AirflowStack
+from airflow_stack import AIRFLOW_3, ROOT, AirflowStack
 
 DAGS = {
     "example_internet_monitor": "success",
@@ -40,12 +40,15 @@ def plant_scripts(stack: AirflowStack) -> None:
 
 
 def plant_graph_load(stack: AirflowStack) -> None:
-    """Someone else's long graph load, for the Neptune sensor to wait on; planted just before
-    the pipelines are triggered, so that it is still running when they look for it."""
+    """Someone else's long graph load, for the Neptune sensor to wait on.
+
+    It stays listed until the sensor has polled its status four times (listing it does not
+    count), so however long the scheduler takes to reach the sensor on a busy machine, the
+    load is still running when the pipeline looks for it, and the sensor sees it end."""
     stack.emulator_call("POST", "/_emulator/queries", {
         "kind": "neptune_open_cypher",
         "text": "// nightly-graph-load\nLOAD CSV FROM 's3://bucket/people.csv' AS row CREATE (:Person {name: row[0]})",
-        "steps": [{"state": "RUNNING", "seconds": 40}, "FINISHED"],
+        "steps": [{"state": "RUNNING", "polls": 4}, "FINISHED"],
     })
 
 
@@ -54,7 +57,9 @@ def main() -> int:
     shutil.rmtree(home, ignore_errors=True)
     started = time.time()
     print("Starting the emulator and Airflow (api-server, scheduler, dag-processor, triggerer)...", flush=True)
-    with AirflowStack(home=home) as stack:
+    # SQLite is the embedded default; Airflow 2 refuses LocalExecutor on it, so there a
+    # PostgreSQL server is started from the venv's own binaries (scripts/postgres.py).
+    with AirflowStack(home=home, database="sqlite" if AIRFLOW_3 else "postgres") as stack:
         stack.wait_for_emulator()
         plant_scripts(stack)
         stack.wait_until_parsed(DAGS)

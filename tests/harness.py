@@ -19,14 +19,23 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow.sdk import BaseOperator
-from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR, TriggerFailureReason
-from airflow.sdk.exceptions import (
-    AirflowRescheduleException,
-    AirflowSkipException,
-    TaskDeferred,
-)
+from airflow.providers.common.compat.sdk import BaseOperator, TaskDeferred
 from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_querystatus.compat import AirflowSkipException
+
+# What the task runner catches moved to airflow.sdk.exceptions in 3.2; the values the
+# scheduler resumes a timed-out deferral with moved to the Task SDK in 3.0.
+try:
+    from airflow.sdk.exceptions import AirflowRescheduleException
+except ImportError:
+    from airflow.exceptions import AirflowRescheduleException  # type: ignore[no-redef]
+try:
+    from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR, TriggerFailureReason
+
+    TRIGGER_TIMEOUT: object = TriggerFailureReason.TRIGGER_TIMEOUT
+except ImportError:  # Airflow 2: plain strings (airflow/models/trigger.py)
+    TRIGGER_FAIL_REPR, TRIGGER_TIMEOUT = "__fail__", "Trigger/execution timeout"
 
 
 class _TaskInstance:
@@ -108,7 +117,7 @@ def run_sensor(sensor: BaseOperator, *, max_reschedules: int = 200) -> Run:
             except TimeoutError:
                 # What the scheduler does when a deferral outlives its timeout.
                 next_method = TRIGGER_FAIL_REPR
-                next_kwargs = {"error": TriggerFailureReason.TRIGGER_TIMEOUT}
+                next_kwargs = {"error": TRIGGER_TIMEOUT}
             else:
                 run.events.append(event.payload)
                 next_method, next_kwargs = deferred.method_name, {**(deferred.kwargs or {}), "event": event.payload}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 import time
@@ -10,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from airflow_querystatus.compat import AirflowException, AirflowFailException
 from airflow_querystatus.exceptions import QueryExecutionFailedError
 from airflow_querystatus.operators.athena import AthenaCalculationExecutionOperator
 from airflow_querystatus.operators.internet_monitor import InternetMonitorQueryOperator
@@ -20,8 +19,7 @@ from airflow_querystatus.operators.network_flow_monitor import (
     NetworkFlowMonitorTopContributorsQueryOperator,
     NetworkFlowMonitorWorkloadInsightsTopContributorsDataQueryOperator,
 )
-from airflow_querystatus.triggers.athena import AthenaCalculationExecutionTrigger
-from tests.harness import first_event, rebuild_trigger, run_task
+from tests.harness import run_task
 
 FAST: dict[str, Any] = {"poll_interval": 0.05, "max_poll_interval": 0.1, "wait_timeout": 30}
 WINDOW = {"start_time": "2026-11-01T00:00:00Z", "end_time": "2026-11-02T00:00:00Z"}
@@ -123,28 +121,6 @@ def test_killing_the_worker_task_stops_the_query(emulator) -> None:
     assert query.stopped and emulator.peek(query).state == "CANCELED"
     runner.join(10)
     assert not runner.is_alive()  # the wait saw CANCELED and ended
-
-
-def test_killing_the_deferred_task_stops_the_query_from_the_triggerer(emulator) -> None:
-    query = emulator.add_query("athena_calculation", steps=["RUNNING"])
-    trigger = rebuild_trigger(AthenaCalculationExecutionTrigger(
-        calculation_execution_id=query.query_id, stop_on_kill=True, poll_interval=0.05))
-
-    async def kill_midway() -> None:
-        waiting = asyncio.ensure_future(first_event(trigger))
-        await asyncio.sleep(0.3)
-        waiting.cancel()
-        await trigger.on_kill()
-
-    asyncio.run(kill_midway())
-    assert query.stopped and emulator.peek(query).state in {"CANCELING", "CANCELED"}
-
-
-def test_sensor_triggers_do_not_stop_queries_they_do_not_own(emulator) -> None:
-    query = emulator.add_query("athena_calculation", steps=["RUNNING"])
-    trigger = AthenaCalculationExecutionTrigger(calculation_execution_id=query.query_id)
-    asyncio.run(trigger.on_kill())
-    assert not query.stopped
 
 
 def test_results_too_big_for_xcom_become_a_summary(emulator, tmp_path) -> None:

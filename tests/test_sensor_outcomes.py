@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 
+from airflow_querystatus.compat import AirflowFailException, AirflowSensorTimeout
 from airflow_querystatus.exceptions import QueryCallerError, QueryFailedError, QueryStatusUnavailableError
 from tests.cases import CASE_IDS, CASES, MODES, Case, mode_kwargs
 from tests.harness import run_sensor

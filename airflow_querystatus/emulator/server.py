@@ -121,6 +121,7 @@ class EmulatorApp:
         r.add_post("/", self.athena)
         # Control API for out-of-process use (demo, end-to-end tests)
         r.add_post("/_emulator/queries", self.control_add_query)
+        r.add_get("/_emulator/queries", self.control_list_queries)
         r.add_get("/_emulator/queries/{query_id}", self.control_get_query)
         r.add_put("/_emulator/defaults/{kind}", self.control_set_defaults)
         r.add_post("/_emulator/faults", self.control_add_faults)
@@ -494,17 +495,25 @@ class EmulatorApp:
             query = self.emulator.query(request.match_info["query_id"])
         except UnknownQuery:
             return _json({"error": "unknown query"}, 404)
-        state = self.emulator.peek(query).state
-        return _json(
-            {
-                "query_id": query.query_id,
-                "kind": query.kind,
-                "state": state,
-                "status_calls": query.status_calls,
-                "stopped": query.stopped,
-                "history": query.history,
-            }
-        )
+        return _json(self._describe(query))
+
+    async def control_list_queries(self, request: web.Request) -> web.Response:
+        """``?kind=...&text=...``: the queries of a kind whose text contains ``text``, oldest first
+        (e.g. to find the calculation an operator started from a marker in its code)."""
+        text = request.query.get("text")
+        queries = [q for q in self.emulator.queries(request.query.get("kind"))
+                   if text is None or text in (q.text or "")]
+        return _json({"queries": [self._describe(q) for q in sorted(queries, key=lambda q: q.created_at)]})
+
+    def _describe(self, query: Query) -> dict[str, Any]:
+        return {
+            "query_id": query.query_id,
+            "kind": query.kind,
+            "state": self.emulator.peek(query).state,
+            "status_calls": query.status_calls,
+            "stopped": query.stopped,
+            "history": query.history,
+        }
 
     async def control_set_defaults(self, request: web.Request) -> web.Response:
         self.emulator.set_default_steps(request.match_info["kind"], (await request.json())["steps"])

@@ -11,7 +11,7 @@ from airflow_querystatus.status import ATHENA_CALCULATION_EXECUTION
 from airflow_querystatus.triggers.athena import AthenaCalculationExecutionTrigger
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow.providers.common.compat.sdk import Context
 
 
 class AthenaCalculationExecutionOperator(QueryOperator):

@@ -16,10 +16,8 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
-from airflow.providers.common.compat.sdk import conf
-from airflow.sdk import ObjectStoragePath
-from airflow.sdk.exceptions import AirflowException
 
+from airflow_querystatus.compat import AirflowException, ObjectStoragePath, conf
 from airflow_querystatus.exceptions import QueryExecutionFailedError, QueryStatusUnavailableError
 from airflow_querystatus.hooks.base import QueryStatusHook
 from airflow_querystatus.jsonsafe import to_json_safe
@@ -34,18 +32,15 @@ from airflow_querystatus.polling import (
     wait_until_done_sync,
 )
 from airflow_querystatus.status import StatusSpec
-from airflow_querystatus.triggers.base import QueryStatusTrigger
+from airflow_querystatus.triggers.base import DEFER_TIMEOUT_GRACE, QueryStatusTrigger
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow.providers.common.compat.sdk import Context
 
 #: Results larger than this (as JSON) are not pushed to XCom whole.
 DEFAULT_MAX_XCOM_BYTES = 512 * 1024
 #: How many rows a summary keeps when the whole result is too big for XCom.
 PREVIEW_ROWS = 10
-#: The scheduler's own defer timeout is this much later than the trigger's deadline, so
-#: the trigger reports the timeout first and the operator can stop the query.
-DEFER_TIMEOUT_GRACE = timedelta(seconds=60)
 
 
 class QueryOperator(AwsBaseOperator[QueryStatusHook]):

@@ -12,7 +12,7 @@ from airflow_querystatus.status import INTERNET_MONITOR_QUERY
 from airflow_querystatus.triggers.internet_monitor import InternetMonitorQueryTrigger
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow.providers.common.compat.sdk import Context
 
 
 class InternetMonitorQueryOperator(QueryOperator):

@@ -33,7 +33,7 @@ from airflow_querystatus.status import NEPTUNE_OPEN_CYPHER_QUERY
 from airflow_querystatus.triggers.neptune import NeptuneOpenCypherQueryTrigger
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow.providers.common.compat.sdk import Context
 
 MARKER_PREFIX = "airflow-querystatus:"
 

@@ -18,7 +18,7 @@ from airflow_querystatus.triggers.network_flow_monitor import (
 )
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow.providers.common.compat.sdk import Context
 
 
 class _NetworkFlowMonitorQueryOperator(QueryOperator):

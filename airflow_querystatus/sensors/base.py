@@ -8,11 +8,18 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.amazon.aws.sensors.base_aws import AwsBaseSensor
-from airflow.providers.common.compat.sdk import conf
-from airflow.sdk import PokeReturnValue
-from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout, AirflowSkipException
 from airflow.triggers.base import StartTriggerArgs
 
+from airflow_querystatus.compat import (
+    START_FROM_TRIGGER,
+    AirflowException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    PokeReturnValue,
+    conf,
+    rescheduled_before,
+    warn_unsupported,
+)
 from airflow_querystatus.exceptions import QueryCallerError, QueryFailedError, QueryStatusUnavailableError
 from airflow_querystatus.hooks.base import QueryStatusHook
 from airflow_querystatus.polling import (
@@ -25,10 +32,10 @@ from airflow_querystatus.polling import (
     WaitOptions,
 )
 from airflow_querystatus.status import StatusSpec
-from airflow_querystatus.triggers.base import QueryStatusTrigger
+from airflow_querystatus.triggers.base import DEFER_TIMEOUT_GRACE, QueryStatusTrigger
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow.providers.common.compat.sdk import Context
 
 _EVENT_STATUSES = frozenset(o.value for o in Outcome) - {Outcome.PENDING.value}
 
@@ -57,9 +64,10 @@ class QueryStatusSensor(AwsBaseSensor[QueryStatusHook]):
         ``[operators] default_deferrable``).
     :param start_from_trigger: With ``deferrable``, let the scheduler hand the wait straight
         to the triggerer: no worker slot is taken before the wait, only (briefly) after it to
-        turn the event into the outcome. Needs Airflow >= 3.3 when identifiers are templated
-        (the triggerer renders them). The timeout is then counted by the scheduler from the
-        moment the task is deferred.
+        turn the event into the outcome. Needs Airflow >= 3.3 (the scheduler ignores it on 3.1
+        and 3.2, and 3.0's triggerer does not render templates); on older lines the sensor
+        warns once and defers from a worker as usual. The timeout is then counted by the
+        scheduler from the moment the task is deferred.
     :param aws_conn_id: The Airflow connection used for AWS credentials.
     :param region_name: AWS region; the connection's if not given.
     :param verify: Whether to verify TLS certificates, or a CA bundle path.
@@ -104,9 +112,11 @@ class QueryStatusSensor(AwsBaseSensor[QueryStatusHook]):
             setattr(self, name, value)
         self._check_identifiers_at_parse_time(owner)
         self._tracker: StatusTracker | None = None
-        if start_from_trigger:
-            if not deferrable:
-                raise ValueError(f"{owner}: `start_from_trigger=True` needs `deferrable=True`.")
+        if start_from_trigger and not deferrable:
+            raise ValueError(f"{owner}: `start_from_trigger=True` needs `deferrable=True`.")
+        if start_from_trigger and not START_FROM_TRIGGER.available:
+            warn_unsupported(START_FROM_TRIGGER, owner)
+        elif start_from_trigger:
             self.start_from_trigger = True
             self.start_trigger_args = StartTriggerArgs(
                 trigger_cls=f"{self.trigger_class.__module__}.{self.trigger_class.__qualname__}",
@@ -145,7 +155,7 @@ class QueryStatusSensor(AwsBaseSensor[QueryStatusHook]):
         self.defer(
             trigger=self._trigger(identifiers, deadline=time.time() + self.timeout),
             method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout),
+            timeout=timedelta(seconds=self.timeout) + DEFER_TIMEOUT_GRACE,
         )
 
     def _trigger(self, identifiers: dict[str, str], *, deadline: float) -> QueryStatusTrigger:
@@ -202,7 +212,7 @@ class QueryStatusSensor(AwsBaseSensor[QueryStatusHook]):
                 identifiers,
                 self._wait_options(),
                 aws_conn_id=self.aws_conn_id,
-                seen_running=self.reschedule and bool(context.get("task_reschedule_count")),
+                seen_running=self.reschedule and rescheduled_before(context),
                 logger=self.log,
             )
         return self._tracker

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
+from datetime import timedelta
 from typing import Any, ClassVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_querystatus.clients import ClientKey, SharedClientPool, shared_pool
+from airflow_querystatus.compat import TRIGGER_ON_KILL, task_instance_state
 from airflow_querystatus.polling import (
     DEFAULT_MAX_POLL_INTERVAL,
     DEFAULT_POLL_INTERVAL,
@@ -19,6 +22,16 @@ from airflow_querystatus.polling import (
     wait_until_done,
 )
 from airflow_querystatus.status import StatusSpec
+
+#: The scheduler's own defer timeout is this much later than the trigger's deadline, so the
+#: trigger always reports the timeout first: an operator can then stop its query, and a sensor's
+#: ``soft_fail`` skips on every line (Airflow 3.0's ``resume_execution`` fails instead of
+#: skipping when the scheduler's timeout fires first).
+DEFER_TIMEOUT_GRACE = timedelta(seconds=60)
+
+
+#: Stop decisions under way; held so that a shielded one is not garbage-collected.
+_in_flight: set[asyncio.Future[None]] = set()
 
 
 def _is_template(value: object) -> bool:
@@ -168,22 +181,56 @@ class QueryStatusTrigger(BaseTrigger):
         tracker = StatusTracker(self.spec, identifiers, self.options, aws_conn_id=self.aws_conn_id, logger=self.log)
         pool = shared_pool()
         key = self.client_key()
-        async with pool.subscribe(key):
-            fetcher = _PooledStatusFetcher(self.spec, self.spec.api_params(identifiers), key, pool)
-            verdict = await wait_until_done(tracker, fetcher, deadline=self.deadline)
+        try:
+            async with pool.subscribe(key):
+                fetcher = _PooledStatusFetcher(self.spec, self.spec.api_params(identifiers), key, pool)
+                verdict = await wait_until_done(tracker, fetcher, deadline=self.deadline)
+        except asyncio.CancelledError:
+            if not TRIGGER_ON_KILL.available:
+                # Below 3.3 a user's kill arrives only as this cancellation, like a triggerer
+                # shutting down or a trigger moving to another triggerer: the task state tells.
+                await self._stop_if_task_was_killed()
+            raise
         yield TriggerEvent(verdict.event_payload(identifiers))
 
     async def on_kill(self) -> None:
-        """The deferred task was killed (Airflow >= 3.3): stop the query it started."""
+        """Airflow >= 3.3 calls this when it cancels the trigger "as a user action"."""
+        await self._stop_if_task_was_killed()
+
+    async def _stop_if_task_was_killed(self) -> None:
+        """Stop the query this trigger's operator started, if its task really was killed.
+
+        Airflow also cancels a trigger when its triggerer shuts down, and (3.3, apache/airflow
+        PR #73454) when a triggerer that is still alive finds its trigger was reassigned, in
+        the same way as a user's kill. Only a task instance that is no longer deferred was
+        killed, cleared or marked by a user; a deferred one is waited on elsewhere, and an
+        unknown state leaves the query alone too.
+        """
         if not self.stop_on_kill or self.spec.stop_operation is None:
+            return
+        # The triggerer may cancel us again while we ask for the state or stop the query (it
+        # re-cancels triggers it no longer owns on every loop): the decision and the stop run
+        # as their own task, which a further cancellation of this coroutine does not abort.
+        decision = asyncio.ensure_future(self._decide_and_stop())
+        _in_flight.add(decision)
+        decision.add_done_callback(_in_flight.discard)
+        await asyncio.shield(decision)
+
+    async def _decide_and_stop(self) -> None:
+        stop_operation = self.spec.stop_operation
+        assert stop_operation is not None  # checked by the caller
+        subject = self.spec.describe(self.identifiers)
+        state = await task_instance_state(self)
+        if state is None or state == "deferred":
+            why = "its state is unknown" if state is None else "it is still deferred (the trigger moved or restarts)"
+            self.log.info("Trigger cancelled; leaving %s running because %s.", subject, why)
             return
         pool = shared_pool()
         key = self.client_key()
-        subject = self.spec.describe(self.identifiers)
         try:
             async with pool.subscribe(key), pool.borrow(key) as client:
-                await getattr(client, self.spec.stop_operation)(**self.spec.api_params(self.identifiers))
+                await getattr(client, stop_operation)(**self.spec.api_params(self.identifiers))
         except Exception:
-            self.log.exception("The task was killed but stopping %s failed; stop it by hand.", subject)
+            self.log.exception("The task was killed (now %s) but stopping %s failed; stop it by hand.", state, subject)
         else:
-            self.log.info("The task was killed: stopped %s.", subject)
+            self.log.info("The task was killed (now %s): stopped %s.", state, subject)

@@ -26,6 +26,7 @@ from demo import DAGS, plant_graph_load, plant_scripts  # noqa: E402
 pytestmark = pytest.mark.e2e
 RESTART_DAG = "e2e_triggerer_restart"
 START_FROM_TRIGGER_DAG = "e2e_start_from_trigger"
+KILL_DAG = "e2e_kill"
 RESTART_AFTER = 6.0  # seconds after the restart DAG's sensors are deferred
 
 
@@ -52,7 +53,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
     with AirflowStack(home=home, dags_folder=dags) as stack:
         stack.wait_for_emulator()
         plant_scripts(stack)
-        stack.wait_until_parsed([*DAGS, RESTART_DAG, START_FROM_TRIGGER_DAG])
+        stack.wait_until_parsed([*DAGS, RESTART_DAG, START_FROM_TRIGGER_DAG, KILL_DAG])
         plant_graph_load(stack)
         finishing = stack.emulator_call("POST", "/_emulator/queries", {
             "kind": "athena_calculation", "steps": [{"state": "RUNNING", "seconds": 30}, "COMPLETED"]})["query_id"]
@@ -133,3 +134,25 @@ def test_start_from_trigger_skips_the_worker_before_the_wait(runs: Runs) -> None
                    if s in direct.first_seen)
     assert direct.first_seen["deferred"] <= worker.first_seen["deferred"]
     assert "reached COMPLETED" in stack.task_log(START_FROM_TRIGGER_DAG, run_id, "started_from_trigger")
+
+
+def test_marking_a_deferred_operator_failed_stops_its_query(runs: Runs) -> None:
+    """What a user does in the UI. Below Airflow 3.3 the trigger only sees a cancellation
+    (like a restart or a move), so it asks Airflow for the task state before stopping."""
+    stack = runs.stack
+    run_id = stack.trigger(KILL_DAG)
+    task_id = "marked_failed_while_deferred"
+    deadline = time.time() + 180
+    while stack.task_states(run_id).get(task_id) != "deferred":
+        assert time.time() < deadline, stack.task_states(run_id)
+        time.sleep(0.5)
+    (calculation,) = stack.emulator_call("GET", f"/_emulator/queries?kind=athena_calculation&text={run_id}")["queries"]
+    assert not calculation["stopped"]
+    stack.set_task_state(KILL_DAG, run_id, task_id, "failed")
+    marked_at = time.time()
+    while not (status := stack.emulator_call("GET", f"/_emulator/queries/{calculation['query_id']}"))["stopped"]:
+        assert time.time() - marked_at < 10, "the query was not stopped within 10 s of the user marking the task"
+        time.sleep(0.2)
+    print(json.dumps({"stopped_after_mark_s": round(time.time() - marked_at, 2)}))
+    assert status["state"] in {"CANCELING", "CANCELED"}
+    assert stack.task_states(run_id)[task_id] == "failed"
