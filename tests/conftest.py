@@ -49,12 +49,18 @@ def emulator(emulator_server: EmulatorServer) -> Iterator[Emulator]:
 
 @pytest.fixture
 def logs(capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture):
-    """Everything logged so far: Airflow's structlog writes to stdout, stdlib to caplog."""
+    """Everything logged so far, each line once.
+
+    Airflow's structlog writes to stdout and stdlib logging reaches caplog; on Airflow 3.0
+    a line goes to both, so a caplog line already printed to stdout is not counted again.
+    """
     caplog.set_level("INFO")
     seen: list[str] = []
 
     def text() -> str:
         seen.append(capsys.readouterr().out)
-        return "".join(seen) + caplog.text
+        printed = "".join(seen)
+        only_in_caplog = [r.getMessage() for r in caplog.records if r.getMessage() not in printed]
+        return printed + "".join(f"{line}\n" for line in only_in_caplog)
 
     return text

@@ -13,16 +13,18 @@ Outcomes are reported as ``("success", xcom)``, ``("skipped", exc)`` or ``("fail
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import datetime
 import importlib
 from dataclasses import dataclass, field
 from typing import Any
+from unittest import mock
 
 from airflow.providers.common.compat.sdk import BaseOperator, TaskDeferred
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_querystatus.compat import AirflowSkipException
+from airflow_querystatus.compat import AIRFLOW_3, AirflowSkipException
 
 # What the task runner catches moved to airflow.sdk.exceptions in 3.2; the values the
 # scheduler resumes a timed-out deferral with moved to the Task SDK in 3.0.
@@ -42,6 +44,9 @@ class _TaskInstance:
     def __init__(self) -> None:
         self.first_reschedule_date: datetime.datetime | None = None
         self.xcom: dict[str, Any] = {}
+        # What Airflow 2's sensor reads off the task instance in reschedule mode.
+        self.dag_id, self.task_id, self.run_id = "harness", "task", "manual__test"
+        self.map_index, self.try_number, self.max_tries = -1, 1, 0
 
     def xcom_push(self, key: str, value: Any) -> None:
         self.xcom[key] = value
@@ -78,9 +83,25 @@ async def first_event(trigger: BaseTrigger, timeout: float | None = None) -> Tri
     return await asyncio.wait_for(consume(), timeout)
 
 
+def _reschedule_history(ti: _TaskInstance) -> contextlib.AbstractContextManager[object]:
+    """Airflow 2's sensor reads the first reschedule date from its ``task_reschedule`` table
+    (Airflow 3 asks the task instance, which ``_TaskInstance`` answers); the harness keeps no
+    database, so on Airflow 2 the same answer comes from the harness's task instance."""
+    if AIRFLOW_3:
+        return contextlib.nullcontext()
+    import airflow.sensors.base as sensors_base
+
+    return mock.patch.object(sensors_base, "_orig_start_date", lambda **_: ti.first_reschedule_date)
+
+
 def run_sensor(sensor: BaseOperator, *, max_reschedules: int = 200) -> Run:
     """Run a sensor or operator to its end (see the module docstring)."""
     ti = _TaskInstance()
+    with _reschedule_history(ti):
+        return _run(sensor, ti, max_reschedules)
+
+
+def _run(sensor: BaseOperator, ti: _TaskInstance, max_reschedules: int) -> Run:
     context: dict[str, Any] = {"ti": ti, "task_reschedule_count": 0, "task": sensor, "run_id": "manual__test"}
     pristine = copy.deepcopy(sensor)
     run = Run("running", ti=ti)

@@ -108,19 +108,26 @@ def test_killing_the_worker_task_stops_the_query(emulator) -> None:
     operator = NetworkFlowMonitorTopContributorsQueryOperator(
         task_id="nfm", monitor_name="kill-me", metric_name="TIMEOUTS", destination_category="INTRA_AZ",
         deferrable=False, **WINDOW, **FAST)
-    runner = threading.Thread(target=run_task, args=(operator,), daemon=True)
-    runner.start()
-    for _ in range(100):
-        started = [q for q in emulator.queries("network_flow_monitor_top_contributors")
-                   if q.identifiers.get("monitor_name") == "kill-me"]
-        if started and started[0].status_calls:
-            break
-        time.sleep(0.05)
-    operator.on_kill()  # what the task runner calls on SIGTERM
+    started: list[Any] = []
+
+    def kill_once_polling() -> None:
+        # The operator runs on the main thread (Airflow 2's ExecutorSafeguard allows no other);
+        # the kill arrives from elsewhere, as the task runner's SIGTERM handler does.
+        for _ in range(200):
+            started[:] = [q for q in emulator.queries("network_flow_monitor_top_contributors")
+                          if q.identifiers.get("monitor_name") == "kill-me"]
+            if started and started[0].status_calls:
+                break
+            time.sleep(0.05)
+        operator.on_kill()
+
+    killer = threading.Thread(target=kill_once_polling, daemon=True)
+    killer.start()
+    run = run_task(operator)  # ends when the wait sees CANCELED
+    killer.join(10)
     (query,) = started
     assert query.stopped and emulator.peek(query).state == "CANCELED"
-    runner.join(10)
-    assert not runner.is_alive()  # the wait saw CANCELED and ended
+    assert run.outcome == "failed" and isinstance(run.error, QueryExecutionFailedError)
 
 
 def test_results_too_big_for_xcom_become_a_summary(emulator, tmp_path) -> None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import importlib
 import time
+import warnings
 
 import pytest
 
 from airflow_querystatus.clients import shared_pool
+from airflow_querystatus.compat import START_FROM_TRIGGER
 from airflow_querystatus.triggers.athena import AthenaCalculationExecutionTrigger
 from airflow_querystatus.triggers.base import QueryStatusTrigger
 from airflow_querystatus.triggers.internet_monitor import InternetMonitorQueryTrigger
@@ -17,7 +19,7 @@ from airflow_querystatus.triggers.network_flow_monitor import (
     NetworkFlowMonitorTopContributorsQueryTrigger,
     NetworkFlowMonitorWorkloadInsightsTopContributorsDataQueryTrigger,
 )
-from tests.harness import first_event, rebuild_trigger
+from tests.harness import first_event, rebuild_trigger, run_task
 
 TRIGGERS: list[QueryStatusTrigger] = [
     InternetMonitorQueryTrigger(monitor_name="m-1", query_id="AQICAHjE50ADcWtUTXGTlgtIHH4U_u4xx/+="),
@@ -157,6 +159,7 @@ def test_poll_interval_grows_to_its_ceiling(emulator) -> None:
     assert gaps_total > 1.2
 
 
+@pytest.mark.skipif(not START_FROM_TRIGGER.available, reason="start_from_trigger needs Airflow >= 3.3")
 def test_start_from_trigger_hands_templated_ids_to_the_triggerer(emulator) -> None:
     from airflow_querystatus.sensors.neptune import NeptuneOpenCypherQuerySensor
 
@@ -179,6 +182,33 @@ def test_start_from_trigger_hands_templated_ids_to_the_triggerer(emulator) -> No
     unrendered = NeptuneOpenCypherQueryTrigger(**args.trigger_kwargs)  # rendering left a template behind
     payload = asyncio.run(first_event(unrendered)).payload
     assert payload["status"] == "error" and "unrendered Jinja template" in payload["message"]
+
+
+@pytest.mark.skipif(START_FROM_TRIGGER.available, reason="this Airflow has start_from_trigger")
+def test_start_from_trigger_falls_back_to_a_normal_deferral_with_one_warning(emulator, monkeypatch) -> None:
+    """Airflow 3.1/3.2 ignore the flag and 3.0 would hand the trigger unrendered templates."""
+    from airflow_querystatus import compat
+    from airflow_querystatus.sensors.neptune import NeptuneOpenCypherQuerySensor
+
+    monkeypatch.setattr(compat, "_warned", set())
+
+    def sensor(task_id: str) -> NeptuneOpenCypherQuerySensor:
+        return NeptuneOpenCypherQuerySensor(task_id=task_id, query_id="{{ params.q }}", deferrable=True,
+                                            start_from_trigger=True, timeout=60, poll_interval=0.05,
+                                            max_poll_interval=0.05)
+
+    with pytest.warns(UserWarning, match=r"`start_from_trigger` needs Airflow >= 3\.3\.0; this is Airflow"):
+        first = sensor("first")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once per process, not once per task
+        second = sensor("second")
+    for task in (first, second):
+        assert not task.start_from_trigger and task.start_trigger_args is None
+    # The same wait, deferred from a worker once the id is rendered.
+    query = emulator.add_query("neptune_open_cypher", steps=[("RUNNING", 1), "FINISHED"])
+    second.query_id = query.query_id
+    run = run_task(second)
+    assert run.outcome == "success" and run.deferrals == 1, run.error
 
 
 def test_start_from_trigger_needs_deferrable() -> None:
