@@ -195,27 +195,31 @@ async def create_client_through_hook(key: ClientKey) -> tuple[Any, Callable[[], 
         params["endpoint_url"] = key.endpoint_url
     hook = hook_cls(**params)
 
-    def build_creator() -> Any:
-        # The hook's session carries every credential method of the connection. The client
-        # is made here rather than by ``hook.get_client_type`` to keep the user agent short:
-        # the provider's long ``user_agent_extra`` is re-sanitised by botocore on every call,
-        # a measurable share of each poll's CPU when thousands of waits share the client.
-        # Pool defaults apply only where neither the argument nor the connection's
-        # ``config_kwargs`` chose a value.
+    def prepare() -> tuple[Any, dict[str, Any]]:
+        # The blocking part (connection look-up, STS for assume-role): the session and the
+        # client's arguments. The hook's session carries every credential method of the
+        # connection. The client is made here rather than by ``hook.get_client_type`` to keep
+        # the user agent short: the provider's long ``user_agent_extra`` is re-sanitised by
+        # botocore on every call, a measurable share of each poll's CPU when thousands of
+        # waits share the client. Pool defaults apply only where neither the argument nor
+        # the connection's ``config_kwargs`` chose a value.
         defaults = Config(
             max_pool_connections=DEFAULT_MAX_POOL_CONNECTIONS,
             retries=dict(DEFAULT_RETRIES),
             user_agent_extra=f"airflow-querystatus/{__version__}",
         )
         session = hook.get_session(region_name=hook.region_name, deferrable=True)
-        return session.create_client(
-            service_name=key.service,
-            endpoint_url=hook.conn_config.get_service_endpoint_url(service_name=key.service),
-            config=defaults.merge(hook.config),
-            verify=hook.verify,
-        )
+        return session, {
+            "service_name": key.service,
+            "endpoint_url": hook.conn_config.get_service_endpoint_url(service_name=key.service),
+            "config": defaults.merge(hook.config),
+            "verify": hook.verify,
+        }
 
-    creator = await run_sync(build_creator)()
+    session, arguments = await run_sync(prepare)()
+    # Made on the loop and awaited at once: a cancellation while ``prepare`` runs then
+    # drops no half-made client (aiobotocore's creator wraps a coroutine).
+    creator = session.create_client(**arguments)
     client = await creator.__aenter__()
 
     async def close() -> None:

@@ -15,8 +15,8 @@ from airflow_querystatus.operators.internet_monitor import InternetMonitorQueryO
 from airflow_querystatus.sensors.internet_monitor import InternetMonitorQuerySensor
 
 WINDOW = {
-    "start_time": "{{ (dag_run.run_after - macros.timedelta(days=1)).isoformat() }}",
-    "end_time": "{{ dag_run.run_after.isoformat() }}",
+    "start_time": "{{ (dag_run.start_date - macros.timedelta(days=1)).isoformat() }}",
+    "end_time": "{{ dag_run.start_date.isoformat() }}",
 }
 
 with DAG(

@@ -14,8 +14,8 @@ from airflow_querystatus.operators.network_flow_monitor import (
 from airflow_querystatus.sensors.network_flow_monitor import NetworkFlowMonitorTopContributorsQuerySensor
 
 WINDOW = {
-    "start_time": "{{ (dag_run.run_after - macros.timedelta(hours=3)).isoformat() }}",
-    "end_time": "{{ dag_run.run_after.isoformat() }}",
+    "start_time": "{{ (dag_run.start_date - macros.timedelta(hours=3)).isoformat() }}",
+    "end_time": "{{ dag_run.start_date.isoformat() }}",
 }
 
 with DAG(

@@ -146,6 +146,10 @@ class AirflowStack:
 
     def start(self, triggerers: int = 1) -> AirflowStack:
         self.home.mkdir(parents=True, exist_ok=True)
+        if not AIRFLOW_3:
+            # Airflow 2's webserver (Flask-AppBuilder) takes its auth settings from this file:
+            # anonymous requests act as Admin on this loopback-only, throw-away stack.
+            (self.home / "webserver_config.py").write_text('AUTH_ROLE_PUBLIC = "Admin"\nWTF_CSRF_ENABLED = False\n')
         if self.database == "postgres":
             self.postgres = PostgresServer().start()
         self._spawn("emulator", str(BIN / "python"), "-m", "airflow_querystatus.emulator",

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from airflow_querystatus.compat import START_FROM_TRIGGER
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 
@@ -129,10 +131,15 @@ def test_start_from_trigger_skips_the_worker_before_the_wait(runs: Runs) -> None
     to_deferred = {name: round(t.first_seen["deferred"] - triggered_at, 2) for name, t in
                    (("deferred_from_worker", worker), ("started_from_trigger", direct))}
     print(json.dumps({"time_to_deferred_s": to_deferred}))
-    # The templated id was rendered in the triggerer, and the task never ran before deferring.
-    assert not any(direct.first_seen[s] < direct.first_seen["deferred"] for s in ("queued", "running")
-                   if s in direct.first_seen)
-    assert direct.first_seen["deferred"] <= worker.first_seen["deferred"]
+    ran_before_deferring = any(direct.first_seen[s] < direct.first_seen["deferred"] for s in ("queued", "running")
+                               if s in direct.first_seen)
+    if START_FROM_TRIGGER.available:
+        # The templated id was rendered in the triggerer, and the task never ran before deferring.
+        assert not ran_before_deferring
+        assert direct.first_seen["deferred"] <= worker.first_seen["deferred"]
+    else:
+        # Below 3.3 the sensor falls back to a normal deferral from a worker, same outcome.
+        assert ran_before_deferring
     assert "reached COMPLETED" in stack.task_log(START_FROM_TRIGGER_DAG, run_id, "started_from_trigger")
 
 
@@ -146,7 +153,12 @@ def test_marking_a_deferred_operator_failed_stops_its_query(runs: Runs) -> None:
     while stack.task_states(run_id).get(task_id) != "deferred":
         assert time.time() < deadline, stack.task_states(run_id)
         time.sleep(0.5)
-    (calculation,) = stack.emulator_call("GET", f"/_emulator/queries?kind=athena_calculation&text={run_id}")["queries"]
+    # Mark it once the triggerer runs its trigger (it has polled): a task marked in the second
+    # before its trigger starts has nothing running to cancel (RELIABILITY.md, known limits).
+    while not (calculation := stack.emulator_call(
+            "GET", f"/_emulator/queries?kind=athena_calculation&text={run_id}")["queries"][0])["status_calls"]:
+        assert time.time() < deadline, calculation
+        time.sleep(0.2)
     assert not calculation["stopped"]
     stack.set_task_state(KILL_DAG, run_id, task_id, "failed")
     marked_at = time.time()
