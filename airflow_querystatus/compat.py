@@ -40,6 +40,7 @@ __all__ = [
     "PokeReturnValue",
     "Stats",
     "conf",
+    "query_memory",
     "rescheduled_before",
     "run_sync",
     "task_instance_state",
@@ -85,6 +86,15 @@ TRIGGER_ON_KILL = Feature(
     "the query is stopped from the trigger's cancellation path, after checking the task state",
 )
 
+#: Airflow 3.3's ``task_state_store`` keeps a value across the tries of a task instance
+#: (XComs are cleared when a try starts, on every line): where an operator keeps the ids of
+#: the query it started, so that a retry can re-attach to it.
+REATTACH = Feature(
+    "re-attach on retry",
+    (3, 3, 0),
+    "a retried operator starts a new query instead of re-attaching to the one an earlier try started",
+)
+
 _warned: set[str] = set()
 
 
@@ -113,6 +123,19 @@ def run_sync(func: Callable[..., T]) -> Callable[..., Awaitable[T]]:
     Airflow's own async hooks use, and is safe on every line.
     """
     return sync_to_async(func)
+
+
+def query_memory(context: Any, owner: str) -> Any | None:
+    """The store that outlives this try of the task (``get``/``set``/``delete``), or None.
+
+    Below Airflow 3.3 there is none; a retry then says once that it starts anew.
+    """
+    if REATTACH.available:
+        return context.get("task_state_store")
+    ti = context.get("ti")
+    if ti is not None and (getattr(ti, "try_number", None) or 1) > 1:
+        warn_unsupported(REATTACH, owner)
+    return None
 
 
 def rescheduled_before(context: Any) -> bool:

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from airflow_querystatus.errors import ErrorKind, advice, classify
 from airflow_querystatus.jsonsafe import to_json_safe
+from airflow_querystatus.metrics import WaitMetrics
 from airflow_querystatus.status import StatusSpec
 
 log = logging.getLogger(__name__)
@@ -158,6 +159,7 @@ class StatusTracker:
         self._errors_since: float | None = None
         self._credentials_refreshed = False
         self._warned: set[str] = set()
+        self._metrics = WaitMetrics(spec.key)
 
     @property
     def subject(self) -> str:
@@ -172,6 +174,23 @@ class StatusTracker:
     # -- answers ------------------------------------------------------------------------
     def observe(self, response: Mapping[str, Any]) -> Verdict:
         """Judge a successful status answer."""
+        return self._reported(self._judge_answer(response))
+
+    def observe_error(self, exc: BaseException) -> Verdict:
+        """Judge an exception raised by the status call."""
+        return self._reported(self._judge_error(exc))
+
+    def timed_out(self, deadline: float) -> Verdict:
+        """The verdict when the deadline (UNIX time) passed while the query was still pending."""
+        return self._reported(self._timeout_verdict(deadline))
+
+    def _reported(self, verdict: Verdict) -> Verdict:
+        if verdict.done:
+            waited = None if self._first_poll_at is None else self._clock() - self._first_poll_at
+            self._metrics.outcome(verdict.outcome.value, waited)
+        return verdict
+
+    def _judge_answer(self, response: Mapping[str, Any]) -> Verdict:
         self._count_poll()
         self._errors_since = None
         self._credentials_refreshed = False
@@ -206,21 +225,21 @@ class StatusTracker:
             )
         return Verdict(Outcome.PENDING, state, state)
 
-    def observe_error(self, exc: BaseException) -> Verdict:
-        """Judge an exception raised by the status call."""
+    def _judge_error(self, exc: BaseException) -> Verdict:
         self._count_poll()
         error = classify(exc, not_found_codes=self.spec.not_found_codes, vanished_codes=self.spec.vanished_codes)
         detail = f"{error.code}: {error.message}"
         if error.kind is ErrorKind.VANISHED:
             return self._vanished(detail)
         if error.kind is ErrorKind.NOT_FOUND and self._within_not_found_grace():
-            return self._transient(detail, "not found yet (waiting for eventual consistency)")
+            return self._transient(detail, "not found yet (waiting for eventual consistency)", throttled=False)
         if error.kind is ErrorKind.EXPIRED_CREDENTIALS and not self._credentials_refreshed:
             self._credentials_refreshed = True
             self._log.warning("%s: credentials expired (%s); rebuilding the AWS client.", self.subject, detail)
             return Verdict(Outcome.PENDING, self.last_state, detail, refresh_client=True)
         if error.kind is ErrorKind.TRANSIENT:
-            return self._transient(detail, "throttled" if error.throttled else "transient error")
+            return self._transient(detail, "throttled" if error.throttled else "transient error",
+                                   throttled=error.throttled)
         what_to_do = advice(error, iam_action=self.spec.iam_action, aws_conn_id=self.aws_conn_id)
         return Verdict(
             Outcome.ERROR,
@@ -229,8 +248,7 @@ class StatusTracker:
             self.last_response,
         )
 
-    def timed_out(self, deadline: float) -> Verdict:
-        """The verdict when the deadline (UNIX time) passed while the query was still pending."""
+    def _timeout_verdict(self, deadline: float) -> Verdict:
         when = datetime.datetime.fromtimestamp(deadline, datetime.timezone.utc).isoformat(timespec="seconds")
         return Verdict(
             Outcome.TIMEOUT,
@@ -243,6 +261,7 @@ class StatusTracker:
     # -- helpers ------------------------------------------------------------------------
     def _count_poll(self) -> None:
         self.polls += 1
+        self._metrics.poll()
         if self._first_poll_at is None:
             self._first_poll_at = self._clock()
 
@@ -284,7 +303,8 @@ class StatusTracker:
         )
         return Verdict(Outcome.SUCCESS, state, f"{self.subject} not listed; assumed finished.", finished)
 
-    def _transient(self, detail: str, what: str) -> Verdict:
+    def _transient(self, detail: str, what: str, *, throttled: bool) -> Verdict:
+        self._metrics.transient(throttled=throttled)
         now = self._clock()
         if self._errors_since is None:
             self._errors_since = now

@@ -24,7 +24,7 @@ from unittest import mock
 from airflow.providers.common.compat.sdk import BaseOperator, TaskDeferred
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_querystatus.compat import AIRFLOW_3, AirflowSkipException
+from airflow_querystatus.compat import AIRFLOW_3, REATTACH, AirflowSkipException
 
 # What the task runner catches moved to airflow.sdk.exceptions in 3.2; the values the
 # scheduler resumes a timed-out deferral with moved to the Task SDK in 3.0.
@@ -94,15 +94,36 @@ def _reschedule_history(ti: _TaskInstance) -> contextlib.AbstractContextManager[
     return mock.patch.object(sensors_base, "_orig_start_date", lambda **_: ti.first_reschedule_date)
 
 
-def run_sensor(sensor: BaseOperator, *, max_reschedules: int = 200) -> Run:
-    """Run a sensor or operator to its end (see the module docstring)."""
+class TaskStateStore(dict[str, Any]):
+    """What Airflow 3.3 hands a task as ``task_state_store``: values that outlive a try."""
+
+    def set(self, key: str, value: Any, **_: Any) -> None:
+        self[key] = value
+
+    def delete(self, key: str) -> None:
+        self.pop(key, None)
+
+
+def run_sensor(
+    sensor: BaseOperator,
+    *,
+    max_reschedules: int = 200,
+    try_number: int = 1,
+    task_state_store: TaskStateStore | None = None,
+) -> Run:
+    """Run a sensor or operator to its end (see the module docstring). ``try_number`` and
+    ``task_state_store`` stand for a retry (the store is offered only where Airflow has it)."""
     ti = _TaskInstance()
+    ti.try_number = try_number
     with _reschedule_history(ti):
-        return _run(sensor, ti, max_reschedules)
+        return _run(sensor, ti, max_reschedules, task_state_store)
 
 
-def _run(sensor: BaseOperator, ti: _TaskInstance, max_reschedules: int) -> Run:
+def _run(sensor: BaseOperator, ti: _TaskInstance, max_reschedules: int,
+         task_state_store: TaskStateStore | None) -> Run:
     context: dict[str, Any] = {"ti": ti, "task_reschedule_count": 0, "task": sensor, "run_id": "manual__test"}
+    if REATTACH.available:
+        context["task_state_store"] = task_state_store if task_state_store is not None else TaskStateStore()
     pristine = copy.deepcopy(sensor)
     run = Run("running", ti=ti)
     current = sensor

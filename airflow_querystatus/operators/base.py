@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 
-from airflow_querystatus.compat import AirflowException, ObjectStoragePath, conf
+from airflow_querystatus.compat import AirflowException, ObjectStoragePath, conf, query_memory
 from airflow_querystatus.exceptions import QueryExecutionFailedError, QueryStatusUnavailableError
 from airflow_querystatus.hooks.base import QueryStatusHook
 from airflow_querystatus.jsonsafe import to_json_safe
@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 
 #: Results larger than this (as JSON) are not pushed to XCom whole.
 DEFAULT_MAX_XCOM_BYTES = 512 * 1024
+#: Where ``task_state_store`` keeps the ids of the query a try started.
+QUERY_MEMORY_KEY = "airflow_querystatus.query"
 #: How many rows a summary keeps when the whole result is too big for XCom.
 PREVIEW_ROWS = 10
 
@@ -59,6 +61,11 @@ class QueryOperator(AwsBaseOperator[QueryStatusHook]):
     :param results_path: Where to write the full result as JSON when it is too big for
         XCom: any ``ObjectStoragePath`` URI (``s3://bucket/prefix/``, ``file:///data/``);
         the file is named after the DAG run, task and query. (templated)
+    :param reattach: When a try of this task is retried (its worker died, its trigger failed),
+        wait on the query the earlier try started if it still runs, take its result if it
+        finished, and start a new one only if it failed or is gone; the log says which and
+        why. Needs Airflow >= 3.3 (``task_state_store``); below it a retry warns once and
+        starts anew. Default True.
     """
 
     spec: ClassVar[StatusSpec]
@@ -75,6 +82,7 @@ class QueryOperator(AwsBaseOperator[QueryStatusHook]):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         max_xcom_bytes: int = DEFAULT_MAX_XCOM_BYTES,
         results_path: str | None = None,
+        reattach: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -92,6 +100,7 @@ class QueryOperator(AwsBaseOperator[QueryStatusHook]):
         self.deferrable = deferrable
         self.max_xcom_bytes = max_xcom_bytes
         self.results_path = results_path
+        self.reattach = reattach
         self._started: dict[str, str] | None = None
 
     # -- what differs per operation ----------------------------------------------------------
@@ -118,9 +127,16 @@ class QueryOperator(AwsBaseOperator[QueryStatusHook]):
         return WaitOptions(self.poll_interval, self.max_poll_interval, self.transient_error_budget)
 
     def execute(self, context: Context) -> Any:
-        identifiers = self.spec.validate(self.start_query(context), owner=f"Task {self.task_id!r}")
+        earlier = self._query_of_an_earlier_try(context)
+        if earlier is not None:
+            identifiers, verdict = earlier
+            if verdict.done:
+                return self._finish(context, identifiers, verdict)
+        else:
+            identifiers = self.spec.validate(self.start_query(context), owner=f"Task {self.task_id!r}")
+            self.log.info("Started %s.", self.spec.describe(identifiers))
+            self._remember(context, identifiers)
         self._started = identifiers
-        self.log.info("Started %s.", self.spec.describe(identifiers))
         context["ti"].xcom_push(key="identifiers", value=identifiers)
         wait = self._wait_seconds()
         deadline = time.time() + wait
@@ -136,15 +152,18 @@ class QueryOperator(AwsBaseOperator[QueryStatusHook]):
                 kwargs={"identifiers": identifiers},
                 timeout=timedelta(seconds=wait) + DEFER_TIMEOUT_GRACE,
             )
+        return self._finish(context, identifiers, self._wait_in_place(identifiers, deadline))
+
+    def _wait_in_place(self, identifiers: dict[str, str], deadline: float, *, seen_running: bool = False) -> Verdict:
+        """Wait on the worker (not deferrable) with the same engine as the trigger."""
         tracker = StatusTracker(self.spec, identifiers, self._wait_options(), aws_conn_id=self.aws_conn_id,
-                                logger=self.log)
-        verdict = wait_until_done_sync(
+                                seen_running=seen_running, logger=self.log)
+        return wait_until_done_sync(
             tracker,
             lambda: self.hook.get_status(self.spec, identifiers),
             self.hook.reset_client,
             deadline=deadline,
         )
-        return self._finish(context, identifiers, verdict)
 
     def execute_complete(
         self, context: Context, identifiers: dict[str, str], event: dict[str, Any] | None = None
@@ -157,6 +176,59 @@ class QueryOperator(AwsBaseOperator[QueryStatusHook]):
                           event.get("response"), retryable=bool(event.get("retryable")))
         return self._finish(context, identifiers, verdict)
 
+    # -- re-attach on retry ------------------------------------------------------------------
+    def _remember(self, context: Context, identifiers: dict[str, str]) -> None:
+        """Keep the started query's ids where the next try of this task can find them."""
+        memory = query_memory(context, self._owner) if self.reattach else None
+        if memory is not None:
+            memory.set(QUERY_MEMORY_KEY, identifiers)
+
+    def _query_of_an_earlier_try(self, context: Context) -> tuple[dict[str, str], Verdict] | None:
+        """The query an earlier try of this task started, if it is still worth having.
+
+        One status poll decides: still pending, wait on it; finished, take its result; failed,
+        stopped or gone, None (start anew). Each case is logged with its reason.
+        """
+        memory = query_memory(context, self._owner) if self.reattach else None
+        stored = memory.get(QUERY_MEMORY_KEY) if memory is not None else None
+        if not isinstance(stored, dict):
+            return None
+        try:
+            identifiers = self.spec.validate(stored, owner=self._owner)
+        except ValueError as err:
+            self.log.warning("Ignoring the query ids an earlier try left (%s); starting a new query.", err)
+            return None
+        subject = self.spec.describe(identifiers)
+        tracker = StatusTracker(self.spec, identifiers, self._wait_options(), aws_conn_id=self.aws_conn_id,
+                                seen_running=True, logger=self.log)
+        try:
+            verdict = tracker.observe(self.hook.get_status(self.spec, identifiers))
+        except Exception as exc:  # classified: a caller error means the query is gone
+            verdict = tracker.observe_error(exc)
+        if verdict.outcome is Outcome.PENDING:
+            self.log.info("Re-attached to %s, started by an earlier try and still %s: waiting on it instead "
+                          "of starting a new query.", subject, verdict.state or "running")
+            return identifiers, Verdict(Outcome.PENDING, verdict.state, verdict.message)
+        if verdict.outcome is Outcome.SUCCESS:
+            self.log.info("%s, started by an earlier try, already finished (%s): taking its result instead "
+                          "of starting a new query.", subject, verdict.state)
+            return identifiers, verdict
+        why = (f"it ended {verdict.state}" if verdict.outcome is Outcome.FAILURE
+               else f"it can no longer be read ({verdict.message})")
+        self.log.info("%s, started by an earlier try, is not worth waiting on: %s. Starting a new query.",
+                      subject, why)
+        return None
+
+    def _forget(self, context: Context) -> None:
+        """The query ended well: a later run of this task (e.g. a clear) starts anew."""
+        memory = query_memory(context, self._owner) if self.reattach else None
+        if memory is not None:
+            memory.delete(QUERY_MEMORY_KEY)
+
+    @property
+    def _owner(self) -> str:
+        return f"Task {self.task_id!r}"
+
     def _finish(self, context: Context, identifiers: dict[str, str], verdict: Verdict) -> Any:
         message = f"Task {self.task_id!r}: {verdict.message}"
         if verdict.outcome is Outcome.SUCCESS:
@@ -164,6 +236,7 @@ class QueryOperator(AwsBaseOperator[QueryStatusHook]):
                 results = to_json_safe(self.fetch_results(identifiers))
             except Exception as err:
                 raise AirflowException(f"{message} Fetching its results failed: {err}") from err
+            self._forget(context)
             return self._bounded(context, identifiers, results)
         if verdict.outcome is Outcome.FAILURE:
             raise QueryExecutionFailedError(f"{message} Airflow retries (if any) start a new query.")

@@ -87,13 +87,20 @@ class NeptuneOpenCypherQueryOperator(QueryOperator):
     def execute(self, context: Context) -> Any:
         if not isinstance(self.query, str) or not self.query.strip():
             raise ValueError(f"Task {self.task_id!r}: `query` must be a non-empty openCypher query.")
+        deadline = time.time() + self._wait_seconds()
+        earlier = self._query_of_an_earlier_try(context)
+        if earlier is not None:  # a retry: let the earlier try's query end rather than run it twice
+            identifiers, verdict = earlier
+            self._started = identifiers
+            if not verdict.done:
+                verdict = self._wait_in_place(identifiers, deadline, seen_running=True)
+            return self._finish(context, identifiers, verdict)
         marker = f"{MARKER_PREFIX}{uuid.uuid4()}"
         text = f"// {marker}\n{self.query}"
-        deadline = time.time() + self._wait_seconds()
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="neptune-execute") as pool:
             running = pool.submit(self._execute_blocking, text, deadline)
             try:
-                self._follow(running, marker, deadline)
+                self._follow(context, running, marker, deadline)
                 answer = running.result()
             except ClientError as err:
                 error = err.response.get("Error", {})
@@ -107,7 +114,18 @@ class NeptuneOpenCypherQueryOperator(QueryOperator):
                     self._stop(self._started, "the task failed while the query ran")
                 raise
         results = {"query_id": (self._started or {}).get("query_id"), "results": answer.get("results")}
+        self._forget(context)
         return self._bounded(context, self._started or {}, results)
+
+    def fetch_results(self, identifiers: dict[str, str]) -> dict[str, Any]:
+        """A query an earlier try ran has ended: Neptune gave its results (and outcome) only
+        to that try's connection, so there are none to return."""
+        self.log.warning(
+            "The openCypher query %s ran for an earlier try of this task and has ended; Neptune returns "
+            "results and outcome only to the connection that sent the query, so this try returns none. "
+            "Set reattach=False to run the query again on retries instead.", identifiers["query_id"],
+        )
+        return {"query_id": identifiers["query_id"], "results": None, "outcomeReported": False}
 
     def _execute_blocking(self, text: str, deadline: float) -> dict[str, Any]:
         """The synchronous call, on its own client: no retries (a retry would run the query
@@ -126,7 +144,7 @@ class NeptuneOpenCypherQueryOperator(QueryOperator):
         answer: dict[str, Any] = hook.conn.execute_open_cypher_query(**params)
         return answer
 
-    def _follow(self, running: Future[dict[str, Any]], marker: str, deadline: float) -> None:
+    def _follow(self, context: Context, running: Future[dict[str, Any]], marker: str, deadline: float) -> None:
         """Find the query's id by its marker, then log its progress until it ends; cancel it
         at the deadline."""
         schedule = PollSchedule(self._wait_options())
@@ -137,6 +155,7 @@ class NeptuneOpenCypherQueryOperator(QueryOperator):
                 if query_id is not None:
                     self._started = {"query_id": query_id}
                     self.log.info("The query runs on Neptune as query_id=%s.", query_id)
+                    self._remember(context, self._started)
                     tracker = StatusTracker(self.spec, self._started, self._wait_options(),
                                             aws_conn_id=self.aws_conn_id, seen_running=True, logger=self.log)
             elif tracker is not None:
