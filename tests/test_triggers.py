@@ -6,8 +6,10 @@ import asyncio
 import importlib
 import time
 import warnings
+from unittest.mock import ANY
 
 import pytest
+from airflow.triggers.base import TaskSuccessEvent
 
 from airflow_querystatus.clients import shared_pool
 from airflow_querystatus.compat import START_FROM_TRIGGER
@@ -177,11 +179,41 @@ def test_start_from_trigger_hands_templated_ids_to_the_triggerer(emulator) -> No
     trigger = NeptuneOpenCypherQueryTrigger(**args.trigger_kwargs)
     query = emulator.add_query("neptune_open_cypher", steps=[("RUNNING", 1), "FINISHED"])
     trigger.query_id, trigger.endpoint_url = query.query_id, None  # rendered
-    assert asyncio.run(first_event(trigger)).payload["status"] == "success"
+    event = asyncio.run(first_event(trigger))
+    # No callback needs a worker: the trigger ends the task itself, the answer as its XCom.
+    assert isinstance(event, TaskSuccessEvent)
+    assert event.xcoms == {"return_value": {"queryId": query.query_id, "state": "FINISHED",
+                                            "outcomeReported": False, "lastStatus": ANY}}
 
     unrendered = NeptuneOpenCypherQueryTrigger(**args.trigger_kwargs)  # rendering left a template behind
     payload = asyncio.run(first_event(unrendered)).payload
     assert payload["status"] == "error" and "unrendered Jinja template" in payload["message"]
+
+
+@pytest.mark.skipif(not START_FROM_TRIGGER.available, reason="start_from_trigger needs Airflow >= 3.3")
+def test_a_sensor_whose_callbacks_need_a_worker_is_resumed_on_one() -> None:
+    from airflow_querystatus.sensors.athena import AthenaCalculationExecutionSensor
+
+    def common(**kwargs: object) -> AthenaCalculationExecutionSensor:
+        return AthenaCalculationExecutionSensor(task_id="t", calculation_execution_id="c", deferrable=True,
+                                                start_from_trigger=True, **kwargs)  # type: ignore[arg-type]
+
+    assert common().start_trigger_args.trigger_kwargs["end_task_on_success"] is True
+    with_callback = common(on_success_callback=lambda context: None)
+    assert with_callback.start_trigger_args.trigger_kwargs["end_task_on_success"] is False
+
+
+@pytest.mark.parametrize("steps", [["COMPLETED"], [{"state": "FAILED", "reason": "boom"}]])
+def test_a_trigger_ends_the_task_itself_only_on_success(emulator, steps) -> None:
+    query = emulator.add_query("athena_calculation", steps=steps)
+    trigger = rebuild_trigger(AthenaCalculationExecutionTrigger(
+        calculation_execution_id=query.query_id, end_task_on_success=True, poll_interval=0.05))
+    event = asyncio.run(first_event(trigger))
+    if steps == ["COMPLETED"]:
+        assert isinstance(event, TaskSuccessEvent)
+        assert event.xcoms["return_value"]["Status"]["State"] == "COMPLETED"
+    else:  # the worker resumes and fails the task without retry, as in every other mode
+        assert not isinstance(event, TaskSuccessEvent) and event.payload["status"] == "failure"
 
 
 @pytest.mark.skipif(START_FROM_TRIGGER.available, reason="this Airflow has start_from_trigger")

@@ -63,8 +63,10 @@ class QueryStatusSensor(AwsBaseSensor[QueryStatusHook]):
     :param deferrable: Wait in the triggerer, freeing the worker slot (default from
         ``[operators] default_deferrable``).
     :param start_from_trigger: With ``deferrable``, let the scheduler hand the wait straight
-        to the triggerer: no worker slot is taken before the wait, only (briefly) after it to
-        turn the event into the outcome. Needs Airflow >= 3.3 (the scheduler ignores it on 3.1
+        to the triggerer: no worker slot is taken before the wait, and none after a success
+        either (the trigger ends the task, the status answer as its XCom) unless an
+        ``on_success_callback`` or ``outlets`` need a worker; other outcomes resume on a
+        worker briefly to raise the right error. Needs Airflow >= 3.3 (the scheduler ignores it on 3.1
         and 3.2, and 3.0's triggerer does not render templates); on older lines the sensor
         warns once and defers from a worker as usual. The timeout is then counted by the
         scheduler from the moment the task is deferred.
@@ -118,9 +120,13 @@ class QueryStatusSensor(AwsBaseSensor[QueryStatusHook]):
             warn_unsupported(START_FROM_TRIGGER, owner)
         elif start_from_trigger:
             self.start_from_trigger = True
+            # Nothing needs a worker after a success unless a callback or an asset event does:
+            # then the trigger ends the task itself, and the sensor never takes a worker slot.
+            worker_free = not self.on_success_callback and not self.outlets
             self.start_trigger_args = StartTriggerArgs(
                 trigger_cls=f"{self.trigger_class.__module__}.{self.trigger_class.__qualname__}",
-                trigger_kwargs={**identifiers, **self._trigger_kwargs(deadline=None, extras=trigger_extras or {})},
+                trigger_kwargs={**identifiers, **self._trigger_kwargs(deadline=None, extras=trigger_extras or {}),
+                                "end_task_on_success": worker_free},
                 next_method="execute_complete",
                 next_kwargs=None,
                 timeout=timedelta(seconds=self.timeout),

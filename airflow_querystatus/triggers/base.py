@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Mapping
 from datetime import timedelta
 from typing import Any, ClassVar
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import BaseTrigger, TaskSuccessEvent, TriggerEvent
 
 from airflow_querystatus.clients import ClientKey, SharedClientPool, shared_pool
 from airflow_querystatus.compat import TRIGGER_ON_KILL, task_instance_state
@@ -77,6 +77,10 @@ class QueryStatusTrigger(BaseTrigger):
         so that a trigger rebuilt after a triggerer restart keeps the original deadline.
     :param stop_on_kill: Stop the remote query if the deferred task is killed (set by the
         operators, which own the query they started; sensors leave other people's queries be).
+    :param end_task_on_success: On success, end the task from the triggerer
+        (``TaskSuccessEvent``, the status answer as its XCom) instead of resuming it on a
+        worker. Set by sensors that start from the trigger and need no worker afterwards;
+        every other outcome still resumes the task, so failures keep the sensor's semantics.
     """
 
     spec: ClassVar[StatusSpec]
@@ -96,6 +100,7 @@ class QueryStatusTrigger(BaseTrigger):
         endpoint_url: str | None = None,
         fail_on_unknown_query_id: bool = False,
         stop_on_kill: bool = False,
+        end_task_on_success: bool = False,
     ) -> None:
         super().__init__()
         owner = type(self).__name__
@@ -123,6 +128,7 @@ class QueryStatusTrigger(BaseTrigger):
         self.deadline = deadline
         self.endpoint_url = endpoint_url
         self.stop_on_kill = stop_on_kill
+        self.end_task_on_success = end_task_on_success
 
     @staticmethod
     def wait_kwargs(task: Any, *, deadline: float | None) -> dict[str, Any]:
@@ -155,6 +161,7 @@ class QueryStatusTrigger(BaseTrigger):
             "transient_error_budget": self.options.transient_error_budget,
             "deadline": self.deadline,
             "stop_on_kill": self.stop_on_kill,
+            "end_task_on_success": self.end_task_on_success,
             **self._extra_serialized(),
         }
 
@@ -191,6 +198,10 @@ class QueryStatusTrigger(BaseTrigger):
                 # shutting down or a trigger moving to another triggerer: the task state tells.
                 await self._stop_if_task_was_killed()
             raise
+        if self.end_task_on_success and verdict.outcome is Outcome.SUCCESS:
+            self.log.info("%s Ending the task from the triggerer.", verdict.message)
+            yield TaskSuccessEvent(xcoms={"return_value": verdict.response})
+            return
         yield TriggerEvent(verdict.event_payload(identifiers))
 
     async def on_kill(self) -> None:
