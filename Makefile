@@ -61,6 +61,17 @@ check-dist: venv
 demo: venv
 	$(BIN)/python scripts/demo.py
 
+.PHONY: demo-ha test-ha
+
+## The example pipelines on two triggerers (PostgreSQL); one is killed (kill -9) mid-wait and
+## the failover is measured.
+demo-ha: venv
+	$(BIN)/python scripts/demo_ha.py
+
+## Only the high-availability end-to-end test (also part of test-e2e), with its figures printed.
+test-ha: venv
+	$(BIN)/pytest -m ha -s
+
 ## Re-resolve one line's pins after changing setup.cfg (the command is also at the top of
 ## requirements/constraints-$(AIRFLOW).in).
 lock:

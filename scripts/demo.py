@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from airflow_stack import AIRFLOW_3, ROOT, AirflowStack
+from airflow_stack import AIRFLOW_3, ROOT, AirflowStack, TaskTimes
 
 DAGS = {
     "example_internet_monitor": "success",
@@ -67,26 +67,33 @@ def main() -> int:
         plant_graph_load(stack)
         runs = {stack.trigger(dag_id): dag_id for dag_id in DAGS}
         times = stack.follow(runs, timeout=600)
-        ok = True
-        print()
-        print(f"{'pipeline':<32} {'task':<32} {'state':<10} {'deferred':>9}")
-        for run_id, dag_id in runs.items():
-            run_state = stack.run_state(run_id)
-            for task_id, task in sorted(times[run_id].items()):
-                deferred = f"{task.deferred_seconds:.1f}s" if task.deferred_seconds else "-"
-                print(f"{dag_id:<32} {task_id:<32} {task.state:<10} {deferred:>9}")
-            expected = DAGS[dag_id]
-            verdict = "as expected" if run_state == expected else f"EXPECTED {expected}"
-            ok &= run_state == expected
-            print(f"{'':<32} {'=> run ' + run_state:<32} {verdict}")
-            if run_state == "failed":
-                for task_id, task in times[run_id].items():
-                    if task.state == "failed":
-                        log = stack.task_log(dag_id, run_id, task_id)
-                        reason = re.search(r"ended in state FAILED: ([^.\n\"]+)", log)
-                        print(f"{'':<32} reason: {reason.group(1) if reason else '(see the task log)'}")
+        ok = report(stack, runs, times)
         print(f"\nDemo finished in {time.time() - started:.0f}s; logs in {home}.")
     return 0 if ok else 1
+
+
+def report(stack: AirflowStack, runs: dict[str, str], times: dict[str, dict[str, TaskTimes]]) -> bool:
+    """Print each task's final state and deferred time, per pipeline; True if every pipeline
+    ended as expected (``runs``: run id -> dag id)."""
+    ok = True
+    print()
+    print(f"{'pipeline':<32} {'task':<32} {'state':<10} {'deferred':>9}")
+    for run_id, dag_id in runs.items():
+        run_state = stack.run_state(run_id)
+        for task_id, task in sorted(times[run_id].items()):
+            deferred = f"{task.deferred_seconds:.1f}s" if task.deferred_seconds else "-"
+            print(f"{dag_id:<32} {task_id:<32} {task.state:<10} {deferred:>9}")
+        expected = DAGS[dag_id]
+        verdict = "as expected" if run_state == expected else f"EXPECTED {expected}"
+        ok &= run_state == expected
+        print(f"{'':<32} {'=> run ' + run_state:<32} {verdict}")
+        if run_state == "failed":
+            for task_id, task in times[run_id].items():
+                if task.state == "failed":
+                    log = stack.task_log(dag_id, run_id, task_id)
+                    reason = re.search(r"ended in state FAILED: ([^.\n\"]+)", log)
+                    print(f"{'':<32} reason: {reason.group(1) if reason else '(see the task log)'}")
+    return ok
 
 
 if __name__ == "__main__":

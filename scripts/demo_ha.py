@@ -1,0 +1,193 @@
+"""``make demo-ha``: every example pipeline on a production-shaped Airflow, and one triggerer
+killed (``kill -9``) while the pipelines wait.
+
+Starts PostgreSQL, the emulator, the api-server (webserver on 2.11), scheduler, dag-processor
+and TWO triggerers with the high-availability settings (``AirflowStack(ha=True)``: a
+triggerer silent for 10 s loses its triggers). It triggers the five pipelines in ``dags/``;
+the emulator holds every query they wait on RUNNING. Once all their waits are deferred and
+polling, it ``kill -9``s the triggerer holding the most triggers and measures, from the
+trigger table, how long until every trigger it held runs on the other triggerer (and has
+polled again). Then it lets the queries finish, waits for every run, and prints each task's
+final state, its deferred time and the failover time. Exits 0 only if every pipeline ends
+as expected (``example_athena_spark_failing`` fails on purpose) and the failover completed.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from airflow_stack import AIRFLOW_3, ROOT, AirflowStack, RunWatcher, wait_until
+from demo import DAGS, report
+
+#: The deferrable waits of the example pipelines (their operators and sensors).
+WAITS = {
+    "example_internet_monitor": ("run_measurements_query", "wait_top_locations_query"),
+    "example_network_flow_monitor": ("top_talkers_by_bytes", "workload_timeouts", "wait_retransmissions_query"),
+    "example_neptune": ("wait_for_graph_load",),
+    "example_athena_spark": ("count_rows", "wait_write_calculation"),
+}
+#: The identifiers the example pipelines' queries live under (their params' defaults).
+SCOPES = {
+    "internet_monitor": {"monitor_name": "demo-monitor"},
+    "network_flow_monitor_top_contributors": {"monitor_name": "demo-vpc-monitor"},
+    "network_flow_monitor_workload_insights_data": {"scope_id": "e21cda79-30a0-4c12-9299-d8629d76d8cf"},
+    "athena_calculation": {},
+    "neptune_open_cypher": {},
+}
+#: The state each kind of query ends in when it succeeds.
+FINAL = {
+    "internet_monitor": "SUCCEEDED",
+    "network_flow_monitor_top_contributors": "SUCCEEDED",
+    "network_flow_monitor_workload_insights_data": "SUCCEEDED",
+    "athena_calculation": "COMPLETED",
+    "neptune_open_cypher": "FINISHED",
+}
+GRAPH_LOAD = "// nightly-graph-load"
+FAILOVER_LIMIT = 60.0
+
+
+def plant_held_scripts(stack: AirflowStack) -> None:
+    """Queries the pipelines start run until released (see :func:`release`), so every wait is
+    still deferred when the triggerer dies, whatever the machine's speed. Neptune's operator
+    holds its synchronous execute call on a worker, so its queries end by themselves."""
+    for kind in ("internet_monitor", "network_flow_monitor_top_contributors",
+                 "network_flow_monitor_workload_insights_data"):
+        stack.emulator_call("PUT", f"/_emulator/defaults/{kind}", {"steps": [{"state": "QUEUED", "seconds": 2},
+                                                                            "RUNNING"]})
+    stack.emulator_call("PUT", "/_emulator/defaults/athena_calculation",
+                        {"steps": [{"state": "CREATED", "seconds": 1}, {"state": "RUNNING", "progress": "2/3 stages"}]})
+    stack.emulator_call("PUT", "/_emulator/defaults/neptune_open_cypher",
+                        {"steps": [{"state": "RUNNING", "seconds": 3}, "FINISHED"]})
+
+
+def plant_held_graph_load(stack: AirflowStack) -> None:
+    """Someone else's graph load for the Neptune sensor, running until released."""
+    stack.emulator_call("POST", "/_emulator/queries", {
+        "kind": "neptune_open_cypher",
+        "text": f"{GRAPH_LOAD}\nLOAD CSV FROM 's3://bucket/people.csv' AS row CREATE (:Person {{name: row[0]}})",
+        "steps": ["RUNNING"],
+    })
+
+
+def release(stack: AirflowStack, queries: Iterable[tuple[str, str, dict[str, str]]]) -> int:
+    """Let held queries finish: each ``(kind, query_id, identifiers)`` is planted again under
+    its id with its kind's final state, which its next status call reports. Returns how many."""
+    specs = [{"kind": kind, "query_id": query_id, "identifiers": identifiers, "steps": [FINAL[kind]]}
+             for kind, query_id, identifiers in queries]
+    if specs:
+        stack.emulator_call("POST", "/_emulator/queries", {"queries": specs})
+    return len(specs)
+
+
+def held_queries(stack: AirflowStack) -> list[tuple[str, dict]]:
+    """The example pipelines' queries that are held RUNNING (not those scripted to fail)."""
+    scripted = {q["query_id"] for q in stack.emulator_queries("athena_calculation", "emulator-script")}
+    held = []
+    for kind in SCOPES:
+        for query in stack.emulator_queries(kind, GRAPH_LOAD if kind == "neptune_open_cypher" else None):
+            if query["query_id"] not in scripted and query["state"] in {"QUEUED", "CREATED", "RUNNING"}:
+                held.append((kind, query))
+    return held
+
+
+def main() -> int:
+    home = ROOT / ".airflow-demo" / "ha"  # ignored by git, like the plain demo's home
+    shutil.rmtree(home, ignore_errors=True)
+    started = time.time()
+    web = "api-server" if AIRFLOW_3 else "webserver"
+    processes = f"PostgreSQL, {web}, scheduler, {'dag-processor, ' if AIRFLOW_3 else ''}two triggerers"
+    print(f"Starting the emulator and Airflow ({processes})...", flush=True)
+    stack = AirflowStack(home=home, database="postgres", ha=True)
+    try:
+        stack.start(triggerers=2)
+        stack.wait_for_emulator()
+        plant_held_scripts(stack)
+        stack.wait_until_parsed(DAGS)
+        for name in ("triggerer-1", "triggerer-2"):
+            stack.wait_for_triggerer(name)
+        print(f"Airflow is up after {time.time() - started:.0f}s; triggering {len(DAGS)} pipelines.", flush=True)
+        plant_held_graph_load(stack)
+        with RunWatcher(stack) as watcher:
+            runs = {watcher.watch(stack.trigger(dag_id)): dag_id for dag_id in DAGS}
+            failover = kill_a_triggerer(stack, runs)
+            released = release(stack, ((kind, q["query_id"], SCOPES[kind]) for kind, q in held_queries(stack)))
+            print(f"Released {released} queries; waiting for every pipeline to end.", flush=True)
+            stack.wait_for_runs(runs, timeout=600)
+            times = {run_id: watcher.tasks(run_id) for run_id in runs}
+        ok = report(stack, runs, times)
+        ok &= failover is not None
+        print()
+        if failover is not None:
+            print(f"Failover: {failover['victim']} killed with {failover['moved']} triggers; every one of them ran "
+                  f"on {failover['to']} {failover['failover_s']:.1f}s after the kill (first after "
+                  f"{failover['first_s']:.1f}s; its last heartbeat was {failover['last_heartbeat_before_kill_s']:.1f}s "
+                  f"old at the kill, the threshold is {failover['threshold_s']}s) and had polled its query again "
+                  f"{failover['polled_again_s']:.1f}s after it. Queries stopped: {failover['stop_calls']}.")
+        print(json.dumps({"demo_ha": failover}))
+        print(f"\nDemo finished in {time.time() - started:.0f}s; logs in {home}.")
+        return 0 if ok else 1
+    finally:
+        stack.stop()
+
+
+def kill_a_triggerer(stack: AirflowStack, runs: dict[str, str]) -> dict | None:
+    """Once every wait is deferred and polling, ``kill -9`` the triggerer holding the most
+    triggers; return the failover figures (None, reported, if it did not complete)."""
+    wanted = {(dag_id, task_id) for dag_id, tasks in WAITS.items() for task_id in tasks}
+
+    def all_waiting() -> bool:
+        held = {(row.dag_id, row.task_id) for row in stack.triggers(runs) if row.triggerer is not None}
+        ended = [runs[r] for r in runs if stack.run_state(r) in {"success", "failed"} and DAGS[runs[r]] == "success"]
+        if ended:
+            raise RuntimeError(f"pipelines ended before their waits were all deferred: {ended}")
+        return wanted <= held and all(q["status_calls"] for _, q in held_queries(stack))
+
+    wait_until(all_waiting, 300, "every wait deferred, held by a triggerer and polling", interval=0.5)
+    rows = [row for row in stack.triggers(runs) if row.triggerer is not None]
+    counts = {name: sum(1 for row in rows if row.triggerer == name) for name in ("triggerer-1", "triggerer-2")}
+    victim = max(counts, key=lambda name: counts[name])
+    survivor = next(name for name in counts if name != victim)
+    held = {row.trigger_id: row for row in rows if row.triggerer == victim}
+    polls_before = {q["query_id"]: q["status_calls"] for _, q in held_queries(stack)}
+    print(f"Every wait is deferred: {', '.join(f'{n} runs {c}' for n, c in counts.items())} triggers. "
+          f"kill -9 {victim}.", flush=True)
+    beat_age = stack.triggerer_heartbeat_age(victim) or 0.0
+    killed_at = time.time()
+    stack.signal_process(victim, signal.SIGKILL)
+    try:
+        moved = stack.wait_for_failover(held, away_from=victim, since=killed_at, timeout=FAILOVER_LIMIT)
+    except TimeoutError as err:
+        print(f"FAILOVER INCOMPLETE: {err}", flush=True)
+        return None
+    for trigger_id, (holder, seconds) in sorted(moved.items(), key=lambda item: item[1][1]):
+        row = held[trigger_id]
+        print(f"  {row.dag_id}.{row.task_id}: on {holder or '(fired)'} {seconds:.1f}s after the kill", flush=True)
+
+    def polled_again() -> bool:
+        now = {q["query_id"]: q["status_calls"] for _, q in held_queries(stack)}
+        return all(now.get(query_id, calls + 1) > calls for query_id, calls in polls_before.items())
+
+    wait_until(polled_again, 30, "every held query polled again after the failover")
+    return {
+        "victim": victim,
+        "to": survivor,
+        "moved": len(moved),
+        "failover_s": round(max(seconds for _, seconds in moved.values()), 1),
+        "first_s": round(min(seconds for _, seconds in moved.values()), 1),
+        "polled_again_s": round(time.time() - killed_at, 1),
+        "last_heartbeat_before_kill_s": round(beat_age, 1),
+        "threshold_s": stack.env()["AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD"],
+        "stop_calls": sum(stack.stop_calls().values()),
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())
