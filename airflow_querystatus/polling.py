@@ -68,8 +68,6 @@ class WaitOptions:
     transient_error_budget: float = DEFAULT_TRANSIENT_ERROR_BUDGET
     #: Seconds after the first poll during which "not found" is taken for eventual consistency.
     not_found_grace: float = DEFAULT_NOT_FOUND_GRACE
-    #: Neptune only: whether an id that was never seen running and is unknown fails the wait.
-    fail_on_unknown_query_id: bool = False
 
     @classmethod
     def checked(cls, owner: str, **kwargs: Any) -> WaitOptions:
@@ -142,12 +140,15 @@ class StatusTracker:
         *,
         aws_conn_id: str | None,
         seen_running: bool = False,
+        extras: Mapping[str, Any] | None = None,
         logger: LogSink | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.spec = spec
         self.identifiers = dict(identifiers)
         self.options = options
+        #: The operation's own arguments (see ``StatusSpec.extras``).
+        self.extras: Mapping[str, Any] = extras or {}
         self.aws_conn_id = aws_conn_id
         self.seen_running = seen_running
         self.last_state: str | None = None
@@ -286,7 +287,7 @@ class StatusTracker:
             )
             return Verdict(Outcome.SUCCESS, state, f"{self.subject} finished (outcome not reported by Neptune).",
                            finished)
-        if self.options.fail_on_unknown_query_id:
+        if self.extras.get("fail_on_unknown_query_id"):
             return Verdict(
                 Outcome.ERROR,
                 None,

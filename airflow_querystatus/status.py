@@ -58,6 +58,18 @@ class Identifier:
         return value
 
 
+@dataclass(frozen=True)
+class Extra:
+    """An argument only some operations take (sensor, trigger and operator alike)."""
+
+    name: str
+    default: Any = None
+    #: Rendered by Jinja (a template field of the sensor and operator, and of the trigger).
+    templated: bool = False
+    #: A connection argument: passed to the hook and part of the shared client's key.
+    connection: bool = False
+
+
 def _path_getter(*path: str) -> Callable[[Mapping[str, Any]], Any]:
     def get(response: Mapping[str, Any]) -> Any:
         node: Any = response
@@ -110,6 +122,8 @@ class StatusSpec:
     #: The boto3 method that stops the query (same parameters as the status call); an
     #: operator calls it on kill, timeout or failure after it started the query.
     stop_operation: str | None = None
+    #: Arguments only this operation takes, in its sensor, trigger and operator.
+    extras: tuple[Extra, ...] = ()
 
     def api_params(self, values: Mapping[str, str]) -> dict[str, str]:
         """Map identifier arguments to the status call's API parameters."""
@@ -207,6 +221,7 @@ NEPTUNE_OPEN_CYPHER_QUERY = StatusSpec(
         "waited_ms": _path_getter("queryEvalStats", "waited"),
     },
     vanished_codes=frozenset({"InvalidParameterException"}),
+    extras=(Extra("endpoint_url", templated=True, connection=True), Extra("fail_on_unknown_query_id", False)),
 )
 
 ATHENA_CALCULATION_EXECUTION = StatusSpec(
