@@ -6,23 +6,21 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_SERVICES = {
-    "internet_monitor": "Amazon CloudWatch Internet Monitor",
-    "network_flow_monitor": "Amazon CloudWatch Network Flow Monitor",
-    "neptune": "Amazon Neptune Data API",
-    "athena": "Amazon Athena (Spark calculations)",
-}
 
 
 def _modules(kind: str) -> list[dict[str, Any]]:
+    from airflow_querystatus.status import SERVICES  # stdlib only: cheap for the entry point
+
     return [
-        {"integration-name": name, "python-modules": [f"airflow_querystatus.{kind}.{service}"]}
-        for service, name in _SERVICES.items()
+        {"integration-name": service.integration, "python-modules": [f"airflow_querystatus.{kind}.{service.module}"]}
+        for service in SERVICES.values()
     ]
 
 
 def get_provider_info() -> dict[str, Any]:
     """Provider metadata read by Airflow's ProvidersManager (entry point apache_airflow_provider)."""
+    from airflow_querystatus.status import SERVICES
+
     return {
         "package-name": "airflow-querystatus",
         "name": "AWS Query Status",
@@ -31,7 +29,7 @@ def get_provider_info() -> dict[str, Any]:
         "versions": [__version__],
         "integrations": [
             {"integration-name": name, "external-doc-url": "https://aws.amazon.com/", "tags": ["aws"]}
-            for name in _SERVICES.values()
+            for name in (service.integration for service in SERVICES.values())
         ],
         "hooks": _modules("hooks"),
         "sensors": _modules("sensors"),

@@ -25,9 +25,6 @@ class _NetworkFlowMonitorQueryOperator(QueryOperator):
     """Shared by both query families: a time window, a metric and a destination category."""
 
     aws_hook_class = NetworkFlowMonitorHook
-    #: boto3 names of the start call and of the results paginator.
-    start_operation: str
-    results_operation: str
 
     def __init__(
         self,
@@ -61,11 +58,11 @@ class _NetworkFlowMonitorQueryOperator(QueryOperator):
         }
 
     def start_query(self, context: Context) -> dict[str, str]:
-        query_id = getattr(self.hook.conn, self.start_operation)(**self._start_params())["queryId"]
+        query_id = getattr(self.hook.conn, str(self.spec.start_operation))(**self._start_params())["queryId"]
         return {**self._scope(), "query_id": query_id}
 
     def fetch_results(self, identifiers: dict[str, str]) -> dict[str, Any]:
-        paginator = self.hook.conn.get_paginator(self.results_operation)
+        paginator = self.hook.conn.get_paginator(str(self.spec.results_operation))
         return paginator.paginate(**self.spec.api_params(identifiers)).build_full_result()
 
 
@@ -83,8 +80,6 @@ class NetworkFlowMonitorTopContributorsQueryOperator(_NetworkFlowMonitorQueryOpe
 
     spec = NETWORK_FLOW_MONITOR_TOP_CONTRIBUTORS_QUERY
     trigger_class = NetworkFlowMonitorTopContributorsQueryTrigger
-    start_operation = "start_query_monitor_top_contributors"
-    results_operation = "get_query_results_monitor_top_contributors"
     template_fields: Sequence[str] = template_fields_with("monitor_name", "start_time", "end_time")
 
     def __init__(self, *, monitor_name: str, limit: int | None = None, **kwargs: Any) -> None:
@@ -110,8 +105,6 @@ class NetworkFlowMonitorWorkloadInsightsTopContributorsDataQueryOperator(_Networ
 
     spec = NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_DATA_QUERY
     trigger_class = NetworkFlowMonitorWorkloadInsightsTopContributorsDataQueryTrigger
-    start_operation = "start_query_workload_insights_top_contributors_data"
-    results_operation = "get_query_results_workload_insights_top_contributors_data"
     template_fields: Sequence[str] = template_fields_with("scope_id", "start_time", "end_time")
 
     def __init__(self, *, scope_id: str, **kwargs: Any) -> None:
