@@ -270,39 +270,42 @@ class StatusTracker:
         return self._first_poll_at is not None and self._clock() - self._first_poll_at < self.options.not_found_grace
 
     def _vanished(self, detail: str) -> Verdict:
-        state = self.spec.vanished_state
+        """The operation's queries vanish when they end (``FinishedQueriesVanish``)."""
+        quirk = self.spec.vanishes
+        assert quirk is not None  # only such operations classify errors as VANISHED
         # The status API has nothing to say about a finished query, so the XCom is built
         # here: the ids, the synthetic state and the last listing seen (if any).
         finished = {
             **self.spec.api_params(self.identifiers),
-            "state": state,
+            "state": quirk.state,
             "outcomeReported": False,
             "lastStatus": self.last_response,
         }
         if self.seen_running:
             self._log.info(
-                "%s is no longer listed: it finished. Neptune does not report whether a finished "
+                "%s is no longer listed: it finished. %s does not report whether a finished "
                 "query succeeded; only the client that ran it receives the outcome.",
                 self.subject,
+                quirk.reporter,
             )
-            return Verdict(Outcome.SUCCESS, state, f"{self.subject} finished (outcome not reported by Neptune).",
-                           finished)
+            return Verdict(Outcome.SUCCESS, quirk.state,
+                           f"{self.subject} finished (outcome not reported by {quirk.reporter}).", finished)
         if self.extras.get("fail_on_unknown_query_id"):
             return Verdict(
                 Outcome.ERROR,
                 None,
-                f"{self.subject} was never seen running and Neptune does not know it ({detail}). "
-                "Check the query id and that `endpoint_url` is the instance endpoint that runs the "
-                "query; set fail_on_unknown_query_id=False to treat an unknown id as finished.",
+                f"{self.subject} was never seen running and {quirk.reporter} does not know it ({detail}). "
+                f"{quirk.unknown_hint}; set fail_on_unknown_query_id=False to treat an unknown id as finished.",
                 self.last_response,
             )
         self._log.warning(
-            "%s was never seen running and Neptune does not list it (%s): assuming it already "
+            "%s was never seen running and %s does not list it (%s): assuming it already "
             "finished. If the id may be wrong, set fail_on_unknown_query_id=True.",
             self.subject,
+            quirk.reporter,
             detail,
         )
-        return Verdict(Outcome.SUCCESS, state, f"{self.subject} not listed; assumed finished.", finished)
+        return Verdict(Outcome.SUCCESS, quirk.state, f"{self.subject} not listed; assumed finished.", finished)
 
     def _transient(self, detail: str, what: str, *, throttled: bool) -> Verdict:
         self._metrics.transient(throttled=throttled)

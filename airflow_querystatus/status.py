@@ -75,6 +75,37 @@ class Extra:
     connection: bool = False
 
 
+@dataclass(frozen=True)
+class FinishedQueriesVanish:
+    """Quirk: the status API lists only running queries, so a finished query vanishes.
+
+    A status call for an id that is no longer listed fails with one of ``codes``. An id seen
+    running that vanishes has finished (``state``; the API does not say how it ended); an id
+    never seen is taken as finished too, with a warning, unless the wait's
+    ``fail_on_unknown_query_id`` is set (a fast query can end before the first poll).
+    """
+
+    codes: frozenset[str]
+    #: Who does not report the outcome, for log lines ("Neptune").
+    reporter: str
+    #: What to check when an unknown id fails the wait.
+    unknown_hint: str
+    state: str = "FINISHED"
+    extras: tuple[Extra, ...] = (Extra("fail_on_unknown_query_id", False),)
+
+
+@dataclass(frozen=True)
+class EndpointArgument:
+    """Quirk: extra connection argument, the endpoint (e.g. Neptune's cluster or instance
+    endpoint; no regional endpoint serves the API). It overrides the connection's own."""
+
+    extras: tuple[Extra, ...] = (Extra("endpoint_url", templated=True, connection=True),)
+
+
+#: What an operation may declare in ``StatusSpec.quirks``.
+Quirk = FinishedQueriesVanish | EndpointArgument
+
+
 def _path_getter(*path: str) -> Callable[[Mapping[str, Any]], Any]:
     def get(response: Mapping[str, Any]) -> Any:
         node: Any = response
@@ -169,16 +200,15 @@ class StatusSpec:
     #: Error codes meaning the id is not (yet) known: given a short grace period, since a
     #: just-started query may not be visible everywhere yet.
     not_found_codes: frozenset[str] = frozenset({"ResourceNotFoundException"})
-    #: Error codes meaning "this query is no longer listed", which for Neptune is how a
-    #: finished query looks (REFERENCE.md §4). Empty for services with a real state.
-    vanished_codes: frozenset[str] = frozenset()
-    #: The state reported when a listed query vanished after it was seen.
-    vanished_state: str = NEPTUNE_FINISHED
+    #: What is odd about this operation, each quirk in one declared place (see ``Quirk``).
+    quirks: tuple[Quirk, ...] = ()
+    #: The IAM action of the status call, where it is not ``service:OperationName``.
+    iam_action_name: str | None = None
     #: The boto3 method that stops the query (same parameters as the status call); an
     #: operator calls it on kill, timeout or failure after it started the query.
     stop_operation: str | None = None
-    #: Arguments only this operation takes, in its sensor, trigger and operator.
-    extras: tuple[Extra, ...] = ()
+    #: Arguments only this operation takes, beyond those its quirks bring.
+    arguments: tuple[Extra, ...] = ()
     #: boto3 methods the operator uses: start the query, read its results, list running ones.
     start_operation: str | None = None
     results_operation: str | None = None
@@ -186,6 +216,20 @@ class StatusSpec:
     #: How the emulator plays this operation, and its example pipeline.
     emulated: Emulated | None = None
     example: Example | None = None
+
+    @property
+    def extras(self) -> tuple[Extra, ...]:
+        """Arguments only this operation takes (its quirks' and its own), in its sensor,
+        trigger and operator, and in the wait contract."""
+        return tuple(extra for quirk in self.quirks for extra in quirk.extras) + self.arguments
+
+    @property
+    def vanishes(self) -> FinishedQueriesVanish | None:
+        return next((q for q in self.quirks if isinstance(q, FinishedQueriesVanish)), None)
+
+    @property
+    def vanished_codes(self) -> frozenset[str]:
+        return self.vanishes.codes if self.vanishes else frozenset()
 
     def api_params(self, values: Mapping[str, str]) -> dict[str, str]:
         """Map identifier arguments to the status call's API parameters."""
@@ -203,8 +247,8 @@ class StatusSpec:
     @property
     def iam_action(self) -> str:
         """The IAM action a caller needs, for AccessDenied messages."""
-        if self.service == "neptunedata":
-            return "neptune-db:GetQueryStatus"
+        if self.iam_action_name:
+            return self.iam_action_name
         return f"{self.service}:{''.join(part.title() for part in self.operation.split('_'))}"
 
 
@@ -239,6 +283,11 @@ def _check(spec: StatusSpec, services: Mapping[str, Service]) -> None:
         both = getattr(spec, f"{a}_states") & getattr(spec, f"{b}_states")
         if both:
             fail(f"states {sorted(both)} are both {a} and {b} states.")
+    if len({type(q) for q in spec.quirks}) != len(spec.quirks):
+        fail("a quirk is declared twice.")
+    extra_names = [e.name for e in spec.extras]
+    if len(set(extra_names)) != len(extra_names):
+        fail(f"extras {extra_names} repeat a name (a quirk brings some of them).")
     if spec.emulated is not None and not spec.emulated.steps:
         fail("`emulated.steps` is empty; the emulator needs a default script.")
     if spec.example is not None:
@@ -302,6 +351,15 @@ def _iso(ts: float) -> str:
     import datetime
 
     return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+#: Neptune's status API lists only running and waiting queries (REFERENCE.md §4).
+NEPTUNE_VANISH = FinishedQueriesVanish(
+    codes=frozenset({"InvalidParameterException"}),
+    reporter="Neptune",
+    unknown_hint="Check the query id and that `endpoint_url` is the instance endpoint that runs the query",
+    state=NEPTUNE_FINISHED,
+)
 
 
 def _top_contributors(_created: float, start: int, end: int) -> dict[str, Any]:
@@ -400,8 +458,8 @@ NEPTUNE_OPEN_CYPHER_QUERY = StatusSpec(
         "elapsed_ms": _path_getter("queryEvalStats", "elapsed"),
         "waited_ms": _path_getter("queryEvalStats", "waited"),
     },
-    vanished_codes=frozenset({"InvalidParameterException"}),
-    extras=(Extra("endpoint_url", templated=True, connection=True), Extra("fail_on_unknown_query_id", False)),
+    quirks=(NEPTUNE_VANISH, EndpointArgument()),
+    iam_action_name="neptune-db:GetQueryStatus",
     emulated=Emulated(
         kind="neptune_open_cypher", protocol="neptune", steps=({"state": "RUNNING", "seconds": 1.0}, "FINISHED"),
         stoppable=frozenset({"RUNNING", "CANCELLED", "WAITING"}),

@@ -21,11 +21,11 @@ from airflow_querystatus.polling import (
     DEFAULT_TRANSIENT_ERROR_BUDGET,
     WaitOptions,
 )
-from airflow_querystatus.status import StatusSpec
+from airflow_querystatus.status import SPECS, StatusSpec
 
-#: Names older releases' triggers accepted for every operation; given to an operation that
-#: does not declare them, their default values are ignored (rolling upgrades, rollbacks).
-_LEGACY_OPTIONAL = {"endpoint_url": None, "fail_on_unknown_query_id": False}
+#: Older releases' triggers accepted every operation's extras: given to an operation that does
+#: not declare them, their default values are ignored (rolling upgrades, rollbacks).
+_LEGACY_OPTIONAL = {extra.name: extra.default for spec in SPECS.values() for extra in spec.extras}
 
 
 def _task(default: Any) -> Any:
