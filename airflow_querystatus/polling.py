@@ -376,10 +376,18 @@ class PollLoop:
     is reported as finished rather than timed out.
     """
 
-    def __init__(self, tracker: StatusTracker, deadline: float | None, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        tracker: StatusTracker,
+        deadline: float | None,
+        rng: random.Random | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.tracker = tracker
         self.deadline = deadline
         self._schedule = PollSchedule(tracker.options, rng)
+        self._clock = clock
 
     def next_step(self, verdict: Verdict) -> Verdict | float | None:
         if verdict.done:
@@ -388,7 +396,7 @@ class PollLoop:
             return None
         if self.deadline is None:
             return self._schedule.next_delay(verdict)
-        remaining = self.deadline - time.time()
+        remaining = self.deadline - self._clock()
         if remaining <= 0:
             return self.tracker.timed_out(self.deadline)
         return min(self._schedule.next_delay(verdict), remaining)
