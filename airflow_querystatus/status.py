@@ -441,6 +441,24 @@ NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_DATA_QUERY = StatusSpec(
     example=Example({"example_network_flow_monitor": "success"}, scope={"scope_id": _SCOPE_ID}),
 )
 
+NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_QUERY = StatusSpec(
+    key="network_flow_monitor_workload_insights_top_contributors_query",
+    title="Network Flow Monitor workload-insights top-contributors query",
+    service="networkflowmonitor",
+    operation="get_query_status_workload_insights_top_contributors",
+    start_operation="start_query_workload_insights_top_contributors",
+    results_operation="get_query_results_workload_insights_top_contributors",
+    stop_operation="stop_query_workload_insights_top_contributors",
+    identifiers=(Identifier("scope_id", "scopeId"), Identifier("query_id", "queryId")),
+    read_state=_path_getter("status"),
+    success_states=_QUERY_SUCCESS,
+    failure_states=_QUERY_FAILURE,
+    pending_states=_QUERY_PENDING,
+    emulated=Emulated(kind="network_flow_monitor_workload_insights", protocol="rest_json", steps=_QUERY_STEPS,
+                      demo_steps=_QUERY_DEMO_STEPS, page=_top_contributors),
+    example=Example({"example_network_flow_monitor": "success"}, scope={"scope_id": _SCOPE_ID}),
+)
+
 NEPTUNE_OPEN_CYPHER_QUERY = StatusSpec(
     key="neptune_open_cypher_query",
     title="Neptune openCypher query",
@@ -514,6 +532,7 @@ SPECS: dict[str, StatusSpec] = build_registry(
         INTERNET_MONITOR_QUERY,
         NETWORK_FLOW_MONITOR_TOP_CONTRIBUTORS_QUERY,
         NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_DATA_QUERY,
+        NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_QUERY,
         NEPTUNE_OPEN_CYPHER_QUERY,
         ATHENA_CALCULATION_EXECUTION,
     ),

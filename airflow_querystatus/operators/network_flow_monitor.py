@@ -11,10 +11,12 @@ from airflow_querystatus.operators.base import QueryOperator, template_fields_wi
 from airflow_querystatus.status import (
     NETWORK_FLOW_MONITOR_TOP_CONTRIBUTORS_QUERY,
     NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_DATA_QUERY,
+    NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_QUERY,
 )
 from airflow_querystatus.triggers.network_flow_monitor import (
     NetworkFlowMonitorTopContributorsQueryTrigger,
     NetworkFlowMonitorWorkloadInsightsTopContributorsDataQueryTrigger,
+    NetworkFlowMonitorWorkloadInsightsTopContributorsQueryTrigger,
 )
 
 if TYPE_CHECKING:
@@ -33,9 +35,11 @@ class _NetworkFlowMonitorQueryOperator(QueryOperator):
         end_time: datetime.datetime | str,
         metric_name: str,
         destination_category: str,
+        limit: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.limit = limit
         self.start_time = start_time
         self.end_time = end_time
         self.metric_name = metric_name
@@ -55,6 +59,7 @@ class _NetworkFlowMonitorQueryOperator(QueryOperator):
             "endTime": self.end_time,
             "metricName": self.metric_name,
             "destinationCategory": self.destination_category,
+            **({"limit": self.limit} if self.limit is not None else {}),
         }
 
     def start_query(self, context: Context) -> dict[str, str]:
@@ -82,16 +87,9 @@ class NetworkFlowMonitorTopContributorsQueryOperator(_NetworkFlowMonitorQueryOpe
     trigger_class = NetworkFlowMonitorTopContributorsQueryTrigger
     template_fields: Sequence[str] = template_fields_with("monitor_name", "start_time", "end_time")
 
-    def __init__(self, *, monitor_name: str, limit: int | None = None, **kwargs: Any) -> None:
+    def __init__(self, *, monitor_name: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.monitor_name = monitor_name
-        self.limit = limit
-
-    def _start_params(self) -> dict[str, Any]:
-        params = super()._start_params()
-        if self.limit is not None:
-            params["limit"] = self.limit
-        return params
 
 
 class NetworkFlowMonitorWorkloadInsightsTopContributorsDataQueryOperator(_NetworkFlowMonitorQueryOperator):
@@ -111,3 +109,22 @@ class NetworkFlowMonitorWorkloadInsightsTopContributorsDataQueryOperator(_Networ
         super().__init__(**kwargs)
         self.scope_id = scope_id
 
+
+
+class NetworkFlowMonitorWorkloadInsightsTopContributorsQueryOperator(_NetworkFlowMonitorQueryOperator):
+    """Run StartQueryWorkloadInsightsTopContributors, wait, return ``{"topContributors"}``.
+
+    :param scope_id: The scope from CreateScope. (templated)
+    :param metric_name: ``TIMEOUTS``, ``RETRANSMISSIONS`` or ``DATA_TRANSFERRED``.
+    :param limit: How many top contributors.
+
+    Other arguments as for :class:`NetworkFlowMonitorTopContributorsQueryOperator`.
+    """
+
+    spec = NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_QUERY
+    trigger_class = NetworkFlowMonitorWorkloadInsightsTopContributorsQueryTrigger
+    template_fields: Sequence[str] = template_fields_with("scope_id", "start_time", "end_time")
+
+    def __init__(self, *, scope_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.scope_id = scope_id
