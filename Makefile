@@ -15,7 +15,7 @@ ifeq ($(filter $(AIRFLOW),$(LINES)),)
 $(error AIRFLOW=$(AIRFLOW) is not a supported line; choose one of: $(LINES))
 endif
 
-.PHONY: venv lint test test-fast test-e2e ci demo benchmark lock clean
+.PHONY: venv lint test test-fast test-e2e ci demo benchmark lock clean check-dist
 
 $(BIN)/.installed: setup.cfg pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,7 @@ test-e2e: venv
 ## 2.11 (the e2e stack differs most there), the fast suite on the lines between.
 ci:
 	$(MAKE) test AIRFLOW=3.3
+	$(MAKE) check-dist AIRFLOW=3.3
 	$(MAKE) test-fast AIRFLOW=3.2
 	$(MAKE) test-fast AIRFLOW=3.1
 	$(MAKE) test AIRFLOW=3.0
@@ -52,6 +53,10 @@ ci:
 
 benchmark: venv
 	$(BIN)/python benchmarks/triggerer_scale.py
+
+## Build the wheel and sdist, twine-check them, install the wheel alone into a fresh venv and use it.
+check-dist: venv
+	AIRFLOW=$(AIRFLOW) $(BIN)/python scripts/check_dist.py
 
 demo: venv
 	$(BIN)/python scripts/demo.py

@@ -16,6 +16,10 @@ from airflow_querystatus.hooks.athena import AthenaCalculationHook
 from airflow_querystatus.operators.athena import AthenaCalculationExecutionOperator
 from airflow_querystatus.sensors.athena import AthenaCalculationExecutionSensor
 
+# Retry once: Airflow can mark a deferred task failed when its trigger fires within a second or two
+# (apache/airflow #66374, #71580, #72716); a retried operator re-attaches to its query (Airflow >= 3.3).
+RETRY_ONCE = {"retries": 1, "retry_delay": datetime.timedelta(seconds=5)}
+
 PARAMS = {"workgroup": Param("spark-demo", type="string")}
 
 
@@ -35,7 +39,7 @@ def start_session(workgroup: str) -> str:
 
 
 with DAG("example_athena_spark", schedule=None, start_date=datetime.datetime(2026, 1, 1), catchup=False,
-         params=PARAMS, tags=["querystatus", "example"]):
+         default_args=RETRY_ONCE, params=PARAMS, tags=["querystatus", "example"]):
     session = start_session("{{ params.workgroup }}")
     calc = AthenaCalculationExecutionOperator(
         task_id="count_rows",
@@ -67,7 +71,7 @@ with DAG("example_athena_spark", schedule=None, start_date=datetime.datetime(202
 
 
 with DAG("example_athena_spark_failing", schedule=None, start_date=datetime.datetime(2026, 1, 1), catchup=False,
-         params=PARAMS, tags=["querystatus", "example"]):
+         default_args=RETRY_ONCE, params=PARAMS, tags=["querystatus", "example"]):
     AthenaCalculationExecutionOperator(
         task_id="divide_by_zero",
         session_id=start_session("{{ params.workgroup }}"),

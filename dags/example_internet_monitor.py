@@ -14,6 +14,10 @@ from airflow_querystatus.hooks.internet_monitor import InternetMonitorHook
 from airflow_querystatus.operators.internet_monitor import InternetMonitorQueryOperator
 from airflow_querystatus.sensors.internet_monitor import InternetMonitorQuerySensor
 
+# Retry once: Airflow can mark a deferred task failed when its trigger fires within a second or two
+# (apache/airflow #66374, #71580, #72716); a retried operator re-attaches to its query (Airflow >= 3.3).
+RETRY_ONCE = {"retries": 1, "retry_delay": datetime.timedelta(seconds=5)}
+
 WINDOW = {
     "start_time": "{{ (dag_run.start_date - macros.timedelta(days=1)).isoformat() }}",
     "end_time": "{{ dag_run.start_date.isoformat() }}",
@@ -24,6 +28,7 @@ with DAG(
     schedule=None,
     start_date=datetime.datetime(2026, 1, 1),
     catchup=False,
+    default_args=RETRY_ONCE,
     params={"monitor_name": Param("demo-monitor", type="string")},
     tags=["querystatus", "example"],
 ):

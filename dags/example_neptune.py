@@ -15,11 +15,16 @@ from airflow_querystatus.hooks.neptune import NeptuneDataHook
 from airflow_querystatus.operators.neptune import NeptuneOpenCypherQueryOperator
 from airflow_querystatus.sensors.neptune import NeptuneOpenCypherQuerySensor
 
+# Retry once: Airflow can mark a deferred task failed when its trigger fires within a second or two
+# (apache/airflow #66374, #71580, #72716); a retried operator re-attaches to its query (Airflow >= 3.3).
+RETRY_ONCE = {"retries": 1, "retry_delay": datetime.timedelta(seconds=5)}
+
 with DAG(
     "example_neptune",
     schedule=None,
     start_date=datetime.datetime(2026, 1, 1),
     catchup=False,
+    default_args=RETRY_ONCE,
     params={
         # The instance endpoint; empty means the connection's endpoint_url.
         "endpoint_url": Param("", type="string"),

@@ -14,6 +14,10 @@ from airflow_querystatus.operators.network_flow_monitor import (
 )
 from airflow_querystatus.sensors.network_flow_monitor import NetworkFlowMonitorTopContributorsQuerySensor
 
+# Retry once: Airflow can mark a deferred task failed when its trigger fires within a second or two
+# (apache/airflow #66374, #71580, #72716); a retried operator re-attaches to its query (Airflow >= 3.3).
+RETRY_ONCE = {"retries": 1, "retry_delay": datetime.timedelta(seconds=5)}
+
 WINDOW = {
     "start_time": "{{ (dag_run.start_date - macros.timedelta(hours=3)).isoformat() }}",
     "end_time": "{{ dag_run.start_date.isoformat() }}",
@@ -24,6 +28,7 @@ with DAG(
     schedule=None,
     start_date=datetime.datetime(2026, 1, 1),
     catchup=False,
+    default_args=RETRY_ONCE,
     params={
         "monitor_name": Param("demo-vpc-monitor", type="string"),
         "scope_id": Param("e21cda79-30a0-4c12-9299-d8629d76d8cf", type="string"),

@@ -9,11 +9,16 @@ from airflow.providers.common.compat.sdk import DAG
 from airflow_querystatus.sensors.athena import AthenaCalculationExecutionSensor
 from airflow_querystatus.sensors.internet_monitor import InternetMonitorQuerySensor
 
+# Retry once: Airflow can mark a deferred task failed when its trigger fires within a second or two
+# (apache/airflow #66374, #71580, #72716); a retried operator re-attaches to its query (Airflow >= 3.3).
+RETRY_ONCE = {"retries": 1, "retry_delay": datetime.timedelta(seconds=5)}
+
 with DAG(
     "e2e_triggerer_restart",
     schedule=None,
     start_date=datetime.datetime(2026, 1, 1),
     catchup=False,
+    default_args=RETRY_ONCE,
     params={"finishing_id": "", "never_id": ""},
 ):
     AthenaCalculationExecutionSensor(
