@@ -7,7 +7,6 @@ from typing import Any
 __version__ = "0.1.0"
 
 
-
 def _modules(kind: str) -> list[dict[str, Any]]:
     from airflow_querystatus.status import SERVICES  # stdlib only: cheap for the entry point
 
@@ -15,6 +14,13 @@ def _modules(kind: str) -> list[dict[str, Any]]:
         {"integration-name": service.integration, "python-modules": [f"airflow_querystatus.{kind}.{service.module}"]}
         for service in SERVICES.values()
     ]
+
+
+def _doc_url(client: str) -> str:
+    """The AWS API reference page of the service's first declared status operation."""
+    from airflow_querystatus.status import SPECS
+
+    return next(str(spec.doc_url) for spec in SPECS.values() if spec.service == client)
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -28,8 +34,8 @@ def get_provider_info() -> dict[str, Any]:
         "Neptune openCypher, Athena Spark) without holding a worker slot.",
         "versions": [__version__],
         "integrations": [
-            {"integration-name": name, "external-doc-url": "https://aws.amazon.com/", "tags": ["aws"]}
-            for name in (service.integration for service in SERVICES.values())
+            {"integration-name": service.integration, "external-doc-url": _doc_url(service.client), "tags": ["aws"]}
+            for service in SERVICES.values()
         ],
         "hooks": _modules("hooks"),
         "sensors": _modules("sensors"),

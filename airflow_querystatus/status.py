@@ -213,6 +213,8 @@ class StatusSpec:
     start_operation: str | None = None
     results_operation: str | None = None
     list_operation: str | None = None
+    #: The AWS API reference page of the status call (docs site, provider metadata).
+    doc_url: str | None = None
     #: How the emulator plays this operation, and its example pipeline.
     emulated: Emulated | None = None
     example: Example | None = None
@@ -288,6 +290,8 @@ def _check(spec: StatusSpec, services: Mapping[str, Service]) -> None:
     extra_names = [e.name for e in spec.extras]
     if len(set(extra_names)) != len(extra_names):
         fail(f"extras {extra_names} repeat a name (a quirk brings some of them).")
+    if not (spec.doc_url or "").startswith("https://docs.aws.amazon.com/"):
+        fail(f"`doc_url` must be the status call's AWS API reference page, got {spec.doc_url!r}.")
     if spec.emulated is not None and not spec.emulated.steps:
         fail("`emulated.steps` is empty; the emulator needs a default script.")
     if spec.example is not None:
@@ -376,6 +380,7 @@ INTERNET_MONITOR_QUERY = StatusSpec(
     start_operation="start_query",
     results_operation="get_query_results",
     stop_operation="stop_query",
+    doc_url="https://docs.aws.amazon.com/internet-monitor/latest/api/API_GetQueryStatus.html",
     identifiers=(
         _resource_name("monitor_name", "MonitorName"),
         Identifier("query_id", "QueryId"),
@@ -402,6 +407,7 @@ NETWORK_FLOW_MONITOR_TOP_CONTRIBUTORS_QUERY = StatusSpec(
     start_operation="start_query_monitor_top_contributors",
     results_operation="get_query_results_monitor_top_contributors",
     stop_operation="stop_query_monitor_top_contributors",
+    doc_url="https://docs.aws.amazon.com/networkflowmonitor/2.0/APIReference/API_GetQueryStatusMonitorTopContributors.html",
     identifiers=(
         _resource_name("monitor_name", "monitorName"),
         Identifier("query_id", "queryId"),
@@ -423,6 +429,7 @@ NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_DATA_QUERY = StatusSpec(
     start_operation="start_query_workload_insights_top_contributors_data",
     results_operation="get_query_results_workload_insights_top_contributors_data",
     stop_operation="stop_query_workload_insights_top_contributors_data",
+    doc_url="https://docs.aws.amazon.com/networkflowmonitor/2.0/APIReference/API_GetQueryStatusWorkloadInsightsTopContributorsData.html",
     identifiers=(
         Identifier("scope_id", "scopeId"),
         Identifier("query_id", "queryId"),
@@ -449,6 +456,7 @@ NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_QUERY = StatusSpec(
     start_operation="start_query_workload_insights_top_contributors",
     results_operation="get_query_results_workload_insights_top_contributors",
     stop_operation="stop_query_workload_insights_top_contributors",
+    doc_url="https://docs.aws.amazon.com/networkflowmonitor/2.0/APIReference/API_GetQueryStatusWorkloadInsightsTopContributors.html",
     identifiers=(Identifier("scope_id", "scopeId"), Identifier("query_id", "queryId")),
     read_state=_path_getter("status"),
     success_states=_QUERY_SUCCESS,
@@ -467,6 +475,7 @@ NEPTUNE_OPEN_CYPHER_QUERY = StatusSpec(
     start_operation="execute_open_cypher_query",
     list_operation="list_open_cypher_queries",
     stop_operation="cancel_open_cypher_query",
+    doc_url="https://docs.aws.amazon.com/neptune/latest/data-api/API_GetOpenCypherQueryStatus.html",
     identifiers=(Identifier("query_id", "queryId"),),
     read_state=_neptune_state,
     success_states=frozenset({NEPTUNE_FINISHED}),
@@ -505,6 +514,7 @@ ATHENA_CALCULATION_EXECUTION = StatusSpec(
     start_operation="start_calculation_execution",
     results_operation="get_calculation_execution",
     stop_operation="stop_calculation_execution",
+    doc_url="https://docs.aws.amazon.com/athena/latest/APIReference/API_GetCalculationExecutionStatus.html",
     identifiers=(Identifier("calculation_execution_id", "CalculationExecutionId", max_length=36),),
     read_state=_path_getter("Status", "State"),
     success_states=frozenset({"COMPLETED"}),
