@@ -48,6 +48,9 @@ class NeptuneOpenCypherQueryOperator(QueryOperator):
         ``endpoint_url`` if not given. Status and cancel must reach the instance running
         the query, so use an instance or writer endpoint, not a reader. (templated)
 
+    The query runs on the worker, holding the connection its results come back on:
+    ``deferrable=True`` is ignored with a warning (see this module's docstring).
+
     Other arguments: see :class:`~airflow_querystatus.operators.base.QueryOperator`;
     ``wait_timeout`` (or ``execution_timeout``) bounds the query, which is cancelled when it
     passes.
