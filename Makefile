@@ -15,7 +15,7 @@ ifeq ($(filter $(AIRFLOW),$(LINES)),)
 $(error AIRFLOW=$(AIRFLOW) is not a supported line; choose one of: $(LINES))
 endif
 
-.PHONY: venv lint test test-fast test-e2e ci demo benchmark lock clean check-dist
+.PHONY: venv lint test test-fast test-e2e ci demo benchmark lock clean check-dist docs
 
 $(BIN)/.installed: setup.cfg pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,7 @@ test-e2e: venv
 ci:
 	$(MAKE) test AIRFLOW=3.3
 	$(MAKE) check-dist AIRFLOW=3.3
+	$(MAKE) docs AIRFLOW=3.3
 	$(MAKE) test-fast AIRFLOW=3.2
 	$(MAKE) test-fast AIRFLOW=3.1
 	$(MAKE) test AIRFLOW=3.0
@@ -57,6 +58,13 @@ benchmark: venv
 ## Build the wheel and sdist, twine-check them, install the wheel alone into a fresh venv and use it.
 check-dist: venv
 	AIRFLOW=$(AIRFLOW) $(BIN)/python scripts/check_dist.py
+
+## The documentation site (Sphinx, in docs/): the per-operation pages are generated from the
+## registry by docs/generate.py (run by docs/conf.py); any warning fails the build. Only the
+## 3.3 lock holds the `docs` extra.
+docs: venv
+	rm -rf docs/_build docs/_generated
+	$(BIN)/sphinx-build -W -b html docs docs/_build/html
 
 demo: venv
 	$(BIN)/python scripts/demo.py
@@ -73,9 +81,9 @@ test-ha: venv
 	$(BIN)/pytest -m ha -s
 
 ## Re-resolve one line's pins after changing setup.cfg (the command is also at the top of
-## requirements/constraints-$(AIRFLOW).in).
+## requirements/constraints-$(AIRFLOW).in). Only 3.3 also locks the `docs` extra.
 lock:
-	$(BIN)/uv pip compile setup.cfg requirements/extras.in --extra test -c requirements/constraints-$(AIRFLOW).in \
+	$(BIN)/uv pip compile setup.cfg requirements/extras.in --extra test $(if $(filter 3.3,$(AIRFLOW)),--extra docs) -c requirements/constraints-$(AIRFLOW).in \
 		-p 3.11 -q --no-header -o $(LOCK)
 
 clean:

@@ -6,23 +6,27 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_SERVICES = {
-    "internet_monitor": "Amazon CloudWatch Internet Monitor",
-    "network_flow_monitor": "Amazon CloudWatch Network Flow Monitor",
-    "neptune": "Amazon Neptune Data API",
-    "athena": "Amazon Athena (Spark calculations)",
-}
-
 
 def _modules(kind: str) -> list[dict[str, Any]]:
+    from airflow_querystatus.status import SERVICES  # stdlib only: cheap for the entry point
+
     return [
-        {"integration-name": name, "python-modules": [f"airflow_querystatus.{kind}.{service}"]}
-        for service, name in _SERVICES.items()
+        {"integration-name": service.integration, "python-modules": [f"airflow_querystatus.{kind}.{service.module}"]}
+        for service in SERVICES.values()
     ]
+
+
+def _doc_url(client: str) -> str:
+    """The AWS API reference page of the service's first declared status operation."""
+    from airflow_querystatus.status import SPECS
+
+    return next(str(spec.doc_url) for spec in SPECS.values() if spec.service == client)
 
 
 def get_provider_info() -> dict[str, Any]:
     """Provider metadata read by Airflow's ProvidersManager (entry point apache_airflow_provider)."""
+    from airflow_querystatus.status import SERVICES
+
     return {
         "package-name": "airflow-querystatus",
         "name": "AWS Query Status",
@@ -30,8 +34,8 @@ def get_provider_info() -> dict[str, Any]:
         "Neptune openCypher, Athena Spark) without holding a worker slot.",
         "versions": [__version__],
         "integrations": [
-            {"integration-name": name, "external-doc-url": "https://aws.amazon.com/", "tags": ["aws"]}
-            for name in _SERVICES.values()
+            {"integration-name": service.integration, "external-doc-url": _doc_url(service.client), "tags": ["aws"]}
+            for service in SERVICES.values()
         ],
         "hooks": _modules("hooks"),
         "sensors": _modules("sensors"),

@@ -30,7 +30,7 @@ from botocore.exceptions import (
 class ErrorKind(enum.Enum):
     TRANSIENT = "transient"  # throttling, 5xx, timeouts, resets: wait and retry
     NOT_FOUND = "not_found"  # id unknown: transient for a short grace period, then caller
-    VANISHED = "vanished"  # Neptune: the id is no longer listed (finished or never existed)
+    VANISHED = "vanished"  # the id is no longer listed (FinishedQueriesVanish: finished or never existed)
     EXPIRED_CREDENTIALS = "expired_credentials"  # rebuild the client once
     CALLER = "caller"  # fix the ids, permissions or connection; retrying will not help
 
@@ -90,7 +90,7 @@ def classify(
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {}) or {}
         code = str(error.get("Code") or "")
-        # Neptune puts its text in ``detailedMessage``, which botocore leaves outside "Error".
+        # Some services put the text in ``detailedMessage``, which botocore leaves outside "Error".
         message = str(error.get("Message") or exc.response.get("detailedMessage") or exc)
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         http_status = int(status) if status is not None else None

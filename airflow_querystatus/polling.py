@@ -68,8 +68,6 @@ class WaitOptions:
     transient_error_budget: float = DEFAULT_TRANSIENT_ERROR_BUDGET
     #: Seconds after the first poll during which "not found" is taken for eventual consistency.
     not_found_grace: float = DEFAULT_NOT_FOUND_GRACE
-    #: Neptune only: whether an id that was never seen running and is unknown fails the wait.
-    fail_on_unknown_query_id: bool = False
 
     @classmethod
     def checked(cls, owner: str, **kwargs: Any) -> WaitOptions:
@@ -142,12 +140,15 @@ class StatusTracker:
         *,
         aws_conn_id: str | None,
         seen_running: bool = False,
+        extras: Mapping[str, Any] | None = None,
         logger: LogSink | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.spec = spec
         self.identifiers = dict(identifiers)
         self.options = options
+        #: The operation's own arguments (see ``StatusSpec.extras``).
+        self.extras: Mapping[str, Any] = extras or {}
         self.aws_conn_id = aws_conn_id
         self.seen_running = seen_running
         self.last_state: str | None = None
@@ -269,39 +270,42 @@ class StatusTracker:
         return self._first_poll_at is not None and self._clock() - self._first_poll_at < self.options.not_found_grace
 
     def _vanished(self, detail: str) -> Verdict:
-        state = self.spec.vanished_state
+        """The operation's queries vanish when they end (``FinishedQueriesVanish``)."""
+        quirk = self.spec.vanishes
+        assert quirk is not None  # only such operations classify errors as VANISHED
         # The status API has nothing to say about a finished query, so the XCom is built
         # here: the ids, the synthetic state and the last listing seen (if any).
         finished = {
             **self.spec.api_params(self.identifiers),
-            "state": state,
+            "state": quirk.state,
             "outcomeReported": False,
             "lastStatus": self.last_response,
         }
         if self.seen_running:
             self._log.info(
-                "%s is no longer listed: it finished. Neptune does not report whether a finished "
+                "%s is no longer listed: it finished. %s does not report whether a finished "
                 "query succeeded; only the client that ran it receives the outcome.",
                 self.subject,
+                quirk.reporter,
             )
-            return Verdict(Outcome.SUCCESS, state, f"{self.subject} finished (outcome not reported by Neptune).",
-                           finished)
-        if self.options.fail_on_unknown_query_id:
+            return Verdict(Outcome.SUCCESS, quirk.state,
+                           f"{self.subject} finished (outcome not reported by {quirk.reporter}).", finished)
+        if self.extras.get("fail_on_unknown_query_id"):
             return Verdict(
                 Outcome.ERROR,
                 None,
-                f"{self.subject} was never seen running and Neptune does not know it ({detail}). "
-                "Check the query id and that `endpoint_url` is the instance endpoint that runs the "
-                "query; set fail_on_unknown_query_id=False to treat an unknown id as finished.",
+                f"{self.subject} was never seen running and {quirk.reporter} does not know it ({detail}). "
+                f"{quirk.unknown_hint}; set fail_on_unknown_query_id=False to treat an unknown id as finished.",
                 self.last_response,
             )
         self._log.warning(
-            "%s was never seen running and Neptune does not list it (%s): assuming it already "
+            "%s was never seen running and %s does not list it (%s): assuming it already "
             "finished. If the id may be wrong, set fail_on_unknown_query_id=True.",
             self.subject,
+            quirk.reporter,
             detail,
         )
-        return Verdict(Outcome.SUCCESS, state, f"{self.subject} not listed; assumed finished.", finished)
+        return Verdict(Outcome.SUCCESS, quirk.state, f"{self.subject} not listed; assumed finished.", finished)
 
     def _transient(self, detail: str, what: str, *, throttled: bool) -> Verdict:
         self._metrics.transient(throttled=throttled)
@@ -372,10 +376,18 @@ class PollLoop:
     is reported as finished rather than timed out.
     """
 
-    def __init__(self, tracker: StatusTracker, deadline: float | None, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        tracker: StatusTracker,
+        deadline: float | None,
+        rng: random.Random | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.tracker = tracker
         self.deadline = deadline
         self._schedule = PollSchedule(tracker.options, rng)
+        self._clock = clock
 
     def next_step(self, verdict: Verdict) -> Verdict | float | None:
         if verdict.done:
@@ -384,7 +396,7 @@ class PollLoop:
             return None
         if self.deadline is None:
             return self._schedule.next_delay(verdict)
-        remaining = self.deadline - time.time()
+        remaining = self.deadline - self._clock()
         if remaining <= 0:
             return self.tracker.timed_out(self.deadline)
         return min(self._schedule.next_delay(verdict), remaining)

@@ -1,8 +1,13 @@
-"""The one table of what differs between the supported AWS status operations.
+"""The registry: every supported AWS status operation, declared once.
 
-Everything else (the polling engine, hooks, triggers, sensors) is written once against
-:class:`StatusSpec`. Adding an operation means adding one entry to :data:`SPECS` plus a
-thin named sensor and trigger class.
+Each operation is one :class:`StatusSpec` below (what its status call looks like, its start,
+results and stop operations, its quirks, how the emulator plays it and its example), and
+each AWS service one :class:`Service` (its hook and provider integration). Everything else
+is derived from :data:`SPECS` and :data:`SERVICES`: the provider info, the hook lookup, the
+emulator's routes and behaviour, the test cases and the demo's list of pipelines. A mistake
+in a declaration fails at import time with a message naming it (:func:`build_registry`).
+
+CONTRIBUTING.md ("Adding an operation") walks through one declaration.
 """
 
 from __future__ import annotations
@@ -58,6 +63,49 @@ class Identifier:
         return value
 
 
+@dataclass(frozen=True)
+class Extra:
+    """An argument only some operations take (sensor, trigger and operator alike)."""
+
+    name: str
+    default: Any = None
+    #: Rendered by Jinja (a template field of the sensor and operator, and of the trigger).
+    templated: bool = False
+    #: A connection argument: passed to the hook and part of the shared client's key.
+    connection: bool = False
+
+
+@dataclass(frozen=True)
+class FinishedQueriesVanish:
+    """Quirk: the status API lists only running queries, so a finished query vanishes.
+
+    A status call for an id that is no longer listed fails with one of ``codes``. An id seen
+    running that vanishes has finished (``state``; the API does not say how it ended); an id
+    never seen is taken as finished too, with a warning, unless the wait's
+    ``fail_on_unknown_query_id`` is set (a fast query can end before the first poll).
+    """
+
+    codes: frozenset[str]
+    #: Who does not report the outcome, for log lines ("Neptune").
+    reporter: str
+    #: What to check when an unknown id fails the wait.
+    unknown_hint: str
+    state: str = "FINISHED"
+    extras: tuple[Extra, ...] = (Extra("fail_on_unknown_query_id", False),)
+
+
+@dataclass(frozen=True)
+class EndpointArgument:
+    """Quirk: extra connection argument, the endpoint (e.g. Neptune's cluster or instance
+    endpoint; no regional endpoint serves the API). It overrides the connection's own."""
+
+    extras: tuple[Extra, ...] = (Extra("endpoint_url", templated=True, connection=True),)
+
+
+#: What an operation may declare in ``StatusSpec.quirks``.
+Quirk = FinishedQueriesVanish | EndpointArgument
+
+
 def _path_getter(*path: str) -> Callable[[Mapping[str, Any]], Any]:
     def get(response: Mapping[str, Any]) -> Any:
         node: Any = response
@@ -68,6 +116,7 @@ def _path_getter(*path: str) -> Callable[[Mapping[str, Any]], Any]:
         return node
 
     get.__doc__ = ".".join(path)
+    get.path = path  # type: ignore[attr-defined]  # for tests against the service model
     return get
 
 
@@ -77,6 +126,55 @@ def _neptune_state(response: Mapping[str, Any]) -> str:
     if isinstance(stats, Mapping) and stats.get("cancelled") is True:
         return NEPTUNE_CANCELLED
     return NEPTUNE_RUNNING
+
+
+#: One step of an emulator script: a state, ``(state, polls)`` or ``{"state", "polls"|"seconds", ...}``.
+ScriptStep = str | tuple[str, int] | Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Emulated:
+    """How :mod:`airflow_querystatus.emulator` plays an operation."""
+
+    #: The query family's name in the emulator's API (``add_query(kind, ...)``).
+    kind: str
+    #: The wire protocol module that serves it: ``rest_json``, ``json_1_1`` or ``neptune``.
+    protocol: str
+    #: The script of a query started through the API.
+    steps: tuple[ScriptStep, ...]
+    #: Stopping a query in one of these states replaces the rest of its script with ``stopped``.
+    stoppable: frozenset[str] = frozenset({"QUEUED", "RUNNING"})
+    stopped: tuple[ScriptStep, ...] = ("CANCELED",)
+    #: What a failed query looks like (tests); by default the first failure state, with ``reason``.
+    failure: tuple[ScriptStep, ...] = ()
+    reason: str | None = None
+    #: One results page, rows ``start`` to ``end`` of a query created at ``created_at``.
+    page: Callable[[float, int, int], dict[str, Any]] | None = None
+    #: The script ``make demo`` plays, slow enough to see the wait.
+    demo_steps: tuple[ScriptStep, ...] = ()
+
+
+@dataclass(frozen=True)
+class Example:
+    """The operation's example pipeline(s) in ``dags/`` and sample identifiers for tests."""
+
+    #: dag_id -> the run state ``make demo`` expects.
+    dags: Mapping[str, str]
+    #: Values for every identifier but the query's own id, e.g. ``{"monitor_name": ...}``.
+    scope: Mapping[str, str] = field(default_factory=dict)
+    #: A running query the demo plants for the example's sensor (control API body).
+    plant: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Service:
+    """One AWS service: its boto3 client, its provider modules and its hook."""
+
+    client: str
+    #: ``airflow_querystatus.{hooks,sensors,triggers,operators}.<module>``.
+    module: str
+    integration: str
+    hook: str
 
 
 @dataclass(frozen=True)
@@ -102,14 +200,38 @@ class StatusSpec:
     #: Error codes meaning the id is not (yet) known: given a short grace period, since a
     #: just-started query may not be visible everywhere yet.
     not_found_codes: frozenset[str] = frozenset({"ResourceNotFoundException"})
-    #: Error codes meaning "this query is no longer listed", which for Neptune is how a
-    #: finished query looks (REFERENCE.md §4). Empty for services with a real state.
-    vanished_codes: frozenset[str] = frozenset()
-    #: The state reported when a listed query vanished after it was seen.
-    vanished_state: str = NEPTUNE_FINISHED
+    #: What is odd about this operation, each quirk in one declared place (see ``Quirk``).
+    quirks: tuple[Quirk, ...] = ()
+    #: The IAM action of the status call, where it is not ``service:OperationName``.
+    iam_action_name: str | None = None
     #: The boto3 method that stops the query (same parameters as the status call); an
     #: operator calls it on kill, timeout or failure after it started the query.
     stop_operation: str | None = None
+    #: Arguments only this operation takes, beyond those its quirks bring.
+    arguments: tuple[Extra, ...] = ()
+    #: boto3 methods the operator uses: start the query, read its results, list running ones.
+    start_operation: str | None = None
+    results_operation: str | None = None
+    list_operation: str | None = None
+    #: The AWS API reference page of the status call (docs site, provider metadata).
+    doc_url: str | None = None
+    #: How the emulator plays this operation, and its example pipeline.
+    emulated: Emulated | None = None
+    example: Example | None = None
+
+    @property
+    def extras(self) -> tuple[Extra, ...]:
+        """Arguments only this operation takes (its quirks' and its own), in its sensor,
+        trigger and operator, and in the wait contract."""
+        return tuple(extra for quirk in self.quirks for extra in quirk.extras) + self.arguments
+
+    @property
+    def vanishes(self) -> FinishedQueriesVanish | None:
+        return next((q for q in self.quirks if isinstance(q, FinishedQueriesVanish)), None)
+
+    @property
+    def vanished_codes(self) -> frozenset[str]:
+        return self.vanishes.codes if self.vanishes else frozenset()
 
     def api_params(self, values: Mapping[str, str]) -> dict[str, str]:
         """Map identifier arguments to the status call's API parameters."""
@@ -127,15 +249,101 @@ class StatusSpec:
     @property
     def iam_action(self) -> str:
         """The IAM action a caller needs, for AccessDenied messages."""
-        if self.service == "neptunedata":
-            return "neptune-db:GetQueryStatus"
+        if self.iam_action_name:
+            return self.iam_action_name
         return f"{self.service}:{''.join(part.title() for part in self.operation.split('_'))}"
 
 
-#: The query-state enum Internet Monitor and both Network Flow Monitor families share.
+class RegistryError(ValueError):
+    """A declaration in this module is wrong; the message names the spec and the mistake."""
+
+
+_SNAKE = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def _check(spec: StatusSpec, services: Mapping[str, Service]) -> None:
+    def fail(mistake: str) -> None:
+        raise RegistryError(f"StatusSpec {spec.key!r}: {mistake}")
+
+    if spec.service not in services:
+        fail(f"service {spec.service!r} is not declared in SERVICES (declared: {', '.join(services)}).")
+    for what in ("operation", "stop_operation", "start_operation", "results_operation", "list_operation"):
+        name = getattr(spec, what)
+        if name is not None and not _SNAKE.fullmatch(name):
+            fail(f"`{what}` must be the boto3 (snake_case) method name, got {name!r}.")
+    names = [ident.name for ident in spec.identifiers]
+    if not names:
+        fail("`identifiers` is empty; the status call needs at least the query's id.")
+    if len(set(names)) != len(names) or any(not n.isidentifier() for n in names):
+        fail(f"identifier names must be distinct Python names, got {names}.")
+    clash = {e.name for e in spec.extras} & set(names)
+    if clash:
+        fail(f"extras {sorted(clash)} have the names of identifiers.")
+    if not spec.success_states:
+        fail("`success_states` is empty: the wait could never succeed.")
+    for a, b in (("success", "failure"), ("success", "pending"), ("failure", "pending")):
+        both = getattr(spec, f"{a}_states") & getattr(spec, f"{b}_states")
+        if both:
+            fail(f"states {sorted(both)} are both {a} and {b} states.")
+    if len({type(q) for q in spec.quirks}) != len(spec.quirks):
+        fail("a quirk is declared twice.")
+    extra_names = [e.name for e in spec.extras]
+    if len(set(extra_names)) != len(extra_names):
+        fail(f"extras {extra_names} repeat a name (a quirk brings some of them).")
+    if not (spec.doc_url or "").startswith("https://docs.aws.amazon.com/"):
+        fail(f"`doc_url` must be the status call's AWS API reference page, got {spec.doc_url!r}.")
+    if spec.emulated is not None and not spec.emulated.steps:
+        fail("`emulated.steps` is empty; the emulator needs a default script.")
+    if spec.example is not None:
+        unknown = set(spec.example.scope) - set(names[:-1])
+        if unknown:
+            fail(f"`example.scope` names {sorted(unknown)}, which are not scope identifiers ({names[:-1]}).")
+
+
+def build_registry(specs: tuple[StatusSpec, ...], services: Mapping[str, Service]) -> dict[str, StatusSpec]:
+    """Check every declaration and index the specs by key; raise :class:`RegistryError` if wrong."""
+    registry: dict[str, StatusSpec] = {}
+    kinds: dict[str, str] = {}
+    for spec in specs:
+        _check(spec, services)
+        if spec.key in registry:
+            raise RegistryError(f"StatusSpec {spec.key!r} is declared twice.")
+        if spec.emulated is not None:
+            if spec.emulated.kind in kinds:
+                raise RegistryError(f"StatusSpec {spec.key!r}: emulator kind {spec.emulated.kind!r} is "
+                                    f"already used by {kinds[spec.emulated.kind]!r}.")
+            kinds[spec.emulated.kind] = spec.key
+        registry[spec.key] = spec
+    return registry
+
+
+# ======================================================================================
+# The services
+# ======================================================================================
+
+SERVICES: dict[str, Service] = {
+    service.client: service
+    for service in (
+        Service("internetmonitor", "internet_monitor", "Amazon CloudWatch Internet Monitor", "InternetMonitorHook"),
+        Service("networkflowmonitor", "network_flow_monitor", "Amazon CloudWatch Network Flow Monitor",
+                "NetworkFlowMonitorHook"),
+        Service("neptunedata", "neptune", "Amazon Neptune Data API", "NeptuneDataHook"),
+        Service("athena", "athena", "Amazon Athena (Spark calculations)", "AthenaCalculationHook"),
+    )
+}
+
+# ======================================================================================
+# The operations
+# ======================================================================================
+
+#: The query-state enum Internet Monitor and all Network Flow Monitor families share.
 _QUERY_SUCCESS = frozenset({"SUCCEEDED"})
 _QUERY_FAILURE = frozenset({"FAILED", "CANCELED"})
 _QUERY_PENDING = frozenset({"QUEUED", "RUNNING"})
+_QUERY_STEPS: tuple[ScriptStep, ...] = (("QUEUED", 1), ("RUNNING", 2), "SUCCEEDED")
+_QUERY_DEMO_STEPS: tuple[ScriptStep, ...] = (
+    {"state": "QUEUED", "seconds": 2}, {"state": "RUNNING", "seconds": 6}, "SUCCEEDED")
+_SCOPE_ID = "e21cda79-30a0-4c12-9299-d8629d76d8cf"
 
 
 def _resource_name(name: str, api_name: str) -> Identifier:
@@ -143,12 +351,36 @@ def _resource_name(name: str, api_name: str) -> Identifier:
     return Identifier(name, api_name, max_length=255, pattern=r"[a-zA-Z0-9_.-]+")
 
 
+def _iso(ts: float) -> str:
+    import datetime
+
+    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+#: Neptune's status API lists only running and waiting queries (REFERENCE.md §4).
+NEPTUNE_VANISH = FinishedQueriesVanish(
+    codes=frozenset({"InvalidParameterException"}),
+    reporter="Neptune",
+    unknown_hint="Check the query id and that `endpoint_url` is the instance endpoint that runs the query",
+    state=NEPTUNE_FINISHED,
+)
+
+
+def _top_contributors(_created: float, start: int, end: int) -> dict[str, Any]:
+    rows = [{"localIp": f"10.0.0.{i}", "remoteIp": f"10.1.0.{i}", "targetPort": 443, "value": 1000 - i}
+            for i in range(start, end)]
+    return {"unit": "Bytes", "topContributors": rows}
+
+
 INTERNET_MONITOR_QUERY = StatusSpec(
     key="internet_monitor_query",
     title="Internet Monitor query",
     service="internetmonitor",
     operation="get_query_status",
+    start_operation="start_query",
+    results_operation="get_query_results",
     stop_operation="stop_query",
+    doc_url="https://docs.aws.amazon.com/internet-monitor/latest/api/API_GetQueryStatus.html",
     identifiers=(
         _resource_name("monitor_name", "MonitorName"),
         Identifier("query_id", "QueryId"),
@@ -157,6 +389,14 @@ INTERNET_MONITOR_QUERY = StatusSpec(
     success_states=_QUERY_SUCCESS,
     failure_states=_QUERY_FAILURE,
     pending_states=_QUERY_PENDING,
+    emulated=Emulated(
+        kind="internet_monitor", protocol="rest_json", steps=_QUERY_STEPS, demo_steps=_QUERY_DEMO_STEPS,
+        page=lambda _created, start, end: {
+            "Fields": [{"Name": "city", "Type": "string"}, {"Name": "availability_score", "Type": "float"}],
+            "Data": [[f"city-{i}", f"{99 - i * 0.5:.1f}"] for i in range(start, end)],
+        },
+    ),
+    example=Example({"example_internet_monitor": "success"}, scope={"monitor_name": "web-monitor"}),
 )
 
 NETWORK_FLOW_MONITOR_TOP_CONTRIBUTORS_QUERY = StatusSpec(
@@ -164,7 +404,10 @@ NETWORK_FLOW_MONITOR_TOP_CONTRIBUTORS_QUERY = StatusSpec(
     title="Network Flow Monitor top-contributors query",
     service="networkflowmonitor",
     operation="get_query_status_monitor_top_contributors",
+    start_operation="start_query_monitor_top_contributors",
+    results_operation="get_query_results_monitor_top_contributors",
     stop_operation="stop_query_monitor_top_contributors",
+    doc_url="https://docs.aws.amazon.com/networkflowmonitor/2.0/APIReference/API_GetQueryStatusMonitorTopContributors.html",
     identifiers=(
         _resource_name("monitor_name", "monitorName"),
         Identifier("query_id", "queryId"),
@@ -173,6 +416,9 @@ NETWORK_FLOW_MONITOR_TOP_CONTRIBUTORS_QUERY = StatusSpec(
     success_states=_QUERY_SUCCESS,
     failure_states=_QUERY_FAILURE,
     pending_states=_QUERY_PENDING,
+    emulated=Emulated(kind="network_flow_monitor_top_contributors", protocol="rest_json", steps=_QUERY_STEPS,
+                      demo_steps=_QUERY_DEMO_STEPS, page=_top_contributors),
+    example=Example({"example_network_flow_monitor": "success"}, scope={"monitor_name": "vpc-monitor"}),
 )
 
 NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_DATA_QUERY = StatusSpec(
@@ -180,7 +426,10 @@ NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_DATA_QUERY = StatusSpec(
     title="Network Flow Monitor workload-insights top-contributors data query",
     service="networkflowmonitor",
     operation="get_query_status_workload_insights_top_contributors_data",
+    start_operation="start_query_workload_insights_top_contributors_data",
+    results_operation="get_query_results_workload_insights_top_contributors_data",
     stop_operation="stop_query_workload_insights_top_contributors_data",
+    doc_url="https://docs.aws.amazon.com/networkflowmonitor/2.0/APIReference/API_GetQueryStatusWorkloadInsightsTopContributorsData.html",
     identifiers=(
         Identifier("scope_id", "scopeId"),
         Identifier("query_id", "queryId"),
@@ -189,6 +438,33 @@ NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_DATA_QUERY = StatusSpec(
     success_states=_QUERY_SUCCESS,
     failure_states=_QUERY_FAILURE,
     pending_states=_QUERY_PENDING,
+    emulated=Emulated(
+        kind="network_flow_monitor_workload_insights_data", protocol="rest_json", steps=_QUERY_STEPS,
+        demo_steps=_QUERY_DEMO_STEPS,
+        page=lambda created, start, end: {"unit": "Bytes", "datapoints": [
+            {"timestamps": [_iso(created)], "values": [float(100 - i)], "label": f"use1-az{i}"}
+            for i in range(start, end)]},
+    ),
+    example=Example({"example_network_flow_monitor": "success"}, scope={"scope_id": _SCOPE_ID}),
+)
+
+NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_QUERY = StatusSpec(
+    key="network_flow_monitor_workload_insights_top_contributors_query",
+    title="Network Flow Monitor workload-insights top-contributors query",
+    service="networkflowmonitor",
+    operation="get_query_status_workload_insights_top_contributors",
+    start_operation="start_query_workload_insights_top_contributors",
+    results_operation="get_query_results_workload_insights_top_contributors",
+    stop_operation="stop_query_workload_insights_top_contributors",
+    doc_url="https://docs.aws.amazon.com/networkflowmonitor/2.0/APIReference/API_GetQueryStatusWorkloadInsightsTopContributors.html",
+    identifiers=(Identifier("scope_id", "scopeId"), Identifier("query_id", "queryId")),
+    read_state=_path_getter("status"),
+    success_states=_QUERY_SUCCESS,
+    failure_states=_QUERY_FAILURE,
+    pending_states=_QUERY_PENDING,
+    emulated=Emulated(kind="network_flow_monitor_workload_insights", protocol="rest_json", steps=_QUERY_STEPS,
+                      demo_steps=_QUERY_DEMO_STEPS, page=_top_contributors),
+    example=Example({"example_network_flow_monitor": "success"}, scope={"scope_id": _SCOPE_ID}),
 )
 
 NEPTUNE_OPEN_CYPHER_QUERY = StatusSpec(
@@ -196,7 +472,10 @@ NEPTUNE_OPEN_CYPHER_QUERY = StatusSpec(
     title="Neptune openCypher query",
     service="neptunedata",
     operation="get_open_cypher_query_status",
+    start_operation="execute_open_cypher_query",
+    list_operation="list_open_cypher_queries",
     stop_operation="cancel_open_cypher_query",
+    doc_url="https://docs.aws.amazon.com/neptune/latest/data-api/API_GetOpenCypherQueryStatus.html",
     identifiers=(Identifier("query_id", "queryId"),),
     read_state=_neptune_state,
     success_states=frozenset({NEPTUNE_FINISHED}),
@@ -206,7 +485,25 @@ NEPTUNE_OPEN_CYPHER_QUERY = StatusSpec(
         "elapsed_ms": _path_getter("queryEvalStats", "elapsed"),
         "waited_ms": _path_getter("queryEvalStats", "waited"),
     },
-    vanished_codes=frozenset({"InvalidParameterException"}),
+    quirks=(NEPTUNE_VANISH, EndpointArgument()),
+    iam_action_name="neptune-db:GetQueryStatus",
+    emulated=Emulated(
+        kind="neptune_open_cypher", protocol="neptune", steps=({"state": "RUNNING", "seconds": 1.0}, "FINISHED"),
+        stoppable=frozenset({"RUNNING", "CANCELLED", "WAITING"}),
+        # Listed as cancelled briefly, then gone, as the worker thread stops.
+        stopped=({"state": "CANCELLED", "seconds": 0.3}, "CANCELLED_GONE"),
+        failure=(("RUNNING", 1), ("CANCELLED", 5), "CANCELLED_GONE"),
+        demo_steps=({"state": "RUNNING", "seconds": 3}, "FINISHED"),
+    ),
+    example=Example(
+        {"example_neptune": "success"},
+        # Someone else's long graph load, for the example's sensor to wait on. It stays listed
+        # until the sensor has polled its status four times (listing it does not count), so
+        # however long the scheduler takes to reach the sensor, the sensor sees it end.
+        plant={"text": "// nightly-graph-load\nLOAD CSV FROM 's3://bucket/people.csv' AS row "
+                       "CREATE (:Person {name: row[0]})",
+               "steps": [{"state": "RUNNING", "polls": 4}, "FINISHED"]},
+    ),
 )
 
 ATHENA_CALCULATION_EXECUTION = StatusSpec(
@@ -214,7 +511,10 @@ ATHENA_CALCULATION_EXECUTION = StatusSpec(
     title="Athena calculation execution",
     service="athena",
     operation="get_calculation_execution_status",
+    start_operation="start_calculation_execution",
+    results_operation="get_calculation_execution",
     stop_operation="stop_calculation_execution",
+    doc_url="https://docs.aws.amazon.com/athena/latest/APIReference/API_GetCalculationExecutionStatus.html",
     identifiers=(Identifier("calculation_execution_id", "CalculationExecutionId", max_length=36),),
     read_state=_path_getter("Status", "State"),
     success_states=frozenset({"COMPLETED"}),
@@ -225,15 +525,26 @@ ATHENA_CALCULATION_EXECUTION = StatusSpec(
         "progress": _path_getter("Statistics", "Progress"),
         "dpu_execution_ms": _path_getter("Statistics", "DpuExecutionInMillis"),
     },
+    emulated=Emulated(
+        kind="athena_calculation", protocol="json_1_1",
+        steps=(("CREATED", 1), {"state": "RUNNING", "polls": 2, "progress": "50%"}, "COMPLETED"),
+        stoppable=frozenset({"CREATING", "CREATED", "QUEUED", "RUNNING"}),
+        stopped=({"state": "CANCELING", "polls": 1}, "CANCELED"),
+        reason="Py4JJavaError: division by zero",
+        demo_steps=({"state": "CREATED", "seconds": 1}, {"state": "RUNNING", "seconds": 7, "progress": "2/3 stages"},
+                    "COMPLETED"),
+    ),
+    example=Example({"example_athena_spark": "success", "example_athena_spark_failing": "failed"}),
 )
 
-SPECS: dict[str, StatusSpec] = {
-    spec.key: spec
-    for spec in (
+SPECS: dict[str, StatusSpec] = build_registry(
+    (
         INTERNET_MONITOR_QUERY,
         NETWORK_FLOW_MONITOR_TOP_CONTRIBUTORS_QUERY,
         NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_DATA_QUERY,
+        NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_QUERY,
         NEPTUNE_OPEN_CYPHER_QUERY,
         ATHENA_CALCULATION_EXECUTION,
-    )
-}
+    ),
+    SERVICES,
+)

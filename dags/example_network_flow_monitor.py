@@ -10,6 +10,7 @@ from airflow_querystatus.hooks.network_flow_monitor import NetworkFlowMonitorHoo
 from airflow_querystatus.operators.network_flow_monitor import (
     NetworkFlowMonitorTopContributorsQueryOperator,
     NetworkFlowMonitorWorkloadInsightsTopContributorsDataQueryOperator,
+    NetworkFlowMonitorWorkloadInsightsTopContributorsQueryOperator,
 )
 from airflow_querystatus.sensors.network_flow_monitor import NetworkFlowMonitorTopContributorsQuerySensor
 
@@ -53,6 +54,16 @@ with DAG(
         poll_interval=2,
         **WINDOW,
     )
+    workload_top = NetworkFlowMonitorWorkloadInsightsTopContributorsQueryOperator(
+        task_id="workload_top_retransmitters",
+        scope_id="{{ params.scope_id }}",
+        metric_name="RETRANSMISSIONS",
+        destination_category="INTER_VPC",
+        limit=10,
+        deferrable=True,
+        poll_interval=2,
+        **WINDOW,
+    )
 
     @task
     def start_retransmissions_query(monitor_name: str) -> str:
@@ -72,8 +83,10 @@ with DAG(
     )
 
     @task
-    def report(top: dict, workload: dict, status: dict) -> str:
+    def report(top: dict, workload: dict, workload_top: dict, status: dict) -> str:
         return (f"{len(top['topContributors'])} top contributors ({top['unit']}), "
-                f"{len(workload['datapoints'])} workload datapoints, retransmissions query {status['status']}")
+                f"{len(workload['datapoints'])} workload datapoints, "
+                f"{len(workload_top['topContributors'])} workload top contributors, "
+                f"retransmissions query {status['status']}")
 
-    report(top.output, workload.output, wait.output)
+    report(top.output, workload.output, workload_top.output, wait.output)

@@ -17,39 +17,31 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from airflow_stack import AIRFLOW_3, ROOT, AirflowStack, TaskTimes
 
-DAGS = {
-    "example_internet_monitor": "success",
-    "example_network_flow_monitor": "success",
-    "example_neptune": "success",
-    "example_athena_spark": "success",
-    "example_athena_spark_failing": "failed",
+from airflow_querystatus.status import SPECS
+
+#: Every example pipeline the registry declares, and the run state each should end in.
+DAGS: dict[str, str] = {
+    dag_id: outcome for spec in SPECS.values() if spec.example for dag_id, outcome in spec.example.dags.items()
 }
 
 
 def plant_scripts(stack: AirflowStack) -> None:
     """Queries take a few seconds, so that the deferred waits are visible."""
-    query_steps = [{"state": "QUEUED", "seconds": 2}, {"state": "RUNNING", "seconds": 6}, "SUCCEEDED"]
-    for kind in ("internet_monitor", "network_flow_monitor_top_contributors",
-                 "network_flow_monitor_workload_insights_data"):
-        stack.emulator_call("PUT", f"/_emulator/defaults/{kind}", {"steps": query_steps})
-    stack.emulator_call("PUT", "/_emulator/defaults/athena_calculation",
-                        {"steps": [{"state": "CREATED", "seconds": 1}, {"state": "RUNNING", "seconds": 7,
-                                                                          "progress": "2/3 stages"}, "COMPLETED"]})
-    stack.emulator_call("PUT", "/_emulator/defaults/neptune_open_cypher",
-                        {"steps": [{"state": "RUNNING", "seconds": 3}, "FINISHED"]})
+    for spec in SPECS.values():
+        if spec.emulated is not None and spec.emulated.demo_steps:
+            stack.emulator_call("PUT", f"/_emulator/defaults/{spec.emulated.kind}",
+                                {"steps": list(spec.emulated.demo_steps)})
 
 
 def plant_graph_load(stack: AirflowStack) -> None:
-    """Someone else's long graph load, for the Neptune sensor to wait on.
+    """The running queries the examples' sensors wait on (e.g. someone else's graph load).
 
-    It stays listed until the sensor has polled its status four times (listing it does not
-    count), so however long the scheduler takes to reach the sensor on a busy machine, the
-    load is still running when the pipeline looks for it, and the sensor sees it end."""
-    stack.emulator_call("POST", "/_emulator/queries", {
-        "kind": "neptune_open_cypher",
-        "text": "// nightly-graph-load\nLOAD CSV FROM 's3://bucket/people.csv' AS row CREATE (:Person {name: row[0]})",
-        "steps": [{"state": "RUNNING", "polls": 4}, "FINISHED"],
-    })
+    Each stays listed until its sensor has polled its status a few times, so however long
+    the scheduler takes to reach the sensor on a busy machine, it is still running when the
+    pipeline looks for it, and the sensor sees it end (``StatusSpec.example.plant``)."""
+    for spec in SPECS.values():
+        if spec.emulated is not None and spec.example is not None and spec.example.plant is not None:
+            stack.emulator_call("POST", "/_emulator/queries", {"kind": spec.emulated.kind, **spec.example.plant})
 
 
 def main() -> int:

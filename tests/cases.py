@@ -1,20 +1,21 @@
-"""One row per supported operation: how to plant a query in the emulator and build its sensor."""
+"""One case per operation in the registry: how to plant a query in the emulator and build its sensor.
+
+Derived from ``airflow_querystatus.status.SPECS``, so a new operation is covered by every
+scenario of tests/test_sensor_outcomes.py as soon as it is declared.
+"""
 
 from __future__ import annotations
 
+import importlib
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_querystatus.emulator import Emulator, Query
-from airflow_querystatus.sensors.athena import AthenaCalculationExecutionSensor
+from airflow_querystatus.operators.base import QueryOperator
 from airflow_querystatus.sensors.base import QueryStatusSensor
-from airflow_querystatus.sensors.internet_monitor import InternetMonitorQuerySensor
-from airflow_querystatus.sensors.neptune import NeptuneOpenCypherQuerySensor
-from airflow_querystatus.sensors.network_flow_monitor import (
-    NetworkFlowMonitorTopContributorsQuerySensor,
-    NetworkFlowMonitorWorkloadInsightsTopContributorsDataQuerySensor,
-)
+from airflow_querystatus.status import SERVICES, SPECS, StatusSpec
+from airflow_querystatus.triggers.base import QueryStatusTrigger
 
 #: Fast polling and no botocore-level retries, so each test exercises our own engine.
 FAST: dict[str, Any] = {
@@ -25,6 +26,15 @@ FAST: dict[str, Any] = {
 }
 
 
+def class_for(spec: StatusSpec, kind: str, base: type) -> Any:
+    """The public class of ``spec`` in ``airflow_querystatus.<kind>.<service module>``."""
+    module = importlib.import_module(f"airflow_querystatus.{kind}.{SERVICES[spec.service].module}")
+    (cls,) = [c for c in vars(module).values()
+              if isinstance(c, type) and issubclass(c, base) and c.__module__ == module.__name__
+              and c.__dict__.get("spec") is spec]
+    return cls
+
+
 @dataclass(frozen=True)
 class Case:
     name: str
@@ -32,11 +42,38 @@ class Case:
     sensor_cls: type[QueryStatusSensor]
     scope: dict[str, str] = field(default_factory=dict)
     id_arg: str = "query_id"
-    state_key: tuple[str, ...] = ("status",)
     pending: str = "RUNNING"
     success: str = "SUCCEEDED"
     failure: str = "FAILED"
     reason: str | None = None
+    #: Scripted failure, when the operation's failure is more than one state (Neptune).
+    failure_script: tuple[Any, ...] = ()
+
+    @classmethod
+    def of(cls, spec: StatusSpec) -> Case:
+        assert spec.emulated is not None and spec.example is not None
+        failure = sorted(spec.failure_states)
+        return cls(
+            name=spec.emulated.kind,
+            kind=spec.emulated.kind,
+            sensor_cls=class_for(spec, "sensors", QueryStatusSensor),
+            scope=dict(spec.example.scope),
+            id_arg=spec.identifiers[-1].name,
+            pending="RUNNING" if "RUNNING" in spec.pending_states else sorted(spec.pending_states)[0],
+            success=sorted(spec.success_states)[0],
+            failure="FAILED" if "FAILED" in failure else failure[0],
+            reason=spec.emulated.reason,
+            failure_script=spec.emulated.failure,
+        )
+
+    @property
+    def spec(self) -> StatusSpec:
+        return self.sensor_cls.spec
+
+    @property
+    def vanishes(self) -> bool:
+        """A finished query is no longer known (Neptune): success carries no state of its own."""
+        return bool(self.spec.vanished_codes)
 
     def plant(self, emulator: Emulator, steps: list[Any], **kwargs: Any) -> Query:
         return emulator.add_query(self.kind, self.scope, steps=steps, **kwargs)
@@ -50,44 +87,15 @@ class Case:
         return [(self.pending, 2), self.success]
 
     def failure_steps(self) -> list[Any]:
-        if self.name == "neptune":
-            return [(self.pending, 1), ("CANCELLED", 5), "CANCELLED_GONE"]
+        if self.failure_script:
+            return list(self.failure_script)
         final: dict[str, Any] = {"state": self.failure}
         if self.reason:
             final["reason"] = self.reason
         return [(self.pending, 1), final]
 
 
-CASES = [
-    Case("internet_monitor", "internet_monitor", InternetMonitorQuerySensor, {"monitor_name": "web-monitor"}),
-    Case(
-        "nfm_top_contributors",
-        "network_flow_monitor_top_contributors",
-        NetworkFlowMonitorTopContributorsQuerySensor,
-        {"monitor_name": "vpc-monitor"},
-    ),
-    Case(
-        "nfm_workload_insights_data",
-        "network_flow_monitor_workload_insights_data",
-        NetworkFlowMonitorWorkloadInsightsTopContributorsDataQuerySensor,
-        {"scope_id": "e21cda79-30a0-4c12-9299-d8629d76d8cf"},
-    ),
-    Case(
-        "neptune",
-        "neptune_open_cypher",
-        NeptuneOpenCypherQuerySensor,
-        success="FINISHED",
-        failure="CANCELLED",
-    ),
-    Case(
-        "athena",
-        "athena_calculation",
-        AthenaCalculationExecutionSensor,
-        id_arg="calculation_execution_id",
-        success="COMPLETED",
-        reason="Py4JJavaError: division by zero",
-    ),
-]
+CASES = [Case.of(spec) for spec in SPECS.values() if spec.emulated is not None]
 CASE_IDS = [c.name for c in CASES]
 MODES = ["poke", "reschedule", "deferrable"]
 
@@ -96,3 +104,13 @@ def mode_kwargs(mode: str) -> dict[str, Any]:
     if mode == "deferrable":
         return {"deferrable": True}
     return {"deferrable": False, "mode": mode}
+
+
+def trigger_class(spec: StatusSpec) -> type[QueryStatusTrigger]:
+    cls: type[QueryStatusTrigger] = class_for(spec, "triggers", QueryStatusTrigger)
+    return cls
+
+
+def operator_class(spec: StatusSpec) -> type[QueryOperator]:
+    cls: type[QueryOperator] = class_for(spec, "operators", QueryOperator)
+    return cls

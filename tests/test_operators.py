@@ -18,6 +18,7 @@ from airflow_querystatus.operators.neptune import MARKER_PREFIX, NeptuneOpenCyph
 from airflow_querystatus.operators.network_flow_monitor import (
     NetworkFlowMonitorTopContributorsQueryOperator,
     NetworkFlowMonitorWorkloadInsightsTopContributorsDataQueryOperator,
+    NetworkFlowMonitorWorkloadInsightsTopContributorsQueryOperator,
 )
 from tests.harness import run_task
 
@@ -63,6 +64,23 @@ def test_network_flow_monitor_operators_fetch_every_page(deferrable: bool, emula
         deferrable=deferrable, **WINDOW, **FAST))
     assert data.outcome == "success", data.error
     assert data.value["datapoints"][0]["label"] == "use1-az0"
+
+
+@pytest.mark.parametrize("deferrable", [False, True])
+def test_workload_insights_top_contributors_operator_starts_with_limit_and_stops(deferrable: bool, emulator) -> None:
+    run = run_task(NetworkFlowMonitorWorkloadInsightsTopContributorsQueryOperator(
+        task_id="wit", scope_id="scope-2", metric_name="RETRANSMISSIONS", destination_category="INTER_VPC",
+        limit=7, deferrable=deferrable, **WINDOW, **FAST))
+    assert run.outcome == "success", run.error
+    assert len(run.value["topContributors"]) == 3 and run.value["topContributors"][0]["value"] == 1000
+    query = emulator.query(run.ti.xcom["identifiers"]["query_id"])
+    assert '"limit": 7' in (query.text or "") and query.identifiers == {"scope_id": "scope-2"}
+    emulator.set_default_steps("network_flow_monitor_workload_insights", ["RUNNING"])
+    stopped = run_task(NetworkFlowMonitorWorkloadInsightsTopContributorsQueryOperator(
+        task_id="wit", scope_id="scope-2", metric_name="TIMEOUTS", destination_category="INTRA_AZ",
+        deferrable=deferrable, **WINDOW, **{**FAST, "wait_timeout": 0.5}))
+    assert isinstance(stopped.error, AirflowException) and "wait_timeout" in str(stopped.error)
+    assert emulator.query(stopped.ti.xcom["identifiers"]["query_id"]).stopped
 
 
 @pytest.mark.parametrize("deferrable", [False, True])

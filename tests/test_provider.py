@@ -30,3 +30,24 @@ def test_airflow_providers_list_shows_it(tmp_path) -> None:
         env={"AIRFLOW_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
     ).stdout
     assert "airflow-querystatus" in out
+
+
+def test_every_integration_links_its_aws_api_reference() -> None:
+    """Each service's integration points at the AWS API reference of its status operation,
+    declared in the registry (``StatusSpec.doc_url``), not at a generic AWS page."""
+    from airflow_querystatus.status import SERVICES, SPECS
+
+    info = airflow_querystatus.get_provider_info()
+    urls = {i["integration-name"]: i["external-doc-url"] for i in info["integrations"]}
+    assert set(urls) == {service.integration for service in SERVICES.values()}
+    assert len(set(urls.values())) == len(urls), urls
+    for service in SERVICES.values():
+        url = urls[service.integration]
+        assert url.startswith("https://docs.aws.amazon.com/") and "/API_" in url, url
+        assert url in {spec.doc_url for spec in SPECS.values() if spec.service == service.client}
+    for spec in SPECS.values():
+        camel = "".join(part.title() for part in spec.operation.split("_"))
+        assert spec.doc_url and spec.doc_url.endswith(f"/API_{camel}.html"), (spec.key, spec.doc_url)
+    for kind in ("hooks", "sensors", "triggers", "operators"):
+        listed = {m for group in info[kind] for m in group["python-modules"]}
+        assert listed == {f"airflow_querystatus.{kind}.{s.module}" for s in SERVICES.values()}

@@ -16,17 +16,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-#: One entry per emulated query family: the default script for queries started through
-#: the API, and what results look like.
-KINDS = (
-    "internet_monitor",
-    "network_flow_monitor_top_contributors",
-    "network_flow_monitor_workload_insights_data",
-    "neptune_open_cypher",
-    "athena_calculation",
-)
+from airflow_querystatus.status import SPECS, Emulated, StatusSpec
 
-NEPTUNE_LISTED_STATES = frozenset({"RUNNING", "CANCELLED", "WAITING"})
+#: Every emulated operation by its kind (``StatusSpec.emulated``), derived from the registry.
+SPECS_BY_KIND: dict[str, StatusSpec] = {
+    spec.emulated.kind: spec for spec in SPECS.values() if spec.emulated is not None
+}
+KINDS = tuple(SPECS_BY_KIND)
 
 
 @dataclass
@@ -40,12 +36,12 @@ class Step:
     progress: str | None = None
 
     @classmethod
-    def parse(cls, raw: Step | Mapping[str, Any] | tuple[Any, ...] | str) -> Step:
+    def parse(cls, raw: Step | Mapping[str, Any] | tuple[Any, ...] | list[Any] | str) -> Step:
         if isinstance(raw, Step):
             return raw
         if isinstance(raw, str):
             return cls(raw)
-        if isinstance(raw, tuple):
+        if isinstance(raw, (tuple, list)):
             return cls(raw[0], polls=raw[1] if len(raw) > 1 else None)
         return cls(**dict(raw))
 
@@ -64,12 +60,15 @@ def steps_from_text(text: str | None) -> list[Step] | None:
     return [Step.parse(tuple(s) if isinstance(s, list) else s) for s in json.loads(line)]
 
 
+def emulated(kind: str) -> Emulated:
+    """The registry's description of how to play ``kind``."""
+    behaviour = SPECS_BY_KIND[kind].emulated
+    assert behaviour is not None
+    return behaviour
+
+
 def default_steps(kind: str) -> list[Step]:
-    if kind == "neptune_open_cypher":
-        return [Step("RUNNING", seconds=1.0), Step("FINISHED")]
-    if kind == "athena_calculation":
-        return [Step("CREATED", polls=1), Step("RUNNING", polls=2, progress="50%"), Step("COMPLETED")]
-    return [Step("QUEUED", polls=1), Step("RUNNING", polls=2), Step("SUCCEEDED")]
+    return [Step.parse(step) for step in emulated(kind).steps]
 
 
 @dataclass
@@ -173,25 +172,13 @@ class Query:
         self.status_calls += 1
         return step
 
-    def force(
-        self,
-        state: str,
-        now: float,
-        *,
-        then: str | None = None,
-        after_polls: int | None = None,
-        after_seconds: float | None = None,
-    ) -> None:
-        """Jump to ``state`` (e.g. on stop); optionally move on to ``then`` after some polls
-        or seconds."""
-        steps = [Step(state, polls=after_polls, seconds=after_seconds) if then else Step(state)]
-        if then:
-            steps.append(Step(then))
+    def force(self, steps: list[Step], now: float) -> None:
+        """Replace the rest of the script with ``steps`` from now on (e.g. on stop)."""
         self.steps = self.steps[: self._step] + steps
         self._step = len(self.steps) - len(steps)
         self._polls_in_step = 0
         self._step_started = now
-        self.history.append((state, now))
+        self.history.append((steps[0].state, now))
 
     def state_entered_at(self, state: str) -> float | None:
         return next((t for s, t in self.history if s == state), None)
@@ -348,17 +335,12 @@ class Emulator:
             return query.advance(time.time())
 
     def stop(self, query: Query) -> None:
-        """StopQuery and friends: a running query becomes CANCELED; a finished one stays."""
+        """StopQuery and friends: a running query plays its kind's ``stopped`` script; a
+        finished one stays as it is."""
         now = time.time()
         with self._lock:
             state = query.advance(now).state
             query.stopped = True
-            if query.kind == "neptune_open_cypher":
-                if state in NEPTUNE_LISTED_STATES:
-                    # Listed as cancelled briefly, then gone, as the worker thread stops.
-                    query.force("CANCELLED", now, then="CANCELLED_GONE", after_seconds=0.3)
-            elif query.kind == "athena_calculation":
-                if state in {"CREATING", "CREATED", "QUEUED", "RUNNING"}:
-                    query.force("CANCELING", now, then="CANCELED", after_polls=1)
-            elif state in {"QUEUED", "RUNNING"}:
-                query.force("CANCELED", now)
+            behaviour = emulated(query.kind)
+            if state in behaviour.stoppable:
+                query.force([Step.parse(step) for step in behaviour.stopped], now)

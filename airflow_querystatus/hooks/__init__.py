@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
+from importlib import import_module
+
 from airflow_querystatus.hooks.athena import AthenaCalculationHook
 from airflow_querystatus.hooks.base import QueryStatusHook
 from airflow_querystatus.hooks.internet_monitor import InternetMonitorHook
 from airflow_querystatus.hooks.neptune import NeptuneDataHook
 from airflow_querystatus.hooks.network_flow_monitor import NetworkFlowMonitorHook
-
-HOOKS_BY_SERVICE: dict[str, type[QueryStatusHook]] = {
-    hook.client_type_name: hook
-    for hook in (InternetMonitorHook, NetworkFlowMonitorHook, NeptuneDataHook, AthenaCalculationHook)
-}
+from airflow_querystatus.status import SERVICES
 
 
 def hook_class_for(service: str) -> type[QueryStatusHook]:
-    """The hook class for a boto3 client name."""
-    return HOOKS_BY_SERVICE[service]
+    """The hook class for a boto3 client name, as the registry (``status.SERVICES``) declares it."""
+    declared = SERVICES[service]
+    hook: type[QueryStatusHook] = getattr(import_module(f"airflow_querystatus.hooks.{declared.module}"), declared.hook)
+    return hook
 
 
 __all__ = [

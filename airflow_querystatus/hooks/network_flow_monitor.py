@@ -8,6 +8,7 @@ from airflow_querystatus.hooks.base import QueryStatusHook
 from airflow_querystatus.status import (
     NETWORK_FLOW_MONITOR_TOP_CONTRIBUTORS_QUERY,
     NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_DATA_QUERY,
+    NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_QUERY,
 )
 
 
@@ -31,3 +32,7 @@ class NetworkFlowMonitorHook(QueryStatusHook):
         return self.get_status(
             NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_DATA_QUERY, {"scope_id": scope_id, "query_id": query_id}
         )
+
+    def get_query_status_workload_insights_top_contributors(self, scope_id: str, query_id: str) -> dict[str, Any]:
+        ids = {"scope_id": scope_id, "query_id": query_id}
+        return self.get_status(NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_QUERY, ids)

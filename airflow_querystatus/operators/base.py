@@ -21,18 +21,10 @@ from airflow_querystatus.compat import AirflowException, ObjectStoragePath, conf
 from airflow_querystatus.exceptions import QueryExecutionFailedError, QueryStatusUnavailableError
 from airflow_querystatus.hooks.base import QueryStatusHook
 from airflow_querystatus.jsonsafe import to_json_safe
-from airflow_querystatus.polling import (
-    DEFAULT_MAX_POLL_INTERVAL,
-    DEFAULT_POLL_INTERVAL,
-    DEFAULT_TRANSIENT_ERROR_BUDGET,
-    Outcome,
-    StatusTracker,
-    Verdict,
-    WaitOptions,
-    wait_until_done_sync,
-)
+from airflow_querystatus.polling import Outcome, StatusTracker, Verdict, wait_until_done_sync
 from airflow_querystatus.status import StatusSpec
 from airflow_querystatus.triggers.base import DEFER_TIMEOUT_GRACE, QueryStatusTrigger
+from airflow_querystatus.wait import WaitSettings
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -45,7 +37,7 @@ QUERY_MEMORY_KEY = "airflow_querystatus.query"
 PREVIEW_ROWS = 10
 
 
-class QueryOperator(AwsBaseOperator[QueryStatusHook]):
+class QueryOperator(WaitSettings, AwsBaseOperator[QueryStatusHook]):
     """Start an AWS query or calculation, wait for it, and return its results.
 
     :param poll_interval: Seconds before the second status poll; the interval then grows
@@ -75,9 +67,6 @@ class QueryOperator(AwsBaseOperator[QueryStatusHook]):
     def __init__(
         self,
         *,
-        poll_interval: float = DEFAULT_POLL_INTERVAL,
-        max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
-        transient_error_budget: float = DEFAULT_TRANSIENT_ERROR_BUDGET,
         wait_timeout: float | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         max_xcom_bytes: int = DEFAULT_MAX_XCOM_BYTES,
@@ -85,17 +74,15 @@ class QueryOperator(AwsBaseOperator[QueryStatusHook]):
         reattach: bool = True,
         **kwargs: Any,
     ) -> None:
+        owner = f"{type(self).__name__}(task_id={kwargs.get('task_id')!r})"
+        extras = {e.name: kwargs.pop(e.name, e.default) for e in self.spec.extras}
+        settings = self.take_wait_settings(kwargs, owner)
         super().__init__(**kwargs)
-        owner = f"{type(self).__name__}(task_id={self.task_id!r})"
-        WaitOptions.checked(owner, poll_interval=poll_interval, max_poll_interval=max_poll_interval,
-                            transient_error_budget=transient_error_budget)
+        self.keep_wait_settings(settings, extras)
         if wait_timeout is not None and not wait_timeout > 0:
             raise ValueError(f"{owner}: `wait_timeout` must be a positive number of seconds, got {wait_timeout!r}.")
         if not isinstance(max_xcom_bytes, int) or max_xcom_bytes <= 0:
             raise ValueError(f"{owner}: `max_xcom_bytes` must be a positive integer, got {max_xcom_bytes!r}.")
-        self.poll_interval = poll_interval
-        self.max_poll_interval = max_poll_interval
-        self.transient_error_budget = transient_error_budget
         self.wait_timeout = wait_timeout
         self.deferrable = deferrable
         self.max_xcom_bytes = max_xcom_bytes
@@ -112,9 +99,6 @@ class QueryOperator(AwsBaseOperator[QueryStatusHook]):
         """Read the results of a finished query (JSON-safe)."""
         raise NotImplementedError
 
-    def _extra_trigger_kwargs(self) -> dict[str, Any]:
-        return {}
-
     # -- the common flow -----------------------------------------------------------------------
     def _wait_seconds(self) -> float:
         if self.wait_timeout is not None:
@@ -122,9 +106,6 @@ class QueryOperator(AwsBaseOperator[QueryStatusHook]):
         if self.execution_timeout is not None:
             return self.execution_timeout.total_seconds()
         return conf.getfloat("sensors", "default_timeout")
-
-    def _wait_options(self) -> WaitOptions:
-        return WaitOptions(self.poll_interval, self.max_poll_interval, self.transient_error_budget)
 
     def execute(self, context: Context) -> Any:
         earlier = self._query_of_an_earlier_try(context)
@@ -143,10 +124,7 @@ class QueryOperator(AwsBaseOperator[QueryStatusHook]):
         if self.deferrable:
             self.defer(
                 trigger=self.trigger_class(
-                    **identifiers,
-                    **self._extra_trigger_kwargs(),
-                    **QueryStatusTrigger.wait_kwargs(self, deadline=deadline),
-                    stop_on_kill=True,
+                    **identifiers, wait=self.wait_contract(deadline=deadline, stop_on_kill=True)
                 ),
                 method_name="execute_complete",
                 kwargs={"identifiers": identifiers},
@@ -156,7 +134,8 @@ class QueryOperator(AwsBaseOperator[QueryStatusHook]):
 
     def _wait_in_place(self, identifiers: dict[str, str], deadline: float, *, seen_running: bool = False) -> Verdict:
         """Wait on the worker (not deferrable) with the same engine as the trigger."""
-        tracker = StatusTracker(self.spec, identifiers, self._wait_options(), aws_conn_id=self.aws_conn_id,
+        tracker = StatusTracker(self.spec, identifiers, self.wait_options(), aws_conn_id=self.aws_conn_id,
+                                extras=self.extras(),
                                 seen_running=seen_running, logger=self.log)
         return wait_until_done_sync(
             tracker,
@@ -199,7 +178,8 @@ class QueryOperator(AwsBaseOperator[QueryStatusHook]):
             self.log.warning("Ignoring the query ids an earlier try left (%s); starting a new query.", err)
             return None
         subject = self.spec.describe(identifiers)
-        tracker = StatusTracker(self.spec, identifiers, self._wait_options(), aws_conn_id=self.aws_conn_id,
+        tracker = StatusTracker(self.spec, identifiers, self.wait_options(), aws_conn_id=self.aws_conn_id,
+                                extras=self.extras(),
                                 seen_running=True, logger=self.log)
         try:
             verdict = tracker.observe(self.hook.get_status(self.spec, identifiers))

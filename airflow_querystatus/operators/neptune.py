@@ -48,6 +48,9 @@ class NeptuneOpenCypherQueryOperator(QueryOperator):
         ``endpoint_url`` if not given. Status and cancel must reach the instance running
         the query, so use an instance or writer endpoint, not a reader. (templated)
 
+    The query runs on the worker, holding the connection its results come back on:
+    ``deferrable=True`` is ignored with a warning (see this module's docstring).
+
     Other arguments: see :class:`~airflow_querystatus.operators.base.QueryOperator`;
     ``wait_timeout`` (or ``execution_timeout``) bounds the query, which is cancelled when it
     passes.
@@ -67,7 +70,7 @@ class NeptuneOpenCypherQueryOperator(QueryOperator):
         endpoint_url: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(endpoint_url=endpoint_url, **kwargs)
         if self.deferrable:
             self.log.warning(
                 "%s runs its query on the worker: Neptune returns results only on the connection "
@@ -78,11 +81,6 @@ class NeptuneOpenCypherQueryOperator(QueryOperator):
             self.deferrable = False
         self.query = query
         self.parameters = parameters
-        self.endpoint_url = endpoint_url
-
-    @property
-    def _hook_parameters(self) -> dict[str, Any]:
-        return {**super()._hook_parameters, "endpoint_url": self.endpoint_url}
 
     def execute(self, context: Context) -> Any:
         if not isinstance(self.query, str) or not self.query.strip():
@@ -136,7 +134,7 @@ class NeptuneOpenCypherQueryOperator(QueryOperator):
             region_name=self.region_name,
             verify=self.verify,
             config={**(self.botocore_config or {}), "read_timeout": timeout, "retries": {"total_max_attempts": 1}},
-            endpoint_url=self.endpoint_url,
+            endpoint_url=self.extras()["endpoint_url"],
         )
         params: dict[str, Any] = {"openCypherQuery": text}
         if self.parameters:
@@ -147,7 +145,7 @@ class NeptuneOpenCypherQueryOperator(QueryOperator):
     def _follow(self, context: Context, running: Future[dict[str, Any]], marker: str, deadline: float) -> None:
         """Find the query's id by its marker, then log its progress until it ends; cancel it
         at the deadline."""
-        schedule = PollSchedule(self._wait_options())
+        schedule = PollSchedule(self.wait_options())
         tracker: StatusTracker | None = None
         while not running.done():
             if self._started is None:
@@ -156,8 +154,9 @@ class NeptuneOpenCypherQueryOperator(QueryOperator):
                     self._started = {"query_id": query_id}
                     self.log.info("The query runs on Neptune as query_id=%s.", query_id)
                     self._remember(context, self._started)
-                    tracker = StatusTracker(self.spec, self._started, self._wait_options(),
-                                            aws_conn_id=self.aws_conn_id, seen_running=True, logger=self.log)
+                    tracker = StatusTracker(self.spec, self._started, self.wait_options(),
+                                            aws_conn_id=self.aws_conn_id, seen_running=True, extras=self.extras(),
+                                            logger=self.log)
             elif tracker is not None:
                 try:
                     tracker.observe(self.hook.get_status(self.spec, self._started))

@@ -11,10 +11,12 @@ from airflow_querystatus.operators.base import QueryOperator, template_fields_wi
 from airflow_querystatus.status import (
     NETWORK_FLOW_MONITOR_TOP_CONTRIBUTORS_QUERY,
     NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_DATA_QUERY,
+    NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_QUERY,
 )
 from airflow_querystatus.triggers.network_flow_monitor import (
     NetworkFlowMonitorTopContributorsQueryTrigger,
     NetworkFlowMonitorWorkloadInsightsTopContributorsDataQueryTrigger,
+    NetworkFlowMonitorWorkloadInsightsTopContributorsQueryTrigger,
 )
 
 if TYPE_CHECKING:
@@ -25,9 +27,6 @@ class _NetworkFlowMonitorQueryOperator(QueryOperator):
     """Shared by both query families: a time window, a metric and a destination category."""
 
     aws_hook_class = NetworkFlowMonitorHook
-    #: boto3 names of the start call and of the results paginator.
-    start_operation: str
-    results_operation: str
 
     def __init__(
         self,
@@ -36,9 +35,11 @@ class _NetworkFlowMonitorQueryOperator(QueryOperator):
         end_time: datetime.datetime | str,
         metric_name: str,
         destination_category: str,
+        limit: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.limit = limit
         self.start_time = start_time
         self.end_time = end_time
         self.metric_name = metric_name
@@ -58,14 +59,15 @@ class _NetworkFlowMonitorQueryOperator(QueryOperator):
             "endTime": self.end_time,
             "metricName": self.metric_name,
             "destinationCategory": self.destination_category,
+            **({"limit": self.limit} if self.limit is not None else {}),
         }
 
     def start_query(self, context: Context) -> dict[str, str]:
-        query_id = getattr(self.hook.conn, self.start_operation)(**self._start_params())["queryId"]
+        query_id = getattr(self.hook.conn, str(self.spec.start_operation))(**self._start_params())["queryId"]
         return {**self._scope(), "query_id": query_id}
 
     def fetch_results(self, identifiers: dict[str, str]) -> dict[str, Any]:
-        paginator = self.hook.conn.get_paginator(self.results_operation)
+        paginator = self.hook.conn.get_paginator(str(self.spec.results_operation))
         return paginator.paginate(**self.spec.api_params(identifiers)).build_full_result()
 
 
@@ -83,20 +85,11 @@ class NetworkFlowMonitorTopContributorsQueryOperator(_NetworkFlowMonitorQueryOpe
 
     spec = NETWORK_FLOW_MONITOR_TOP_CONTRIBUTORS_QUERY
     trigger_class = NetworkFlowMonitorTopContributorsQueryTrigger
-    start_operation = "start_query_monitor_top_contributors"
-    results_operation = "get_query_results_monitor_top_contributors"
     template_fields: Sequence[str] = template_fields_with("monitor_name", "start_time", "end_time")
 
-    def __init__(self, *, monitor_name: str, limit: int | None = None, **kwargs: Any) -> None:
+    def __init__(self, *, monitor_name: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.monitor_name = monitor_name
-        self.limit = limit
-
-    def _start_params(self) -> dict[str, Any]:
-        params = super()._start_params()
-        if self.limit is not None:
-            params["limit"] = self.limit
-        return params
 
 
 class NetworkFlowMonitorWorkloadInsightsTopContributorsDataQueryOperator(_NetworkFlowMonitorQueryOperator):
@@ -110,11 +103,28 @@ class NetworkFlowMonitorWorkloadInsightsTopContributorsDataQueryOperator(_Networ
 
     spec = NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_DATA_QUERY
     trigger_class = NetworkFlowMonitorWorkloadInsightsTopContributorsDataQueryTrigger
-    start_operation = "start_query_workload_insights_top_contributors_data"
-    results_operation = "get_query_results_workload_insights_top_contributors_data"
     template_fields: Sequence[str] = template_fields_with("scope_id", "start_time", "end_time")
 
     def __init__(self, *, scope_id: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.scope_id = scope_id
 
+
+
+class NetworkFlowMonitorWorkloadInsightsTopContributorsQueryOperator(_NetworkFlowMonitorQueryOperator):
+    """Run StartQueryWorkloadInsightsTopContributors, wait, return ``{"topContributors"}``.
+
+    :param scope_id: The scope from CreateScope. (templated)
+    :param metric_name: ``TIMEOUTS``, ``RETRANSMISSIONS`` or ``DATA_TRANSFERRED``.
+    :param limit: How many top contributors.
+
+    Other arguments as for :class:`NetworkFlowMonitorTopContributorsQueryOperator`.
+    """
+
+    spec = NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_QUERY
+    trigger_class = NetworkFlowMonitorWorkloadInsightsTopContributorsQueryTrigger
+    template_fields: Sequence[str] = template_fields_with("scope_id", "start_time", "end_time")
+
+    def __init__(self, *, scope_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.scope_id = scope_id

@@ -22,17 +22,10 @@ from airflow_querystatus.compat import (
 )
 from airflow_querystatus.exceptions import QueryCallerError, QueryFailedError, QueryStatusUnavailableError
 from airflow_querystatus.hooks.base import QueryStatusHook
-from airflow_querystatus.polling import (
-    DEFAULT_MAX_POLL_INTERVAL,
-    DEFAULT_POLL_INTERVAL,
-    DEFAULT_TRANSIENT_ERROR_BUDGET,
-    Outcome,
-    StatusTracker,
-    Verdict,
-    WaitOptions,
-)
+from airflow_querystatus.polling import Outcome, StatusTracker, Verdict
 from airflow_querystatus.status import StatusSpec
 from airflow_querystatus.triggers.base import DEFER_TIMEOUT_GRACE, QueryStatusTrigger
+from airflow_querystatus.wait import WaitSettings
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -40,7 +33,7 @@ if TYPE_CHECKING:
 _EVENT_STATUSES = frozenset(o.value for o in Outcome) - {Outcome.PENDING.value}
 
 
-class QueryStatusSensor(AwsBaseSensor[QueryStatusHook]):
+class QueryStatusSensor(WaitSettings, AwsBaseSensor[QueryStatusHook]):
     """Wait for one AWS query or calculation to reach a final state.
 
     The same AWS answers give the same outcome in every mode:
@@ -84,31 +77,27 @@ class QueryStatusSensor(AwsBaseSensor[QueryStatusHook]):
     def __init__(
         self,
         *,
-        identifiers: Mapping[str, Any],
-        poll_interval: float = DEFAULT_POLL_INTERVAL,
-        max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
-        transient_error_budget: float = DEFAULT_TRANSIENT_ERROR_BUDGET,
+        identifiers: Mapping[str, Any] | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         start_from_trigger: bool = False,
-        trigger_extras: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         owner = f"{type(self).__name__}(task_id={kwargs.get('task_id')!r})"
-        WaitOptions.checked(owner, poll_interval=poll_interval, max_poll_interval=max_poll_interval,
-                            transient_error_budget=transient_error_budget)
-        kwargs.setdefault("poke_interval", poll_interval)
-        if max_poll_interval > poll_interval:
+        identifiers = {**(identifiers or {}), **{i.name: kwargs.pop(i.name) for i in self.spec.identifiers
+                                                  if i.name in kwargs}}
+        extras = {e.name: kwargs.pop(e.name, e.default) for e in self.spec.extras}
+        settings = self.take_wait_settings(kwargs, owner)
+        kwargs.setdefault("poke_interval", settings.poll_interval)
+        if settings.max_poll_interval > settings.poll_interval:
             kwargs.setdefault("exponential_backoff", True)
-            kwargs.setdefault("max_wait", max_poll_interval)
+            kwargs.setdefault("max_wait", settings.max_poll_interval)
         super().__init__(**kwargs)
-        if self.timeout < poll_interval:
+        if self.timeout < settings.poll_interval:
             raise ValueError(
                 f"{owner}: `timeout` ({self.timeout:g}s) is shorter than one `poll_interval` "
-                f"({poll_interval:g}s); the sensor could poll at most once."
+                f"({settings.poll_interval:g}s); the sensor could poll at most once."
             )
-        self.poll_interval = poll_interval
-        self.max_poll_interval = max_poll_interval
-        self.transient_error_budget = transient_error_budget
+        self.keep_wait_settings(settings, extras)
         self.deferrable = deferrable
         for name, value in identifiers.items():
             setattr(self, name, value)
@@ -123,10 +112,10 @@ class QueryStatusSensor(AwsBaseSensor[QueryStatusHook]):
             # Nothing needs a worker after a success unless a callback or an asset event does:
             # then the trigger ends the task itself, and the sensor never takes a worker slot.
             worker_free = not self.on_success_callback and not self.outlets
+            contract = self.wait_contract(deadline=None, end_task_on_success=worker_free)
             self.start_trigger_args = StartTriggerArgs(
                 trigger_cls=f"{self.trigger_class.__module__}.{self.trigger_class.__qualname__}",
-                trigger_kwargs={**identifiers, **self._trigger_kwargs(deadline=None, extras=trigger_extras or {}),
-                                "end_task_on_success": worker_free},
+                trigger_kwargs={**identifiers, **contract.to_kwargs()},
                 next_method="execute_complete",
                 next_kwargs=None,
                 timeout=timedelta(seconds=self.timeout),
@@ -150,9 +139,6 @@ class QueryStatusSensor(AwsBaseSensor[QueryStatusHook]):
         values = {ident.name: getattr(self, ident.name) for ident in self.spec.identifiers}
         return self.spec.validate(values, owner=f"Task {self.task_id!r}")
 
-    def _wait_options(self) -> WaitOptions:
-        return WaitOptions(self.poll_interval, self.max_poll_interval, self.transient_error_budget)
-
     # -- deferrable -----------------------------------------------------------------------
     def execute(self, context: Context) -> Any:
         identifiers = self._identifiers()
@@ -165,20 +151,7 @@ class QueryStatusSensor(AwsBaseSensor[QueryStatusHook]):
         )
 
     def _trigger(self, identifiers: dict[str, str], *, deadline: float) -> QueryStatusTrigger:
-        return self.trigger_class(**identifiers, **self._trigger_kwargs(deadline=deadline))
-
-    def _trigger_kwargs(self, *, deadline: float | None, extras: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Everything but the identifiers the trigger takes. ``extras`` are the arguments only
-        some operations take, as given to the constructor (before rendering); by default the
-        current (rendered) values from :meth:`_extra_trigger_kwargs`."""
-        return {
-            **(self._extra_trigger_kwargs() if extras is None else extras),
-            **QueryStatusTrigger.wait_kwargs(self, deadline=deadline),
-        }
-
-    def _extra_trigger_kwargs(self) -> dict[str, Any]:
-        """Arguments only some operations' triggers take (Neptune's endpoint)."""
-        return {}
+        return self.trigger_class(**identifiers, wait=self.wait_contract(deadline=deadline))
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Turn the trigger's event into the task's outcome (the same as ``poke`` would)."""
@@ -216,8 +189,9 @@ class QueryStatusSensor(AwsBaseSensor[QueryStatusHook]):
             self._tracker = StatusTracker(
                 self.spec,
                 identifiers,
-                self._wait_options(),
+                self.wait_options(),
                 aws_conn_id=self.aws_conn_id,
+                extras=self.extras(),
                 seen_running=self.reschedule and rescheduled_before(context),
                 logger=self.log,
             )

@@ -8,7 +8,6 @@ from typing import Any
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
 from airflow_querystatus.hooks.neptune import NeptuneDataHook
-from airflow_querystatus.polling import WaitOptions
 from airflow_querystatus.sensors.base import QueryStatusSensor
 from airflow_querystatus.status import NEPTUNE_OPEN_CYPHER_QUERY
 from airflow_querystatus.triggers.neptune import NeptuneOpenCypherQueryTrigger
@@ -45,22 +44,5 @@ class NeptuneOpenCypherQuerySensor(QueryStatusSensor):
         fail_on_unknown_query_id: bool = False,
         **kwargs: Any,
     ) -> None:
-        extras = {"endpoint_url": endpoint_url, "fail_on_unknown_query_id": fail_on_unknown_query_id}
-        super().__init__(identifiers={"query_id": query_id}, trigger_extras=extras, **kwargs)
-        self.endpoint_url = endpoint_url
-        self.fail_on_unknown_query_id = fail_on_unknown_query_id
-
-    @property
-    def _hook_parameters(self) -> dict[str, Any]:
-        return {**super()._hook_parameters, "endpoint_url": self.endpoint_url}
-
-    def _wait_options(self) -> WaitOptions:
-        return WaitOptions(
-            self.poll_interval,
-            self.max_poll_interval,
-            self.transient_error_budget,
-            fail_on_unknown_query_id=self.fail_on_unknown_query_id,
-        )
-
-    def _extra_trigger_kwargs(self) -> dict[str, Any]:
-        return {"endpoint_url": self.endpoint_url, "fail_on_unknown_query_id": self.fail_on_unknown_query_id}
+        super().__init__(query_id=query_id, endpoint_url=endpoint_url,
+                         fail_on_unknown_query_id=fail_on_unknown_query_id, **kwargs)

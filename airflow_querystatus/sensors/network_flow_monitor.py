@@ -12,10 +12,12 @@ from airflow_querystatus.sensors.base import QueryStatusSensor
 from airflow_querystatus.status import (
     NETWORK_FLOW_MONITOR_TOP_CONTRIBUTORS_QUERY,
     NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_DATA_QUERY,
+    NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_QUERY,
 )
 from airflow_querystatus.triggers.network_flow_monitor import (
     NetworkFlowMonitorTopContributorsQueryTrigger,
     NetworkFlowMonitorWorkloadInsightsTopContributorsDataQueryTrigger,
+    NetworkFlowMonitorWorkloadInsightsTopContributorsQueryTrigger,
 )
 
 
@@ -49,3 +51,16 @@ class NetworkFlowMonitorWorkloadInsightsTopContributorsDataQuerySensor(QueryStat
 
     def __init__(self, *, scope_id: str, query_id: str, **kwargs: Any) -> None:
         super().__init__(identifiers={"scope_id": scope_id, "query_id": query_id}, **kwargs)
+
+
+class NetworkFlowMonitorWorkloadInsightsTopContributorsQuerySensor(QueryStatusSensor):
+    """Wait for a workload-insights top-contributors query to reach SUCCEEDED.
+
+    :param scope_id: The scope (from CreateScope) the query runs in. (templated)
+    :param query_id: The id StartQueryWorkloadInsightsTopContributors returned. (templated)
+    """
+
+    spec = NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_QUERY
+    trigger_class = NetworkFlowMonitorWorkloadInsightsTopContributorsQueryTrigger
+    aws_hook_class = NetworkFlowMonitorHook
+    template_fields: Sequence[str] = aws_template_fields("scope_id", "query_id")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import fields
 from datetime import timedelta
 from typing import Any, ClassVar
 
@@ -11,17 +12,9 @@ from airflow.triggers.base import BaseTrigger, TaskSuccessEvent, TriggerEvent
 
 from airflow_querystatus.clients import ClientKey, SharedClientPool, shared_pool
 from airflow_querystatus.compat import TRIGGER_ON_KILL, task_instance_state
-from airflow_querystatus.polling import (
-    DEFAULT_MAX_POLL_INTERVAL,
-    DEFAULT_POLL_INTERVAL,
-    DEFAULT_TRANSIENT_ERROR_BUDGET,
-    Outcome,
-    StatusTracker,
-    Verdict,
-    WaitOptions,
-    wait_until_done,
-)
+from airflow_querystatus.polling import Outcome, StatusTracker, Verdict, WaitOptions, wait_until_done
 from airflow_querystatus.status import StatusSpec
+from airflow_querystatus.wait import WaitContract
 
 #: The scheduler's own defer timeout is this much later than the trigger's deadline, so the
 #: trigger always reports the timeout first: an operator can then stop its query, and a sensor's
@@ -32,6 +25,9 @@ DEFER_TIMEOUT_GRACE = timedelta(seconds=60)
 
 #: Stop decisions under way; held so that a shielded one is not garbage-collected.
 _in_flight: set[asyncio.Future[None]] = set()
+
+
+_CONTRACT_FIELDS = frozenset(f.name for f in fields(WaitContract)) - {"extras"}
 
 
 def _is_template(value: object) -> bool:
@@ -64,23 +60,12 @@ class QueryStatusTrigger(BaseTrigger):
     state seen), ``message``, ``retryable``, the identifiers, and ``response`` (the last
     status answer, JSON-safe).
 
-    :param aws_conn_id: The Airflow connection used for AWS credentials.
-    :param region_name: AWS region; the connection's if not given.
-    :param verify: Whether to verify TLS certificates, or a CA bundle path.
-    :param botocore_config: Keyword arguments for ``botocore.config.Config``.
-    :param poll_interval: Seconds before the second poll (the first is immediate); each
-        later interval is 1.5x longer, jittered, up to ``max_poll_interval``.
-    :param max_poll_interval: The ceiling of the adaptive interval, in seconds.
-    :param transient_error_budget: Seconds of unbroken throttling or transient errors
-        tolerated before the wait ends with a retryable error.
-    :param deadline: UNIX timestamp after which the wait ends with ``timeout``. Absolute,
-        so that a trigger rebuilt after a triggerer restart keeps the original deadline.
-    :param stop_on_kill: Stop the remote query if the deferred task is killed (set by the
-        operators, which own the query they started; sensors leave other people's queries be).
-    :param end_task_on_success: On success, end the task from the triggerer
-        (``TaskSuccessEvent``, the status answer as its XCom) instead of resuming it on a
-        worker. Set by sensors that start from the trigger and need no worker afterwards;
-        every other outcome still resumes the task, so failures keep the sensor's semantics.
+    Takes the identifiers of its operation (``spec.identifiers``) by name, and the wait's
+    settings, as :class:`~airflow_querystatus.wait.WaitContract` declares them: either as
+    one ``wait=`` contract or as its flat kwargs (what :meth:`serialize` writes, in this or
+    any earlier release): ``aws_conn_id``, ``region_name``, ``verify``, ``botocore_config``,
+    ``poll_interval``, ``max_poll_interval``, ``transient_error_budget``, ``deadline``,
+    ``stop_on_kill``, ``end_task_on_success`` and the operation's extras.
     """
 
     spec: ClassVar[StatusSpec]
@@ -88,61 +73,39 @@ class QueryStatusTrigger(BaseTrigger):
     def __init__(
         self,
         *,
-        identifiers: Mapping[str, str],
-        aws_conn_id: str | None = "aws_default",
-        region_name: str | None = None,
-        verify: bool | str | None = None,
-        botocore_config: dict[str, Any] | None = None,
-        poll_interval: float = DEFAULT_POLL_INTERVAL,
-        max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
-        transient_error_budget: float = DEFAULT_TRANSIENT_ERROR_BUDGET,
-        deadline: float | None = None,
-        endpoint_url: str | None = None,
-        fail_on_unknown_query_id: bool = False,
-        stop_on_kill: bool = False,
-        end_task_on_success: bool = False,
+        identifiers: Mapping[str, str] | None = None,
+        wait: WaitContract | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__()
         owner = type(self).__name__
-        # Identifiers are attributes so that Airflow can render them in the triggerer when a
-        # sensor starts from the trigger (``start_from_trigger``); a templated value is
-        # checked after rendering, in run(), any other value here.
+        names = [ident.name for ident in self.spec.identifiers]
+        given = dict(identifiers or {})
+        given.update({name: kwargs.pop(name) for name in names if name in kwargs})
+        # Identifiers and templated extras are attributes so that Airflow can render them in
+        # the triggerer when a sensor starts from the trigger (``start_from_trigger``); a
+        # templated value is checked after rendering, in run(), any other value here.
         for ident in self.spec.identifiers:
-            value = identifiers.get(ident.name)
+            value = given.get(ident.name)
             setattr(self, ident.name, value)
             if not _is_template(value):
                 ident.validate(value, owner=owner)
-        self.options = WaitOptions.checked(
-            owner,
-            poll_interval=poll_interval,
-            max_poll_interval=max_poll_interval,
-            transient_error_budget=transient_error_budget,
-            fail_on_unknown_query_id=fail_on_unknown_query_id,
-        )
-        if deadline is not None and (isinstance(deadline, bool) or not isinstance(deadline, (int, float))):
-            raise ValueError(f"{owner}: `deadline` must be a UNIX timestamp (seconds), got {deadline!r}.")
-        self.aws_conn_id = aws_conn_id
-        self.region_name = region_name
-        self.verify = verify
-        self.botocore_config = botocore_config
-        self.deadline = deadline
-        self.endpoint_url = endpoint_url
-        self.stop_on_kill = stop_on_kill
-        self.end_task_on_success = end_task_on_success
+        if wait is None:
+            wait = WaitContract.from_kwargs(self.spec, kwargs, owner=owner)
+        elif kwargs:
+            raise TypeError(f"{owner}: pass the wait settings either as `wait` or as kwargs, not both.")
+        self.wait = wait.checked(owner)
+        for name, value in wait.extras.items():
+            setattr(self, name, value)
 
-    @staticmethod
-    def wait_kwargs(task: Any, *, deadline: float | None) -> dict[str, Any]:
-        """The connection and polling arguments, read off the sensor or operator that defers."""
-        return {
-            "aws_conn_id": task.aws_conn_id,
-            "region_name": task.region_name,
-            "verify": task.verify,
-            "botocore_config": task.botocore_config,
-            "poll_interval": task.poll_interval,
-            "max_poll_interval": task.max_poll_interval,
-            "transient_error_budget": task.transient_error_budget,
-            "deadline": deadline,
-        }
+    @property
+    def contract(self) -> WaitContract:
+        """The wait's contract, with the extras as they are now (rendered, if templated)."""
+        return self.wait.replace(extras={extra.name: getattr(self, extra.name) for extra in self.spec.extras})
+
+    @property
+    def options(self) -> WaitOptions:
+        return self.wait.options
 
     @property
     def identifiers(self) -> dict[str, str]:
@@ -150,33 +113,18 @@ class QueryStatusTrigger(BaseTrigger):
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         cls = type(self)
-        return f"{cls.__module__}.{cls.__qualname__}", {
-            **self.identifiers,
-            "aws_conn_id": self.aws_conn_id,
-            "region_name": self.region_name,
-            "verify": self.verify,
-            "botocore_config": self.botocore_config,
-            "poll_interval": self.options.poll_interval,
-            "max_poll_interval": self.options.max_poll_interval,
-            "transient_error_budget": self.options.transient_error_budget,
-            "deadline": self.deadline,
-            "stop_on_kill": self.stop_on_kill,
-            "end_task_on_success": self.end_task_on_success,
-            **self._extra_serialized(),
-        }
-
-    def _extra_serialized(self) -> dict[str, Any]:
-        """Arguments only some operations have (Neptune's endpoint)."""
-        return {}
+        return f"{cls.__module__}.{cls.__qualname__}", {**self.identifiers, **self.contract.to_kwargs()}
 
     def client_key(self) -> ClientKey:
+        contract = self.contract
+        connection = {extra.name: contract.extras[extra.name] for extra in self.spec.extras if extra.connection}
         return ClientKey.build(
             self.spec.service,
-            aws_conn_id=self.aws_conn_id,
-            region_name=self.region_name,
-            endpoint_url=self.endpoint_url,
-            verify=self.verify,
-            botocore_config=self.botocore_config,
+            aws_conn_id=contract.aws_conn_id,
+            region_name=contract.region_name,
+            verify=contract.verify,
+            botocore_config=contract.botocore_config,
+            **connection,
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
@@ -185,20 +133,22 @@ class QueryStatusTrigger(BaseTrigger):
         except ValueError as err:
             yield TriggerEvent(Verdict(Outcome.ERROR, None, str(err)).event_payload(self.identifiers))
             return
-        tracker = StatusTracker(self.spec, identifiers, self.options, aws_conn_id=self.aws_conn_id, logger=self.log)
+        contract = self.contract
+        tracker = StatusTracker(self.spec, identifiers, contract.options, aws_conn_id=contract.aws_conn_id,
+                                extras=contract.extras, logger=self.log)
         pool = shared_pool()
         key = self.client_key()
         try:
             async with pool.subscribe(key):
                 fetcher = _PooledStatusFetcher(self.spec, self.spec.api_params(identifiers), key, pool)
-                verdict = await wait_until_done(tracker, fetcher, deadline=self.deadline)
+                verdict = await wait_until_done(tracker, fetcher, deadline=contract.deadline)
         except asyncio.CancelledError:
             if not TRIGGER_ON_KILL.available:
                 # Below 3.3 a user's kill arrives only as this cancellation, like a triggerer
                 # shutting down or a trigger moving to another triggerer: the task state tells.
                 await self._stop_if_task_was_killed()
             raise
-        if self.end_task_on_success and verdict.outcome is Outcome.SUCCESS:
+        if contract.end_task_on_success and verdict.outcome is Outcome.SUCCESS:
             self.log.info("%s Ending the task from the triggerer.", verdict.message)
             yield TaskSuccessEvent(xcoms={"return_value": verdict.response})
             return
@@ -217,7 +167,7 @@ class QueryStatusTrigger(BaseTrigger):
         killed, cleared or marked by a user; a deferred one is waited on elsewhere, and an
         unknown state leaves the query alone too.
         """
-        if not self.stop_on_kill or self.spec.stop_operation is None:
+        if not self.wait.stop_on_kill or self.spec.stop_operation is None:
             return
         # The triggerer may cancel us again while we ask for the state or stop the query (it
         # re-cancels triggers it no longer owns on every loop): the decision and the stop run
@@ -245,3 +195,15 @@ class QueryStatusTrigger(BaseTrigger):
             self.log.exception("The task was killed (now %s) but stopping %s failed; stop it by hand.", state, subject)
         else:
             self.log.info("The task was killed (now %s): stopped %s.", state, subject)
+
+
+# The contract's settings also read as attributes (``trigger.deadline``), as before.
+def _contract_field(name: str) -> property:
+    def read(self: QueryStatusTrigger) -> Any:
+        return getattr(self.wait, name)
+
+    return property(read, doc=f"The contract's ``{name}``.")
+
+
+for _name in sorted(_CONTRACT_FIELDS):
+    setattr(QueryStatusTrigger, _name, _contract_field(_name))

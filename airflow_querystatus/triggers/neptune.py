@@ -27,23 +27,5 @@ class NeptuneOpenCypherQueryTrigger(QueryStatusTrigger):
 
     spec = NEPTUNE_OPEN_CYPHER_QUERY
 
-    def __init__(
-        self,
-        *,
-        query_id: str,
-        endpoint_url: str | None = None,
-        fail_on_unknown_query_id: bool = False,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(
-            identifiers={"query_id": query_id},
-            endpoint_url=endpoint_url,
-            fail_on_unknown_query_id=fail_on_unknown_query_id,
-            **kwargs,
-        )
-
-    def _extra_serialized(self) -> dict[str, Any]:
-        return {
-            "endpoint_url": self.endpoint_url,
-            "fail_on_unknown_query_id": self.options.fail_on_unknown_query_id,
-        }
+    def __init__(self, *, query_id: str, **kwargs: Any) -> None:
+        super().__init__(identifiers={"query_id": query_id}, **kwargs)

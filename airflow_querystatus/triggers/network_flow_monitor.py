@@ -7,6 +7,7 @@ from typing import Any
 from airflow_querystatus.status import (
     NETWORK_FLOW_MONITOR_TOP_CONTRIBUTORS_QUERY,
     NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_DATA_QUERY,
+    NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_QUERY,
 )
 from airflow_querystatus.triggers.base import QueryStatusTrigger
 
@@ -36,3 +37,13 @@ class NetworkFlowMonitorWorkloadInsightsTopContributorsDataQueryTrigger(QuerySta
 
     def __init__(self, *, scope_id: str, query_id: str, **kwargs: Any) -> None:
         super().__init__(identifiers={"scope_id": scope_id, "query_id": query_id}, **kwargs)
+
+
+class NetworkFlowMonitorWorkloadInsightsTopContributorsQueryTrigger(QueryStatusTrigger):
+    """Wait for a workload-insights top-contributors query (GetQueryStatusWorkloadInsightsTopContributors).
+
+    :param scope_id: The scope (from CreateScope) the query runs in.
+    :param query_id: The id StartQueryWorkloadInsightsTopContributors returned.
+    """
+
+    spec = NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_QUERY

@@ -1,0 +1,95 @@
+"""Neptune Data's REST dialect: synchronous execute, status, list and cancel of one query language.
+
+Neptune lists only running, waiting and cancelling queries: any other id is answered with
+400 ``InvalidParameterException``, its text in ``detailedMessage`` (REFERENCE.md §4). The
+execute call answers only when the query ends, with no query id. Routes and the execute
+call's body and result names come from botocore's service model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from airflow_querystatus.emulator.model import Emulator, Query
+from airflow_querystatus.emulator.wire import ERROR_STATUS, AwsError, Route, http_route, json_response, operation_model
+from airflow_querystatus.status import StatusSpec
+
+#: Neptune throttles with 500.
+_STATUS = {**ERROR_STATUS, "ThrottlingException": 500}
+
+
+def error(code: str, message: str) -> web.Response:
+    body = {"code": code, "requestId": str(uuid.uuid4()), "detailedMessage": message}
+    return json_response(body, _STATUS.get(code, 400))
+
+
+def routes(emulator: Emulator, spec: StatusSpec) -> list[Route]:
+    assert spec.emulated is not None
+    kind = spec.emulated.kind
+    listed = spec.pending_states | spec.failure_states | {"WAITING"}
+    execute = operation_model(spec.service, str(spec.start_operation))
+    text_member = next(iter(execute.input_shape.required_members))
+    wire_name = execute.input_shape.members[text_member].serialization.get("name", text_member)
+    result_key = next(m for m in ("results", "result") if m in execute.output_shape.members)
+    invalid = "Supplied queryId {} is invalid"
+
+    def find(request: web.Request) -> Query:
+        query_id = request.match_info["queryId"]
+        query = emulator.find(kind, {}, query_id)
+        if query is None or emulator.peek(query).state not in listed:
+            raise AwsError("InvalidParameterException", invalid.format(query_id))
+        return query
+
+    def listing(query: Query, state: str) -> dict[str, Any]:
+        elapsed = int((time.time() - query.created_at) * 1000)
+        return {
+            "queryId": query.query_id,
+            "queryString": (query.text or "")[:1024],
+            "queryEvalStats": {"waited": 0, "elapsed": elapsed, "cancelled": state in spec.failure_states},
+        }
+
+    async def status(request: web.Request) -> dict[str, Any]:
+        query = find(request)
+        state = emulator.poll(query).state
+        if state not in listed:  # it finished during this very call
+            raise AwsError("InvalidParameterException", invalid.format(query.query_id))
+        return listing(query, state)
+
+    async def list_queries(request: web.Request) -> dict[str, Any]:
+        shown = [listing(q, state) for q in emulator.queries(kind) if (state := emulator.peek(q).state) in listed]
+        running = sum(1 for q in shown if not q["queryEvalStats"]["cancelled"])
+        return {"acceptedQueryCount": len(shown), "runningQueryCount": running, "queries": shown}
+
+    async def cancel(request: web.Request) -> dict[str, Any]:
+        query = find(request)
+        query.silent_cancel = request.query.get("silent", "false").lower() == "true"
+        emulator.stop(query)
+        return {"status": "200 OK", "payload": True}
+
+    async def run(request: web.Request) -> dict[str, Any]:
+        """Synchronous, like Neptune: the answer comes when the query ends, with no id."""
+        form = await request.json() if request.content_type.endswith("json") else dict(await request.post())
+        text = str(form.get(wire_name) or form.get(text_member) or "")
+        if not text.strip():
+            raise AwsError("MissingParameterException", "Missing query")
+        query = emulator.add_query(kind, {}, text=text)
+        while (state := emulator.peek(query).state) in listed:
+            await asyncio.sleep(0.05)
+        if state in spec.success_states:
+            return {result_key: [{"n": i} for i in range(query.result_rows)]}
+        if state == "CANCELLED_GONE":
+            if query.silent_cancel:
+                return {result_key: []}
+            raise AwsError("CancelledByUserException", "Operation terminated (cancelled by user)")
+        raise AwsError("TimeLimitExceededException", "Operation terminated (deadline exceeded)")
+
+    return [
+        Route(*http_route(spec.service, str(operation)), str(operation), answer, error)
+        for operation, answer in ((spec.start_operation, run), (spec.list_operation, list_queries),
+                                  (spec.operation, status), (spec.stop_operation, cancel))
+    ]

@@ -1,0 +1,95 @@
+"""What every wire protocol module shares: AWS errors, JSON answers, the service models' routes."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Awaitable, Callable
+from functools import cache
+from typing import Any, NamedTuple
+
+from aiohttp import web
+
+#: HTTP status of each error code, as the service models declare them.
+ERROR_STATUS = {
+    "AccessDeniedException": 403,
+    "InternalServerException": 500,
+    "LimitExceededException": 403,
+    "ThrottlingException": 429,
+    "ValidationException": 400,
+    "ServiceQuotaExceededException": 402,
+    "ResourceNotFoundException": 404,
+    "TooManyRequestsException": 429,
+    "ClientTimeoutException": 408,
+    "ConcurrentModificationException": 500,
+    "FailureByQueryException": 500,
+    "TimeLimitExceededException": 500,
+    "CancelledByUserException": 500,
+    "InvalidRequestException": 400,
+    "ExpiredTokenException": 403,
+    "UnrecognizedClientException": 403,
+}
+
+#: Answers one request; may raise :class:`AwsError`.
+Answer = Callable[[web.Request], Awaitable[Any]]
+#: Builds the error response in a protocol's own shape.
+ErrorShape = Callable[[str, str], web.Response]
+
+
+class AwsError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class Route(NamedTuple):
+    """One emulated operation: HTTP method and path, its boto3 name, how to answer, error shape."""
+
+    method: str
+    path: str
+    operation: str
+    answer: Answer
+    error: ErrorShape
+
+
+def iso(ts: float) -> str:
+    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def json_response(body: Any, status: int = 200, content_type: str = "application/json") -> web.Response:
+    return web.Response(status=status, body=json.dumps(body).encode(), content_type=content_type)
+
+
+@cache
+def _model(service: str) -> Any:
+    import botocore.session
+
+    return botocore.session.get_session().get_service_model(service)
+
+
+@cache
+def operation_model(service: str, operation: str) -> Any:
+    """botocore's model of ``service``'s boto3 method ``operation`` (snake_case)."""
+    from botocore import xform_name
+
+    model = _model(service)
+    name = next(n for n in model.operation_names if xform_name(n) == operation)
+    return model.operation_model(name)
+
+
+def http_route(service: str, operation: str) -> tuple[str, str]:
+    """The HTTP method and aiohttp path of a REST operation, from the service model.
+
+    Path labels match any character but "/" (aiohttp's default also refuses braces), so that
+    every id botocore can percent-encode reaches its query.
+    """
+    http = operation_model(service, operation).http
+    path = http["requestUri"].split("?", 1)[0]
+    return http["method"], path.replace("}", ":[^/]+}").replace("+:[^/]+}", ":.+}")
+
+
+def member_named(shape: Any, *lowercase: str) -> str | None:
+    """The member of ``shape`` whose lowercased name is one of ``lowercase``."""
+    members = getattr(shape, "members", {}) or {}
+    return next((m for m in members if m.lower() in lowercase), None)

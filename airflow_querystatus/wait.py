@@ -1,0 +1,171 @@
+"""The wait contract: everything one wait needs besides the query's identifiers, as one value.
+
+A sensor or operator builds a :class:`WaitContract` once (:meth:`WaitSettings.wait_contract`),
+hands it to its trigger, which serializes it with :meth:`WaitContract.to_kwargs` and is rebuilt
+from those kwargs with :meth:`WaitContract.from_kwargs`. No trigger reads a task's attributes.
+
+Adding a wait argument is one field here (``task=True`` if sensors and operators take it as
+a constructor argument) plus its test.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
+
+from airflow_querystatus.polling import (
+    DEFAULT_MAX_POLL_INTERVAL,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_TRANSIENT_ERROR_BUDGET,
+    WaitOptions,
+)
+from airflow_querystatus.status import SPECS, StatusSpec
+
+#: Older releases' triggers accepted every operation's extras: given to an operation that does
+#: not declare them, their default values are ignored (rolling upgrades, rollbacks).
+_LEGACY_OPTIONAL = {extra.name: extra.default for spec in SPECS.values() for extra in spec.extras}
+
+
+def _task(default: Any) -> Any:
+    """A field that sensors and operators take as a constructor argument."""
+    return field(default=default, metadata={"task": True})
+
+
+@dataclass(frozen=True)
+class WaitContract:
+    """Connection, polling and deadline settings of one wait, plus the operation's extras.
+
+    :param aws_conn_id: The Airflow connection used for AWS credentials.
+    :param region_name: AWS region; the connection's if not given.
+    :param verify: Whether to verify TLS certificates, or a CA bundle path.
+    :param botocore_config: Keyword arguments for ``botocore.config.Config``.
+    :param poll_interval: Seconds before the second poll (the first is immediate); each later
+        interval is 1.5x longer, jittered, up to ``max_poll_interval``.
+    :param max_poll_interval: The ceiling of the adaptive interval, in seconds.
+    :param transient_error_budget: Seconds of unbroken throttling or transient errors
+        tolerated before the wait ends with a retryable error.
+    :param deadline: UNIX timestamp after which the wait ends with ``timeout``. Absolute, so
+        that a trigger rebuilt after a triggerer restart keeps the original deadline.
+    :param stop_on_kill: Stop the remote query if the deferred task is killed (operators own
+        the query they started; sensors leave other people's queries be).
+    :param end_task_on_success: On success, end the task from the triggerer.
+    :param extras: The arguments only this operation takes, as its spec declares them
+        (:attr:`~airflow_querystatus.status.StatusSpec.extras`).
+    """
+
+    aws_conn_id: str | None = "aws_default"
+    region_name: str | None = None
+    verify: bool | str | None = None
+    botocore_config: dict[str, Any] | None = None
+    poll_interval: float = _task(DEFAULT_POLL_INTERVAL)
+    max_poll_interval: float = _task(DEFAULT_MAX_POLL_INTERVAL)
+    transient_error_budget: float = _task(DEFAULT_TRANSIENT_ERROR_BUDGET)
+    deadline: float | None = None
+    stop_on_kill: bool = False
+    end_task_on_success: bool = False
+    extras: Mapping[str, Any] = field(default_factory=dict)
+
+    def checked(self, owner: str) -> WaitContract:
+        """Validate, naming ``owner`` (the task or trigger) in any complaint."""
+        self.options_for(owner)
+        deadline = self.deadline
+        if deadline is not None and (isinstance(deadline, bool) or not isinstance(deadline, (int, float))):
+            raise ValueError(f"{owner}: `deadline` must be a UNIX timestamp (seconds), got {deadline!r}.")
+        return self
+
+    def options_for(self, owner: str) -> WaitOptions:
+        """The polling options, validated."""
+        return WaitOptions.checked(
+            owner,
+            poll_interval=self.poll_interval,
+            max_poll_interval=self.max_poll_interval,
+            transient_error_budget=self.transient_error_budget,
+        )
+
+    @property
+    def options(self) -> WaitOptions:
+        return self.options_for(type(self).__name__)
+
+    # -- the one serialization ---------------------------------------------------------------
+    def to_kwargs(self) -> dict[str, Any]:
+        """Flat, JSON-safe kwargs, as a trigger's ``serialize()`` writes them."""
+        kwargs = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extras"}
+        return {**kwargs, **self.extras}
+
+    @classmethod
+    def from_kwargs(cls, spec: StatusSpec, kwargs: Mapping[str, Any], *, owner: str) -> WaitContract:
+        """Rebuild from :meth:`to_kwargs` output (any release's): the inverse of serialization."""
+        own = {f.name for f in fields(cls)} - {"extras"}
+        declared = {extra.name: extra.default for extra in spec.extras}
+        unknown = [
+            name for name, value in kwargs.items()
+            if name not in own and name not in declared and _LEGACY_OPTIONAL.get(name, object()) != value
+        ]
+        if unknown:
+            raise TypeError(f"{owner}: unexpected argument(s) {', '.join(sorted(unknown))}.")
+        extras = {name: kwargs.get(name, default) for name, default in declared.items()}
+        return cls(**{k: v for k, v in kwargs.items() if k in own}, extras=extras).checked(owner)
+
+    def replace(self, **changes: Any) -> WaitContract:
+        return dataclasses.replace(self, **changes)
+
+
+#: The constructor arguments of sensors and operators that go into the contract as they are.
+TASK_FIELDS = tuple(f.name for f in fields(WaitContract) if f.metadata.get("task"))
+
+
+class WaitSettings:
+    """Mixin for sensors and operators: take the wait arguments, build the contract.
+
+    The connection arguments are the amazon base classes' own (``aws_conn_id``, ...); the
+    polling arguments are :data:`TASK_FIELDS`; the operation's extras are its spec's.
+    """
+
+    spec: ClassVar[StatusSpec]
+    aws_conn_id: str | None
+    region_name: str | None
+    verify: bool | str | None
+    botocore_config: dict[str, Any] | None
+
+    @staticmethod
+    def take_wait_settings(kwargs: dict[str, Any], owner: str) -> WaitContract:
+        """Pop the polling arguments out of ``kwargs`` and validate them."""
+        settings = WaitContract(**{name: kwargs.pop(name) for name in TASK_FIELDS if name in kwargs})
+        settings.options_for(owner)
+        return settings
+
+    def keep_wait_settings(self, settings: WaitContract, extras: Mapping[str, Any]) -> None:
+        """Keep the settings as attributes (templated extras are rendered in place)."""
+        self.wait_settings = settings
+        for name in TASK_FIELDS:
+            setattr(self, name, getattr(settings, name))
+        for name, value in extras.items():
+            setattr(self, name, value)
+
+    def extras(self) -> dict[str, Any]:
+        """The operation's extras, current (rendered) values."""
+        return {extra.name: getattr(self, extra.name) for extra in self.spec.extras}
+
+    def wait_contract(self, *, deadline: float | None, **flags: Any) -> WaitContract:
+        """The contract to hand to the trigger."""
+        return WaitContract(
+            aws_conn_id=self.aws_conn_id,
+            region_name=self.region_name,
+            verify=self.verify,
+            botocore_config=self.botocore_config,
+            **{name: getattr(self, name) for name in TASK_FIELDS},
+            deadline=deadline,
+            extras=self.extras(),
+            **flags,
+        )
+
+    def wait_options(self) -> WaitOptions:
+        return self.wait_contract(deadline=None).options_for(f"Task {getattr(self, 'task_id', '?')!r}")
+
+    @property
+    def _hook_parameters(self) -> dict[str, Any]:
+        params: dict[str, Any] = super()._hook_parameters  # type: ignore[misc]
+        connection = {e.name: getattr(self, e.name) for e in self.spec.extras if e.connection}
+        return {**params, **connection}

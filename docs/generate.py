@@ -1,0 +1,339 @@
+"""Write one reStructuredText page per registered operation, from the registry and the classes.
+
+Run by ``docs/conf.py`` on every build (``make docs``), and by ``tests/test_docs.py`` into a
+temporary directory. Nothing on an operation page is typed by hand: the classes come from
+each service's modules, the arguments from ``inspect.signature`` along each class's MRO plus
+what the bases take out of ``**kwargs`` (the wait settings of
+:class:`~airflow_querystatus.wait.WaitContract` and the spec's extras), "templated" from the
+class's ``template_fields``, the states, IAM action and API page from the
+:class:`~airflow_querystatus.status.StatusSpec`, and the advice texts from
+:func:`airflow_querystatus.errors.advice`.
+
+    python docs/generate.py OUT_DIR
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import inspect
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from airflow_querystatus import exceptions
+from airflow_querystatus.errors import ClassifiedError, ErrorKind, advice
+from airflow_querystatus.status import SERVICES, SPECS, StatusSpec
+from airflow_querystatus.wait import TASK_FIELDS, WaitContract
+
+ROOT = Path(__file__).resolve().parent.parent
+#: Where the classes' own arguments stop: Airflow's BaseOperator and BaseTrigger arguments
+#: (task_id, retries, ...) are Airflow's, documented by Airflow.
+STOP_AT = {"BaseOperator", "BaseTrigger", "LoggingMixin", "object"}
+#: Constructor parameters that are not user arguments: ``identifiers``/``wait`` are the bases'
+#: internal forms of the named identifiers and wait settings; ``region`` is the amazon base
+#: classes' deprecated alias of ``region_name``.
+HIDDEN = {"self", "identifiers", "wait", "region"}
+#: The wait contract's fields a sensor or operator sets itself (not constructor arguments).
+CONTRACT_INTERNAL = {"deadline", "stop_on_kill", "end_task_on_success"}
+
+
+@dataclass(frozen=True)
+class Argument:
+    name: str
+    type: str
+    default: str  # "required" or the rendered default
+    templated: bool | None  # None: not applicable (triggers have no template fields)
+    defined_by: str  # the class (or contract) the argument comes from
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class OperationClasses:
+    sensor: type
+    trigger: type
+    operator: type
+
+
+def page_name(spec: StatusSpec) -> str:
+    return f"operation_{spec.key}"
+
+
+def classes_for(spec: StatusSpec) -> OperationClasses:
+    """The sensor, trigger and operator whose ``spec`` is this one, from the service's modules."""
+    module = SERVICES[spec.service].module
+    found: dict[str, type] = {}
+    for kind in ("sensors", "triggers", "operators"):
+        mod = importlib.import_module(f"airflow_querystatus.{kind}.{module}")
+        matches = [obj for _, obj in inspect.getmembers(mod, inspect.isclass)
+                   if obj.__module__ == mod.__name__ and obj.__dict__.get("spec") is spec]
+        if len(matches) != 1:
+            raise LookupError(f"{spec.key}: expected one class with this spec in {mod.__name__}, found {matches}")
+        found[kind] = matches[0]
+    return OperationClasses(found["sensors"], found["triggers"], found["operators"])
+
+
+# -- docstrings ------------------------------------------------------------------------------
+_PARAM = re.compile(r":param (\w+):(.*?)(?=\n\s*:\w|\n\s*\n|\Z)", re.S)
+
+
+def param_docs(cls: type) -> dict[str, str]:
+    """``:param x:`` texts along the MRO (the most derived wins), without "(templated)"."""
+    docs: dict[str, str] = {}
+    for klass in [*cls.__mro__, WaitContract]:
+        for name, text in _PARAM.findall(inspect.getdoc(klass) or ""):
+            text = " ".join(text.split()).replace("(templated)", "").strip()
+            docs.setdefault(name, text)
+    return docs
+
+
+#: Sensor defaults that QueryStatusSensor changes from BaseSensorOperator's (it sets them from the
+#: wait settings unless given); tests/test_docs.py checks them on a real sensor.
+SENSOR_EFFECTIVE_DEFAULTS = {
+    "poke_interval": "``poll_interval``",
+    "exponential_backoff": "``True`` if ``max_poll_interval`` > ``poll_interval``",
+    "max_wait": "``max_poll_interval``",
+    "timeout": "``None``: ``[sensors] default_timeout``",
+}
+
+
+def _render_default(name: str, value: Any) -> str:
+    if name == "deferrable":  # evaluated from the config at import; say where it comes from
+        return "``[operators] default_deferrable``"
+    if value is inspect.Parameter.empty:
+        return "required"
+    return f"``{value!r}``"
+
+
+def _annotation(annotation: Any) -> str:
+    if annotation is inspect.Parameter.empty:
+        return ""
+    text = annotation if isinstance(annotation, str) else inspect.formatannotation(annotation)
+    return text.replace("datetime.datetime", "datetime")
+
+
+def arguments(cls: type, spec: StatusSpec, kind: str) -> list[Argument]:
+    """Every argument a user can pass to ``cls`` (kind: sensor, trigger or operator)."""
+    templated = set(getattr(cls, "template_fields", ()) or ())
+    docs = param_docs(cls)
+    out: dict[str, Argument] = {}
+
+    def add(name: str, type_: str, default: str, owner: str) -> None:
+        if name in out or name in HIDDEN:
+            return
+        out[name] = Argument(name, type_, default, (name in templated) if kind != "trigger" else None, owner,
+                             docs.get(name, ""))
+
+    contract = {f.name: f for f in dataclasses.fields(WaitContract)}
+    for klass in cls.__mro__:
+        if klass.__name__ in STOP_AT:
+            break
+        if "__init__" not in klass.__dict__:
+            continue
+        for param in inspect.signature(klass.__init__).parameters.values():
+            if param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
+                continue
+            default = _render_default(param.name, param.default)
+            if kind == "sensor" and param.name in SENSOR_EFFECTIVE_DEFAULTS:
+                default = SENSOR_EFFECTIVE_DEFAULTS[param.name]
+            add(param.name, _annotation(param.annotation), default, klass.__name__)
+        if klass.__name__ in ("QueryStatusSensor", "QueryOperator", "QueryStatusTrigger"):
+            # What the base takes out of **kwargs: the identifiers, the extras, the wait settings.
+            if kind != "operator":  # an operator gets its identifiers from its start call
+                for ident in spec.identifiers:
+                    add(ident.name, "str", "required", klass.__name__)
+            for extra in spec.extras:
+                add(extra.name, "", _render_default(extra.name, extra.default), f"{klass.__name__} ({spec.key})")
+            names = contract if kind == "trigger" else TASK_FIELDS
+            for name in names:
+                if name == "extras":
+                    continue
+                f = contract[name]
+                add(name, str(f.type), _render_default(name, f.default), "WaitContract")
+    return list(out.values())
+
+
+# -- errors ----------------------------------------------------------------------------------
+#: One representative error code per advice branch of :func:`airflow_querystatus.errors.advice`.
+CALLER_ERRORS = (
+    ("AccessDeniedException", ErrorKind.CALLER, "access denied"),
+    ("UnrecognizedClientException", ErrorKind.CALLER, "unknown or invalid keys"),
+    ("ExpiredTokenException", ErrorKind.EXPIRED_CREDENTIALS, "credentials expired (after one client rebuild)"),
+    ("NoCredentialsError", ErrorKind.CALLER, "no credentials"),
+    ("SSLError", ErrorKind.CALLER, "TLS failure or missing CA bundle"),
+    ("NoRegionError", ErrorKind.CALLER, "no region"),
+    ("ValidationException", ErrorKind.CALLER, "anything else (unknown id, validation)"),
+)
+
+
+def _rst_code(text: str) -> str:
+    """Markdown-style `code` in the package's messages as reStructuredText ``code``."""
+    return re.sub(r"(?<!`)`([^`]+)`(?!`)", r"``\1``", text)
+
+
+def _exception_doc(exc: type) -> str:
+    return " ".join((inspect.getdoc(exc) or "").split())
+
+
+# -- rst -------------------------------------------------------------------------------------
+def _table(header: list[str], rows: list[list[str]], widths: str | None = None) -> list[str]:
+    lines = [".. list-table::", "   :header-rows: 1"]
+    if widths:
+        lines.append(f"   :widths: {widths}")
+    lines.append("")
+    for row in [header, *rows]:
+        for i, cell in enumerate(row):
+            lines.append(f"   {'* -' if i == 0 else '  -'} {cell or ' '}")
+    return [*lines, ""]
+
+
+def _heading(text: str, char: str) -> list[str]:
+    return [text, char * len(text), ""]
+
+
+def _argument_table(args: list[Argument], *, trigger: bool) -> list[str]:
+    header = ["argument", "type", "default", *([] if trigger else ["templated"]), "from", "description"]
+    rows = []
+    for a in args:
+        type_ = f"``{a.type}``" if a.type else ""
+        row = [f"``{a.name}``", type_, a.default]
+        if not trigger:
+            row.append("yes" if a.templated else "no")
+        rows.append([*row, f"``{a.defined_by}``", a.description])
+    return _table(header, rows, "20 11 13 9 14 33" if not trigger else "21 13 12 14 40")
+
+
+def _camel(operation: str) -> str:
+    return "".join(part.title() for part in operation.split("_"))
+
+
+def render(spec: StatusSpec) -> str:
+    classes = classes_for(spec)
+    service = SERVICES[spec.service]
+    op = _camel(spec.operation)
+    lines = [f".. This page is generated by docs/generate.py from the registry ({spec.key}); do not edit.", ""]
+    lines += _heading(spec.title, "=")
+    lines += [
+        f"Waits on **{service.integration}** ``{op}`` (boto3 ``{spec.service}.{spec.operation}``; "
+        f"AWS API reference: `{op} <{spec.doc_url}>`__).",
+        "",
+    ]
+    rows = [
+        ["sensor", f"``{classes.sensor.__module__}.{classes.sensor.__name__}``"],
+        ["trigger", f"``{classes.trigger.__module__}.{classes.trigger.__name__}``"],
+        ["operator", f"``{classes.operator.__module__}.{classes.operator.__name__}``"],
+        ["hook", f"``airflow_querystatus.hooks.{service.module}.{service.hook}``"],
+        ["metrics prefix", f"``querystatus.{spec.key}``"],
+    ]
+    lines += _table(["role", "class"], rows, "20 80")
+
+    lines += _heading("States", "-")
+    lines += [f"What the task does with each state ``{op}`` returns (``StatusSpec.{{pending,success,failure}}"
+              "_states``); a state not listed is logged once and waited on until a known one or the timeout.", ""]
+    state_rows = (
+        [[f"``{s}``", "wait", "keeps polling"] for s in sorted(spec.pending_states)]
+        + [[f"``{s}``", "succeed", "sensor: returns the status answer; operator: fetches and returns the results"]
+           for s in sorted(spec.success_states)]
+        + [[f"``{s}``", "fail", "sensor: ``QueryFailedError`` (no retry; ``soft_fail`` skips); operator: "
+            "``QueryExecutionFailedError`` (retries start a new query)"] for s in sorted(spec.failure_states)]
+    )
+    lines += _table(["state", "outcome", "task"], state_rows, "20 15 65")
+    vanish = spec.vanishes
+    if vanish is not None:
+        lines += [
+            f".. note:: {vanish.reporter} lists only running queries. An id that answers "
+            f"{', '.join(f'``{c}``' for c in sorted(vanish.codes))} after it was seen running has finished "
+            f"(state ``{vanish.state}``; {vanish.reporter} does not report how it ended). An id never seen "
+            "running is taken as finished too, with a warning, unless ``fail_on_unknown_query_id=True``.",
+            "",
+        ]
+    ids = ", ".join(f"``{i.name}`` (API ``{i.api_name}``"
+                    + (f", at most {i.max_length} characters" if i.max_length else "")
+                    + (f", pattern ``{i.pattern}``" if i.pattern else "") + ")" for i in spec.identifiers)
+    lines += [f"Identifiers, checked before any AWS call: {ids}.", ""]
+
+    lines += _heading("IAM", "-")
+    lines += [f"* status (sensor, trigger, operator): ``{spec.iam_action}``"]
+    prefix = spec.iam_action.split(":", 1)[0]
+    for what, name in (("start (operator)", spec.start_operation), ("results (operator)", spec.results_operation),
+                       ("list (operator)", spec.list_operation), ("stop (operator)", spec.stop_operation)):
+        if name:
+            lines.append(f"* {what}: boto3 ``{name}`` (``{_camel(name)}``)")
+    lines += ["", f"The status action is the one named in ``AccessDenied`` advice; the boto3 methods of the "
+              f"operator map to the ``{prefix}:`` actions listed in :doc:`/deploying` (IAM).", ""]
+
+    for kind, cls in (("Sensor", classes.sensor), ("Trigger", classes.trigger), ("Operator", classes.operator)):
+        lines += _heading(f"{kind}: {cls.__name__}", "-")
+        for paragraph in (inspect.getdoc(cls) or "").split("\n\n"):  # the prose, not the :param: fields
+            if not paragraph.lstrip().startswith((":", "Other arguments")):
+                lines += [" ".join(paragraph.split()), ""]
+        if kind == "Trigger":
+            lines += ["Built by the sensor and operator (``wait=`` contract); these are the kwargs it is "
+                      "serialized with and rebuilt from.", ""]
+        if kind == "Sensor":
+            lines += ["Also takes every Airflow ``BaseOperator`` argument (``task_id``, ``retries``, ...).", ""]
+        if kind == "Operator":
+            lines += ["Also takes every Airflow ``BaseOperator`` argument (``task_id``, ``retries``, "
+                      "``execution_timeout``, ...).", ""]
+        lines += _argument_table(arguments(cls, spec, kind.lower()), trigger=kind == "Trigger")
+
+    lines += _heading("Errors you can meet", "-")
+    raised_by = ((exceptions.QueryFailedError, "sensor"), (exceptions.QueryCallerError, "sensor"),
+                 (exceptions.QueryStatusUnavailableError, "sensor, operator"),
+                 (exceptions.QueryExecutionFailedError, "operator"))
+    exc_rows = [[f"``{e.__name__}``", who, "no" if issubclass(e, exceptions.AirflowFailException) else "yes",
+                 _exception_doc(e)] for e, who in raised_by]
+    exc_rows += [
+        ["``AirflowSensorTimeout``", "sensor", "no", "The sensor's ``timeout`` passed (``soft_fail=True`` skips)."],
+        ["``AirflowException``", "operator", "yes", "``wait_timeout`` passed, or a caller error (below): the "
+         "operator stopped its query."],
+    ]
+    lines += _table(["exception", "raised by", "retried", "when"], exc_rows, "28 14 9 49")
+    lines += ["A caller error (a sensor's ``QueryCallerError``, an operator's ``AirflowException``) says what to "
+              "check, from ``airflow_querystatus.errors.advice`` (shown for ``aws_conn_id='aws_default'``):", ""]
+    advice_rows = []
+    for code, kind_, what in CALLER_ERRORS:
+        text = advice(ClassifiedError(kind_, code, "..."), iam_action=spec.iam_action, aws_conn_id="aws_default")
+        advice_rows.append([f"``{code}``", what, _rst_code(text)])
+    lines += _table(["error", "case", "advice"], advice_rows, "25 25 50")
+    if vanish is not None:
+        hint = _rst_code(vanish.unknown_hint)
+        lines += [f"With ``fail_on_unknown_query_id=True`` an unknown id fails with: \"{hint}\".", ""]
+
+    lines += _heading("Example DAG", "-")
+    if spec.example is not None:
+        paths = sorted({_dag_file(dag_id) for dag_id in spec.example.dags})
+        for path in paths:
+            lines += [f"``{path.relative_to(ROOT)}`` (``make demo`` runs it):", "",
+                      f".. literalinclude:: /../{path.relative_to(ROOT)}", "   :language: python", ""]
+    return "\n".join(lines) + "\n"
+
+
+def _dag_file(dag_id: str) -> Path:
+    for path in sorted((ROOT / "dags").glob("*.py")):
+        if re.search(rf"""["']{re.escape(dag_id)}["']""", path.read_text()):
+            return path
+    raise LookupError(f"no file in dags/ declares the DAG {dag_id!r}")
+
+
+def generate(out_dir: Path) -> list[Path]:
+    """Write every operation page and an index of them into ``out_dir``; return the pages."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pages = []
+    for spec in SPECS.values():
+        path = out_dir / f"{page_name(spec)}.rst"
+        path.write_text(render(spec))
+        pages.append(path)
+    index = [".. Generated by docs/generate.py; do not edit.", "", *_heading("Operations", "="),
+             "One page per operation in the registry (``airflow_querystatus/status.py``).", "",
+             ".. toctree::", "   :maxdepth: 1", ""]
+    index += [f"   {page_name(spec)}" for spec in SPECS.values()]
+    (out_dir / "operations.rst").write_text("\n".join(index) + "\n")
+    return pages
+
+
+if __name__ == "__main__":
+    for page in generate(Path(sys.argv[1] if len(sys.argv) > 1 else ROOT / "docs" / "_generated")):
+        print(page)

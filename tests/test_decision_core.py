@@ -1,0 +1,202 @@
+"""The decision core with a fake clock: every branch of the tracker and of the poll schedule.
+
+No emulator, no sleeping: each test drives :class:`StatusTracker`, :class:`PollSchedule` and
+:class:`PollLoop` directly, so they are fast and deterministic.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
+
+from airflow_querystatus.polling import (
+    BACKOFF_FACTOR,
+    ERROR_BACKOFF_FACTOR,
+    JITTER,
+    Outcome,
+    PollLoop,
+    PollSchedule,
+    StatusTracker,
+    Verdict,
+    WaitOptions,
+)
+from airflow_querystatus.status import (
+    ATHENA_CALCULATION_EXECUTION,
+    INTERNET_MONITOR_QUERY,
+    NEPTUNE_OPEN_CYPHER_QUERY,
+    StatusSpec,
+)
+
+IDS = {"monitor_name": "m", "query_id": "q"}
+
+
+class Clock:
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def error(code: str, status: int = 400) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": f"{code}!"},
+                        "ResponseMetadata": {"HTTPStatusCode": status}}, "GetQueryStatus")
+
+
+def tracker(spec: StatusSpec = INTERNET_MONITOR_QUERY, ids: dict[str, str] = IDS, clock: Clock | None = None,
+            **kwargs: object) -> StatusTracker:
+    options = WaitOptions(poll_interval=1, max_poll_interval=8, transient_error_budget=10, not_found_grace=5)
+    return StatusTracker(spec, ids, options, aws_conn_id="aws_default", clock=clock or Clock(),
+                         logger=logging.getLogger("test"), **kwargs)  # type: ignore[arg-type]
+
+
+# -- answers ---------------------------------------------------------------------------------
+def test_success_failure_pending_and_reason() -> None:
+    t = tracker()
+    assert t.observe({"Status": "RUNNING"}).outcome is Outcome.PENDING and t.seen_running
+    done = t.observe({"Status": "SUCCEEDED"})
+    assert done.outcome is Outcome.SUCCESS and done.response == {"Status": "SUCCEEDED"}
+    athena = tracker(ATHENA_CALCULATION_EXECUTION, {"calculation_execution_id": "c"})
+    failed = athena.observe({"Status": {"State": "FAILED", "StateChangeReason": "boom"}})
+    assert failed.outcome is Outcome.FAILURE and failed.message.endswith("FAILED: boom.")
+    bare = tracker().observe({"Status": "CANCELED"})
+    assert "(AWS gave no reason)" in bare.message
+
+
+def test_unknown_state_and_missing_state_keep_waiting_and_warn_once(caplog) -> None:
+    t = tracker()
+    for _ in range(3):
+        assert t.observe({"Status": "REBALANCING"}).outcome is Outcome.PENDING
+        assert t.observe({}).outcome is Outcome.PENDING
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2
+
+
+# -- not-found grace -----------------------------------------------------------------------
+def test_not_found_is_pending_within_the_grace_and_an_error_after_it() -> None:
+    clock = Clock()
+    t = tracker(clock=clock)
+    first = t.observe_error(error("ResourceNotFoundException", 404))
+    assert first.outcome is Outcome.PENDING and first.backoff
+    clock.now += 4.999
+    assert t.observe_error(error("ResourceNotFoundException", 404)).outcome is Outcome.PENDING
+    clock.now += 0.001  # exactly at the grace: no longer eventual consistency
+    late = t.observe_error(error("ResourceNotFoundException", 404))
+    assert late.outcome is Outcome.ERROR and not late.retryable
+
+
+# -- transient budget ----------------------------------------------------------------------
+def test_transient_errors_are_pending_until_the_budget_then_retryable() -> None:
+    clock = Clock()
+    t = tracker(clock=clock)
+    assert t.observe_error(error("ThrottlingException", 429)).backoff
+    clock.now += 10  # at the budget: still tolerated
+    assert t.observe_error(EndpointConnectionError(endpoint_url="x")).outcome is Outcome.PENDING
+    clock.now += 0.001
+    over = t.observe_error(error("InternalServerException", 500))
+    assert over.outcome is Outcome.ERROR and over.retryable and "budget 10s" in over.message
+
+
+def test_a_good_answer_resets_the_budget() -> None:
+    clock = Clock()
+    t = tracker(clock=clock)
+    t.observe_error(error("ThrottlingException", 429))
+    clock.now += 9
+    t.observe({"Status": "RUNNING"})
+    clock.now += 9
+    assert t.observe_error(error("ThrottlingException", 429)).outcome is Outcome.PENDING
+    clock.now += 9
+    assert t.observe_error(error("ThrottlingException", 429)).outcome is Outcome.PENDING
+
+
+def test_expired_credentials_refresh_once_then_fail() -> None:
+    t = tracker()
+    assert t.observe_error(error("ExpiredTokenException", 403)).refresh_client
+    again = t.observe_error(error("ExpiredTokenException", 403))
+    assert again.outcome is Outcome.ERROR and "expired" in again.message
+
+
+def test_caller_errors_fail_at_once_naming_the_iam_action() -> None:
+    denied = tracker().observe_error(error("AccessDeniedException", 403))
+    assert denied.outcome is Outcome.ERROR and "internetmonitor:GetQueryStatus" in denied.message
+
+
+# -- a finished query vanishes ---------------------------------------------------------------
+@pytest.mark.parametrize(("seen", "strict", "outcome"), [
+    (True, False, Outcome.SUCCESS), (True, True, Outcome.SUCCESS),
+    (False, False, Outcome.SUCCESS), (False, True, Outcome.ERROR),
+])
+def test_vanished_ids(seen: bool, strict: bool, outcome: Outcome) -> None:
+    t = tracker(NEPTUNE_OPEN_CYPHER_QUERY, {"query_id": "q"}, extras={"fail_on_unknown_query_id": strict})
+    if seen:
+        assert t.observe({"queryEvalStats": {"cancelled": False}}).state == "RUNNING"
+    verdict = t.observe_error(error("InvalidParameterException"))
+    assert verdict.outcome is outcome
+    if outcome is Outcome.SUCCESS:
+        assert verdict.response is not None and verdict.response["outcomeReported"] is False
+
+
+def test_a_cancelled_listing_is_a_failure() -> None:
+    t = tracker(NEPTUNE_OPEN_CYPHER_QUERY, {"query_id": "q"})
+    assert t.observe({"queryEvalStats": {"cancelled": True}}).outcome is Outcome.FAILURE
+
+
+# -- the schedule ------------------------------------------------------------------------------
+class Edge(random.Random):
+    """Jitter at one of its bounds."""
+
+    def __init__(self, at: float) -> None:
+        super().__init__(0)
+        self.at = at
+
+    def uniform(self, a: float, b: float) -> float:
+        return a if self.at < 0 else b
+
+
+PENDING = Verdict(Outcome.PENDING, "RUNNING", "")
+ERRORED = Verdict(Outcome.PENDING, None, "", backoff=True)
+
+
+def test_interval_grows_by_its_factor_to_the_cap() -> None:
+    schedule = PollSchedule(WaitOptions(poll_interval=1, max_poll_interval=3), Edge(-1))
+    delays = [schedule.next_delay(PENDING) for _ in range(5)]
+    lower = 1 - JITTER
+    assert delays == pytest.approx([lower, lower * BACKOFF_FACTOR, lower * BACKOFF_FACTOR**2, 3 * lower, 3 * lower])
+
+
+def test_errors_back_off_faster_and_are_capped_too() -> None:
+    schedule = PollSchedule(WaitOptions(poll_interval=1, max_poll_interval=3), Edge(+1))
+    upper = 1 + JITTER
+    assert [schedule.next_delay(ERRORED) for _ in range(3)] == pytest.approx(
+        [upper, upper * ERROR_BACKOFF_FACTOR, 3 * upper])
+
+
+def test_jitter_stays_within_its_bounds() -> None:
+    schedule = PollSchedule(WaitOptions(poll_interval=2, max_poll_interval=2), random.Random(7))
+    delays = [schedule.next_delay(PENDING) for _ in range(1000)]
+    assert min(delays) >= 2 * (1 - JITTER) and max(delays) <= 2 * (1 + JITTER)
+    assert max(delays) - min(delays) > 0.5  # really jittered
+
+
+# -- the loop's decisions and the deadline ---------------------------------------------------
+def test_final_verdicts_end_the_loop_and_refresh_polls_at_once() -> None:
+    loop = PollLoop(tracker(), deadline=None, rng=Edge(-1))
+    done = Verdict(Outcome.SUCCESS, "SUCCEEDED", "")
+    assert loop.next_step(done) is done
+    assert loop.next_step(Verdict(Outcome.PENDING, None, "", refresh_client=True)) is None
+    assert loop.next_step(PENDING) == pytest.approx(1 - JITTER)  # no deadline: the schedule alone
+
+
+def test_the_last_sleep_ends_at_the_deadline_and_then_it_times_out() -> None:
+    clock = Clock(5000.0)
+    t = tracker()
+    t.observe({"Status": "RUNNING"})
+    loop = PollLoop(t, deadline=5000.5, rng=Edge(+1), clock=clock)
+    assert loop.next_step(PENDING) == pytest.approx(0.5)  # clipped to what is left
+    clock.now = 5000.5  # exactly at the deadline: the poll there was the last one
+    timeout = loop.next_step(PENDING)
+    assert isinstance(timeout, Verdict) and timeout.outcome is Outcome.TIMEOUT
+    assert "still RUNNING" in timeout.message and "deadline" in timeout.message

@@ -1,0 +1,142 @@
+"""The documentation site's generated pages match the registry and the classes.
+
+Runs docs/generate.py into a temporary directory (no Sphinx build): every operation in the
+registry has a page, and every argument a page names is really accepted by its class (the
+class is constructed with it; an unknown argument raises TypeError).
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib
+import importlib.util
+import inspect
+import re
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from airflow_querystatus.compat import conf
+from airflow_querystatus.status import SERVICES, SPECS, StatusSpec
+
+ROOT = Path(__file__).resolve().parent.parent
+_SECTION = re.compile(r"^(Sensor|Trigger|Operator): (\w+)\n-+$", re.M)
+_ARG_ROW = re.compile(r"^   \* - ``(\w+)``$", re.M)
+
+
+def _generator() -> ModuleType:
+    if "docs_generate" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("docs_generate", ROOT / "docs" / "generate.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["docs_generate"] = module  # dataclasses look their module up there
+        spec.loader.exec_module(module)
+    return sys.modules["docs_generate"]
+
+
+@pytest.fixture(scope="module")
+def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    out = tmp_path_factory.mktemp("docs")
+    _generator().generate(out)
+    return {path.stem: path.read_text() for path in out.glob("*.rst")}
+
+
+def documented_arguments(page: str) -> dict[tuple[str, str], list[str]]:
+    """(kind, class name) -> the argument names in that class's table on the page."""
+    sections = list(_SECTION.finditer(page))
+    found = {}
+    for i, match in enumerate(sections):
+        end = sections[i + 1].start() if i + 1 < len(sections) else page.index("Errors you can meet")
+        found[(match[1], match[2])] = _ARG_ROW.findall(page[match.end():end])
+    return found
+
+
+def _required(cls: type) -> dict[str, Any]:
+    """Values for the constructor arguments without a default, up to Airflow's bases."""
+    values: dict[str, Any] = {}
+    for klass in cls.__mro__:
+        if klass.__name__ in {"BaseOperator", "BaseTrigger", "object"}:
+            break
+        if "__init__" not in klass.__dict__:
+            continue
+        for param in inspect.signature(klass.__init__).parameters.values():
+            if param.name != "self" and param.default is param.empty and param.kind is param.KEYWORD_ONLY:
+                values.setdefault(param.name, "x")
+    return values
+
+
+def _construct(kind: str, cls: type, spec: StatusSpec, **extra: Any) -> Any:
+    kwargs: dict[str, Any] = {} if kind == "Trigger" else {"task_id": "docs_check"}
+    if kind != "Operator":
+        kwargs.update({ident.name: "abc" for ident in spec.identifiers})
+    kwargs.update(_required(cls))
+    kwargs.update(extra)
+    return cls(**kwargs)
+
+
+def test_every_operation_has_a_page(pages: dict[str, str]) -> None:
+    gen = _generator()
+    for spec in SPECS.values():
+        name = gen.page_name(spec)
+        assert name in pages, f"{spec.key} has no page"
+        assert f"   {name}" in pages["operations"], f"{spec.key} is missing from the operations toctree"
+        page = pages[name]
+        classes = gen.classes_for(spec)
+        for cls in (classes.sensor, classes.trigger, classes.operator):
+            assert cls.__name__ in page
+        for state in spec.pending_states | spec.success_states | spec.failure_states:
+            assert f"``{state}``" in page
+        assert spec.iam_action in page and str(spec.doc_url) in page
+        for include in re.findall(r"literalinclude:: /\.\./(\S+)", page):
+            assert (ROOT / include).is_file()
+        assert "literalinclude" in page, f"{spec.key}: no example DAG on its page"
+    assert len([p for p in pages if p.startswith("operation_")]) == len(SPECS)
+
+
+@pytest.mark.parametrize("key", list(SPECS))
+def test_every_documented_argument_exists_on_its_class(pages: dict[str, str], key: str) -> None:
+    spec = SPECS[key]
+    page = pages[_generator().page_name(spec)]
+    documented = documented_arguments(page)
+    assert {kind for kind, _ in documented} == {"Sensor", "Trigger", "Operator"}
+    module = SERVICES[spec.service].module
+    for (kind, class_name), names in documented.items():
+        cls = getattr(importlib.import_module(f"airflow_querystatus.{kind.lower()}s.{module}"), class_name)
+        assert cls.__dict__.get("spec") is spec
+        base = _construct(kind, cls, spec)
+        with pytest.raises(TypeError):  # the check itself: an unknown argument is refused
+            _construct(kind, cls, spec, no_such_argument=1)
+        for name in names:
+            try:
+                _construct(kind, cls, spec, **{name: getattr(base, name, None)})
+            except TypeError as err:
+                pytest.fail(f"{key}: the page documents `{name}` for {class_name}, which refuses it: {err}")
+        templated = set(getattr(cls, "template_fields", ()) or ())
+        for name in templated & set(names):
+            assert re.search(rf"``{name}``\n(?:     - .*\n){{2}}     - yes\n", page), f"{class_name}.{name}"
+    for required in ("aws_conn_id", "region_name", "verify", "botocore_config", "poll_interval",
+                     "max_poll_interval", "transient_error_budget"):
+        for kind in ("Sensor", "Trigger", "Operator"):
+            (names,) = [n for (k, _), n in documented.items() if k == kind]
+            assert required in names, f"{key}: {kind} table lacks {required}"
+    (sensor_names,) = [n for (k, _), n in documented.items() if k == "Sensor"]
+    (operator_names,) = [n for (k, _), n in documented.items() if k == "Operator"]
+    assert {"deferrable", "timeout", "mode", "soft_fail"} <= set(sensor_names)
+    assert {"deferrable", "wait_timeout", "reattach", "max_xcom_bytes", "results_path"} <= set(operator_names)
+
+
+def test_the_sensor_defaults_the_pages_state() -> None:
+    from airflow_querystatus.sensors.athena import AthenaCalculationExecutionSensor
+
+    effective = set(_generator().SENSOR_EFFECTIVE_DEFAULTS)
+    assert effective == {"poke_interval", "exponential_backoff", "max_wait", "timeout"}
+    sensor = AthenaCalculationExecutionSensor(task_id="t", calculation_execution_id="abc", poll_interval=7,
+                                              max_poll_interval=30)
+    assert sensor.poke_interval == 7
+    assert sensor.exponential_backoff is True
+    assert sensor.max_wait == datetime.timedelta(seconds=30)
+    default = AthenaCalculationExecutionSensor(task_id="t", calculation_execution_id="abc")
+    assert default.timeout == conf.getfloat("sensors", "default_timeout")

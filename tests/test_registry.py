@@ -1,0 +1,87 @@
+"""The registry: every declaration matches botocore's model, mistakes fail at import, all is derived."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import botocore.session
+import pytest
+from botocore import xform_name
+
+import airflow_querystatus
+from airflow_querystatus.hooks import hook_class_for
+from airflow_querystatus.operators.base import QueryOperator
+from airflow_querystatus.status import SERVICES, SPECS, RegistryError, StatusSpec, build_registry
+from tests.cases import CASES, class_for, operator_class, trigger_class
+
+SPEC_LIST = list(SPECS.values())
+
+
+def _operation(spec: StatusSpec, name: str):
+    model = botocore.session.get_session().get_service_model(spec.service)
+    by_snake = {xform_name(op): op for op in model.operation_names}
+    assert name in by_snake, f"{spec.key}: {spec.service} has no operation {name!r}"
+    return model.operation_model(by_snake[name])
+
+
+@pytest.mark.parametrize("spec", SPEC_LIST, ids=lambda s: s.key)
+def test_every_operation_and_member_exists_in_the_service_model(spec: StatusSpec) -> None:
+    status = _operation(spec, spec.operation)
+    api_names = {ident.api_name for ident in spec.identifiers}
+    assert api_names == set(status.input_shape.members), spec.key
+    for name in (spec.stop_operation, spec.start_operation, spec.results_operation, spec.list_operation):
+        if name is not None:
+            _operation(spec, name)
+    if spec.stop_operation is not None:
+        assert api_names <= set(_operation(spec, spec.stop_operation).input_shape.members)
+
+
+@pytest.mark.parametrize("spec", [s for s in SPEC_LIST if hasattr(s.read_state, "path")], ids=lambda s: s.key)
+def test_the_specs_states_cover_the_models_status_enum(spec: StatusSpec) -> None:
+    shape = _operation(spec, spec.operation).output_shape
+    for key in spec.read_state.path:  # type: ignore[attr-defined]
+        shape = shape.members[key]
+    known = spec.success_states | spec.failure_states | spec.pending_states
+    assert shape.enum and set(shape.enum) <= known, f"{spec.key}: {set(shape.enum) - known} not covered"
+
+
+@pytest.mark.parametrize("spec", SPEC_LIST, ids=lambda s: s.key)
+def test_every_operation_has_its_hook_sensor_trigger_operator_and_case(spec: StatusSpec) -> None:
+    assert hook_class_for(spec.service).client_type_name == spec.service
+    for kind in ("sensors", "triggers"):
+        assert class_for(spec, kind, object).spec is spec
+    assert trigger_class(spec).spec is spec and issubclass(operator_class(spec), QueryOperator)
+    assert any(case.sensor_cls.spec is spec for case in CASES)
+
+
+def test_provider_info_lists_every_services_modules() -> None:
+    info = airflow_querystatus.get_provider_info()
+    for kind in ("hooks", "sensors", "triggers", "operators"):
+        modules = {m for group in info[kind] for m in group["python-modules"]}
+        assert modules == {f"airflow_querystatus.{kind}.{s.module}" for s in SERVICES.values()}
+
+
+@pytest.mark.parametrize(
+    ("change", "complaint"),
+    [
+        ({"service": "nosuch"}, "service 'nosuch' is not declared in SERVICES"),
+        ({"operation": "GetQueryStatus"}, "`operation` must be the boto3 (snake_case) method name"),
+        ({"identifiers": ()}, "`identifiers` is empty"),
+        ({"success_states": frozenset()}, "`success_states` is empty"),
+        ({"failure_states": frozenset({"SUCCEEDED"})}, "both success and failure"),
+    ],
+)
+def test_a_wrong_declaration_fails_naming_the_spec_and_the_mistake(change: dict, complaint: str) -> None:
+    wrong = dataclasses.replace(SPECS["internet_monitor_query"], **change)
+    with pytest.raises(RegistryError, match="StatusSpec 'internet_monitor_query': ") as err:
+        build_registry((wrong,), SERVICES)
+    assert complaint in str(err.value)
+
+
+def test_duplicate_keys_and_emulator_kinds_are_refused() -> None:
+    spec = SPECS["internet_monitor_query"]
+    with pytest.raises(RegistryError, match="declared twice"):
+        build_registry((spec, spec), SERVICES)
+    other = dataclasses.replace(spec, key="other")
+    with pytest.raises(RegistryError, match="emulator kind 'internet_monitor' is already used"):
+        build_registry((spec, other), SERVICES)
