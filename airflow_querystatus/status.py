@@ -467,43 +467,57 @@ NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_QUERY = StatusSpec(
     example=Example({"example_network_flow_monitor": "success"}, scope={"scope_id": _SCOPE_ID}),
 )
 
-NEPTUNE_OPEN_CYPHER_QUERY = StatusSpec(
-    key="neptune_open_cypher_query",
-    title="Neptune openCypher query",
-    service="neptunedata",
-    operation="get_open_cypher_query_status",
-    start_operation="execute_open_cypher_query",
-    list_operation="list_open_cypher_queries",
-    stop_operation="cancel_open_cypher_query",
-    doc_url="https://docs.aws.amazon.com/neptune/latest/data-api/API_GetOpenCypherQueryStatus.html",
-    identifiers=(Identifier("query_id", "queryId"),),
-    read_state=_neptune_state,
-    success_states=frozenset({NEPTUNE_FINISHED}),
-    failure_states=frozenset({NEPTUNE_CANCELLED}),
-    pending_states=frozenset({NEPTUNE_RUNNING}),
-    progress={
-        "elapsed_ms": _path_getter("queryEvalStats", "elapsed"),
-        "waited_ms": _path_getter("queryEvalStats", "waited"),
-    },
-    quirks=(NEPTUNE_VANISH, EndpointArgument()),
-    iam_action_name="neptune-db:GetQueryStatus",
-    emulated=Emulated(
-        kind="neptune_open_cypher", protocol="neptune", steps=({"state": "RUNNING", "seconds": 1.0}, "FINISHED"),
-        stoppable=frozenset({"RUNNING", "CANCELLED", "WAITING"}),
-        # Listed as cancelled briefly, then gone, as the worker thread stops.
-        stopped=({"state": "CANCELLED", "seconds": 0.3}, "CANCELLED_GONE"),
-        failure=(("RUNNING", 1), ("CANCELLED", 5), "CANCELLED_GONE"),
-        demo_steps=({"state": "RUNNING", "seconds": 3}, "FINISHED"),
-    ),
-    example=Example(
-        {"example_neptune": "success"},
-        # Someone else's long graph load, for the example's sensor to wait on. It stays listed
-        # until the sensor has polled its status four times (listing it does not count), so
-        # however long the scheduler takes to reach the sensor, the sensor sees it end.
-        plant={"text": "// nightly-graph-load\nLOAD CSV FROM 's3://bucket/people.csv' AS row "
-                       "CREATE (:Person {name: row[0]})",
-               "steps": [{"state": "RUNNING", "polls": 4}, "FINISHED"]},
-    ),
+def _neptune_query(language: str, title: str, plant_text: str) -> StatusSpec:
+    """One Neptune query language's status API (``get_<language>_query_status`` and its
+    execute, list and cancel calls): all languages share the "finished queries vanish" design
+    (REFERENCE.md §4)."""
+    return StatusSpec(
+        key=f"neptune_{language}_query",
+        title=f"Neptune {title} query",
+        service="neptunedata",
+        operation=f"get_{language}_query_status",
+        start_operation=f"execute_{language}_query",
+        list_operation=f"list_{language}_queries",
+        stop_operation=f"cancel_{language}_query",
+        doc_url="https://docs.aws.amazon.com/neptune/latest/data-api/API_Get"
+                f"{''.join(part.title() for part in language.split('_'))}QueryStatus.html",
+        identifiers=(Identifier("query_id", "queryId"),),
+        read_state=_neptune_state,
+        success_states=frozenset({NEPTUNE_FINISHED}),
+        failure_states=frozenset({NEPTUNE_CANCELLED}),
+        pending_states=frozenset({NEPTUNE_RUNNING}),
+        progress={
+            "elapsed_ms": _path_getter("queryEvalStats", "elapsed"),
+            "waited_ms": _path_getter("queryEvalStats", "waited"),
+        },
+        quirks=(NEPTUNE_VANISH, EndpointArgument()),
+        iam_action_name="neptune-db:GetQueryStatus",
+        emulated=Emulated(
+            kind=f"neptune_{language}", protocol="neptune", steps=({"state": "RUNNING", "seconds": 1.0}, "FINISHED"),
+            stoppable=frozenset({"RUNNING", "CANCELLED", "WAITING"}),
+            # Listed as cancelled briefly, then gone, as the worker thread stops.
+            stopped=({"state": "CANCELLED", "seconds": 0.3}, "CANCELLED_GONE"),
+            failure=(("RUNNING", 1), ("CANCELLED", 5), "CANCELLED_GONE"),
+            demo_steps=({"state": "RUNNING", "seconds": 3}, "FINISHED"),
+        ),
+        example=Example(
+            {"example_neptune": "success"},
+            # Someone else's long graph load, for the example's sensor to wait on. It stays listed
+            # until the sensor has polled its status four times (listing it does not count), so
+            # however long the scheduler takes to reach the sensor, the sensor sees it end.
+            plant={"text": plant_text, "steps": [{"state": "RUNNING", "polls": 4}, "FINISHED"]},
+        ),
+    )
+
+
+NEPTUNE_OPEN_CYPHER_QUERY = _neptune_query(
+    "open_cypher", "openCypher",
+    "// nightly-graph-load\nLOAD CSV FROM 's3://bucket/people.csv' AS row CREATE (:Person {name: row[0]})",
+)
+
+NEPTUNE_GREMLIN_QUERY = _neptune_query(
+    "gremlin", "Gremlin",
+    "// nightly-graph-load\ng.V().hasLabel('person').property('indexed', true).iterate()",
 )
 
 ATHENA_CALCULATION_EXECUTION = StatusSpec(
@@ -544,6 +558,7 @@ SPECS: dict[str, StatusSpec] = build_registry(
         NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_DATA_QUERY,
         NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_QUERY,
         NEPTUNE_OPEN_CYPHER_QUERY,
+        NEPTUNE_GREMLIN_QUERY,
         ATHENA_CALCULATION_EXECUTION,
     ),
     SERVICES,

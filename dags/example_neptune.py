@@ -1,8 +1,8 @@
-"""Neptune openCypher: run a query with the operator; wait on a running query with the sensor.
+"""Neptune openCypher and Gremlin: run a query with each operator; wait on a running query with each sensor.
 
-The operator holds Neptune's synchronous execute call on the worker and follows its query
-by id. The sensor waits (deferred, no worker slot) on a query someone else runs, found by
-its text in ListOpenCypherQueries.
+The operators hold Neptune's synchronous execute call on the worker and follow their query
+by id. The sensors wait (deferred, no worker slot) on a query someone else runs, found by
+its text in ListOpenCypherQueries or ListGremlinQueries.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import datetime
 from airflow.providers.common.compat.sdk import DAG, Param, task
 
 from airflow_querystatus.hooks.neptune import NeptuneDataHook
-from airflow_querystatus.operators.neptune import NeptuneOpenCypherQueryOperator
-from airflow_querystatus.sensors.neptune import NeptuneOpenCypherQuerySensor
+from airflow_querystatus.operators.neptune import NeptuneGremlinQueryOperator, NeptuneOpenCypherQueryOperator
+from airflow_querystatus.sensors.neptune import NeptuneGremlinQuerySensor, NeptuneOpenCypherQuerySensor
 
 # Retry once: Airflow can mark a deferred task failed when its trigger fires within a second or two
 # (apache/airflow #66374, #71580, #72716); a retried operator re-attaches to its query (Airflow >= 3.3).
@@ -38,26 +38,40 @@ with DAG(
         endpoint_url="{{ params.endpoint_url }}",
         poll_interval=1,
     )
-
-    @task
-    def find_running_query(text: str, endpoint_url: str) -> str:
-        listing = NeptuneDataHook(endpoint_url=endpoint_url or None).conn.list_open_cypher_queries(includeWaiting=True)
-        for query in listing["queries"]:
-            if text in query.get("queryString", ""):
-                return query["queryId"]
-        raise ValueError(f"no running openCypher query contains {text!r}")
-
-    wait = NeptuneOpenCypherQuerySensor(
-        task_id="wait_for_graph_load",
-        query_id=find_running_query("{{ params.running_query_text }}", "{{ params.endpoint_url }}"),
+    count_gremlin = NeptuneGremlinQueryOperator(
+        task_id="count_people_gremlin",
+        query="g.V().hasLabel('person').count()",
         endpoint_url="{{ params.endpoint_url }}",
-        deferrable=True,
-        poll_interval=2,
-        timeout=3600,
+        poll_interval=1,
     )
 
     @task
-    def report(count: dict, load: dict) -> str:
-        return f"people={count['results']}; graph load {load['state']}"
+    def find_running_query(list_operation: str, text: str, endpoint_url: str) -> str:
+        """The id of a running query whose text contains ``text`` (list_open_cypher_queries,
+        list_gremlin_queries)."""
+        listing = getattr(NeptuneDataHook(endpoint_url=endpoint_url or None).conn, list_operation)(includeWaiting=True)
+        for query in listing["queries"]:
+            if text in query.get("queryString", ""):
+                return query["queryId"]
+        raise ValueError(f"no running query contains {text!r} ({list_operation})")
 
-    report(count.output, wait.output)
+    waits = [
+        sensor_class(
+            task_id=task_id,
+            query_id=find_running_query.override(task_id=f"find_{task_id}")(
+                sensor_class.spec.list_operation, "{{ params.running_query_text }}", "{{ params.endpoint_url }}"),
+            endpoint_url="{{ params.endpoint_url }}",
+            deferrable=True,
+            poll_interval=2,
+            timeout=3600,
+        )
+        for task_id, sensor_class in (("wait_for_graph_load", NeptuneOpenCypherQuerySensor),
+                                      ("wait_for_gremlin_graph_load", NeptuneGremlinQuerySensor))
+    ]
+
+    @task
+    def report(count: dict, count_gremlin: dict, load: dict, gremlin_load: dict) -> str:
+        return (f"people={count['results']} (Gremlin: {count_gremlin['results']}); "
+                f"graph loads {load['state']} / {gremlin_load['state']}")
+
+    report(count.output, count_gremlin.output, waits[0].output, waits[1].output)

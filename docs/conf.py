@@ -38,3 +38,6 @@ html_theme_options = {"page_width": "1240px", "sidebar_width": "220px", "body_ma
 html_show_sourcelink = False
 html_static_path = ["_static"]
 html_css_files = ["custom.css"]
+
+# README sections are included as fragments: their headings start below H1 on purpose.
+suppress_warnings = ["myst.header"]

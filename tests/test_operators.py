@@ -14,7 +14,11 @@ from airflow_querystatus.compat import AirflowException, AirflowFailException
 from airflow_querystatus.exceptions import QueryExecutionFailedError
 from airflow_querystatus.operators.athena import AthenaCalculationExecutionOperator
 from airflow_querystatus.operators.internet_monitor import InternetMonitorQueryOperator
-from airflow_querystatus.operators.neptune import MARKER_PREFIX, NeptuneOpenCypherQueryOperator
+from airflow_querystatus.operators.neptune import (
+    MARKER_PREFIX,
+    NeptuneGremlinQueryOperator,
+    NeptuneOpenCypherQueryOperator,
+)
 from airflow_querystatus.operators.network_flow_monitor import (
     NetworkFlowMonitorTopContributorsQueryOperator,
     NetworkFlowMonitorWorkloadInsightsTopContributorsDataQueryOperator,
@@ -168,29 +172,65 @@ def test_results_too_big_for_xcom_become_a_summary(emulator, tmp_path) -> None:
     assert len(written) == 500 and written[0] == {"city": "city-0", "availability_score": "99.0"}
 
 
-def test_neptune_operator_runs_the_query_and_finds_its_id(emulator) -> None:
-    emulator.set_default_steps("neptune_open_cypher", [{"state": "RUNNING", "seconds": 0.6}, "FINISHED"])
-    run = run_task(NeptuneOpenCypherQueryOperator(task_id="cypher", query="MATCH (n) RETURN n LIMIT 3",
-                                                  parameters={"x": 1}, **FAST))
+#: Each Neptune query language: its operator, a query, and an argument only it takes.
+NEPTUNE = [
+    pytest.param(NeptuneOpenCypherQueryOperator, "MATCH (n) RETURN n LIMIT 3", {"parameters": {"x": 1}},
+                 id="openCypher"),
+    pytest.param(NeptuneGremlinQueryOperator, "g.V().limit(3)", {}, id="Gremlin"),
+]
+
+
+@pytest.mark.parametrize(("operator_class", "text", "own"), NEPTUNE)
+def test_neptune_operator_runs_the_query_and_finds_its_id(operator_class, text, own, emulator) -> None:
+    kind = operator_class.spec.emulated.kind
+    emulator.set_default_steps(kind, [("RUNNING", 2), "FINISHED"])
+    run = run_task(operator_class(task_id="q", query=text, **own, **FAST))
     assert run.outcome == "success", run.error
     query = emulator.query(run.value["query_id"])
+    assert query in emulator.queries(kind)
     assert run.value["results"] == [{"n": 0}, {"n": 1}, {"n": 2}]
-    assert query.text.startswith(f"// {MARKER_PREFIX}") and "MATCH (n) RETURN n LIMIT 3" in query.text
+    assert query.text.startswith(f"// {MARKER_PREFIX}") and text in query.text
 
 
-def test_neptune_operator_cancels_its_query_at_the_wait_timeout(emulator) -> None:
-    emulator.set_default_steps("neptune_open_cypher", [{"state": "RUNNING", "seconds": 30}, "FINISHED"])
-    run = run_task(NeptuneOpenCypherQueryOperator(task_id="cypher", query="MATCH (n) RETURN n // timeout-me",
-                                                  **{**FAST, "wait_timeout": 0.8}))
+@pytest.mark.parametrize(("operator_class", "text", "own"), NEPTUNE)
+def test_neptune_operator_cancels_its_query_at_the_wait_timeout(operator_class, text, own, emulator) -> None:
+    kind = operator_class.spec.emulated.kind
+    emulator.set_default_steps(kind, [{"state": "RUNNING", "seconds": 30}, "FINISHED"])
+    run = run_task(operator_class(task_id="q", query=f"{text} // timeout-me", **own, **{**FAST, "wait_timeout": 0.8}))
     assert isinstance(run.error, QueryExecutionFailedError) and "cancelled" in str(run.error)
-    (query,) = [q for q in emulator.queries("neptune_open_cypher") if "timeout-me" in (q.text or "")]
+    (query,) = [q for q in emulator.queries(kind) if "timeout-me" in (q.text or "")]
     assert query.stopped
 
 
-def test_neptune_operator_reports_a_query_cancelled_by_someone_else(emulator, emulator_server) -> None:
+@pytest.mark.parametrize(("operator_class", "text", "own"), NEPTUNE)
+def test_killing_a_neptune_task_cancels_its_query(operator_class, text, own, emulator) -> None:
+    kind = operator_class.spec.emulated.kind
+    emulator.set_default_steps(kind, [{"state": "RUNNING", "seconds": 30}, "FINISHED"])
+    operator = operator_class(task_id="q", query=f"{text} // kill-me", **own, **FAST)
+
+    def kill_once_found() -> None:
+        for _ in range(200):
+            if operator._started is not None:
+                break
+            time.sleep(0.05)
+        operator.on_kill()
+
+    killer = threading.Thread(target=kill_once_found, daemon=True)
+    killer.start()
+    run = run_task(operator)  # the execute call answers CancelledByUserException
+    killer.join(10)
+    (query,) = [q for q in emulator.queries(kind) if "kill-me" in (q.text or "")]
+    assert query.stopped and run.value is None
+    assert isinstance(run.error, QueryExecutionFailedError) and "CancelledByUserException" in str(run.error)
+
+
+@pytest.mark.parametrize(("operator_class", "text", "own"), NEPTUNE)
+def test_neptune_operator_reports_a_query_cancelled_by_someone_else(operator_class, text, own, emulator,
+                                                                    emulator_server) -> None:
     import boto3
 
-    emulator.set_default_steps("neptune_open_cypher", [{"state": "RUNNING", "seconds": 30}, "FINISHED"])
+    spec = operator_class.spec
+    emulator.set_default_steps(spec.emulated.kind, [{"state": "RUNNING", "seconds": 30}, "FINISHED"])
     client = boto3.client("neptunedata", endpoint_url=emulator_server.url, region_name="us-east-1",
                           aws_access_key_id="a", aws_secret_access_key="b")
 
@@ -198,12 +238,12 @@ def test_neptune_operator_reports_a_query_cancelled_by_someone_else(emulator, em
         """Another client cancels the query once it is listed (however slowly it starts)."""
         for _ in range(200):
             time.sleep(0.1)
-            for q in client.list_open_cypher_queries()["queries"]:
+            for q in getattr(client, spec.list_operation)()["queries"]:
                 if "cancel-me" in q["queryString"]:
-                    client.cancel_open_cypher_query(queryId=q["queryId"])
+                    getattr(client, spec.stop_operation)(queryId=q["queryId"])
                     return
 
     threading.Thread(target=cancel_soon, daemon=True).start()
-    run = run_task(NeptuneOpenCypherQueryOperator(task_id="cypher", query="MATCH (n) RETURN n // cancel-me", **FAST))
+    run = run_task(operator_class(task_id="q", query=f"{text} // cancel-me", **own, **FAST))
     assert isinstance(run.error, QueryExecutionFailedError)
     assert "CancelledByUserException" in str(run.error)

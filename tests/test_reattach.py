@@ -118,26 +118,33 @@ def test_below_3_3_a_retry_warns_once_and_starts_anew(emulator, monkeypatch) -> 
     assert starts(emulator) == before + 3
 
 
-@needs_store
-def test_a_neptune_retry_lets_the_earlier_query_end_instead_of_running_it_twice(emulator, logs) -> None:
-    from airflow_querystatus.operators.neptune import NeptuneOpenCypherQueryOperator
+def _neptune_operators() -> list[Any]:
+    from airflow_querystatus.operators.neptune import NeptuneGremlinQueryOperator, NeptuneOpenCypherQueryOperator
 
-    query = emulator.add_query("neptune_open_cypher", steps=[("RUNNING", 3), "FINISHED"], text="LOAD ...")
+    return [pytest.param(NeptuneOpenCypherQueryOperator, "MATCH (n) RETURN n", id="openCypher"),
+            pytest.param(NeptuneGremlinQueryOperator, "g.V().limit(1)", id="Gremlin")]
+
+
+@needs_store
+@pytest.mark.parametrize(("operator_class", "text"), _neptune_operators())
+def test_a_neptune_retry_lets_the_earlier_query_end_instead_of_running_it_twice(operator_class, text, emulator,
+                                                                                logs) -> None:
+    spec = operator_class.spec
+    query = emulator.add_query(spec.emulated.kind, steps=[("RUNNING", 3), "FINISHED"], text=text)
     store = TaskStateStore({QUERY_MEMORY_KEY: {"query_id": query.query_id}})
-    executions = emulator.requests.get("execute_open_cypher_query", 0)
-    run = run_task(NeptuneOpenCypherQueryOperator(task_id="load", query="LOAD ...", **FAST),
-                   try_number=2, task_state_store=store)
+    executions = emulator.requests.get(spec.start_operation, 0)
+    run = run_task(operator_class(task_id="load", query=text, **FAST), try_number=2, task_state_store=store)
     assert run.outcome == "success", run.error
-    assert emulator.requests.get("execute_open_cypher_query", 0) == executions  # not run twice
+    assert emulator.requests.get(spec.start_operation, 0) == executions  # not run twice
     assert run.value == {"query_id": query.query_id, "results": None, "outcomeReported": False}
-    assert "Re-attached to Neptune openCypher query" in logs()
+    assert f"Re-attached to {spec.title}" in logs()
 
 
 @needs_store
-def test_a_neptune_query_is_remembered_while_it_runs_and_forgotten_when_it_ends(emulator) -> None:
-    from airflow_querystatus.operators.neptune import NeptuneOpenCypherQueryOperator
-
-    emulator.set_default_steps("neptune_open_cypher", [{"state": "RUNNING", "seconds": 0.6}, "FINISHED"])
+@pytest.mark.parametrize(("operator_class", "text"), _neptune_operators())
+def test_a_neptune_query_is_remembered_while_it_runs_and_forgotten_when_it_ends(operator_class, text,
+                                                                                 emulator) -> None:
+    emulator.set_default_steps(operator_class.spec.emulated.kind, [("RUNNING", 2), "FINISHED"])
     store = TaskStateStore()
     seen: list[Any] = []
     original_set = store.set
@@ -147,8 +154,7 @@ def test_a_neptune_query_is_remembered_while_it_runs_and_forgotten_when_it_ends(
         original_set(key, value, **kwargs)
 
     store.set = spy  # type: ignore[method-assign]
-    run = run_task(NeptuneOpenCypherQueryOperator(task_id="q", query="MATCH (n) RETURN n", **FAST),
-                   task_state_store=store)
+    run = run_task(operator_class(task_id="q", query=text, **FAST), task_state_store=store)
     assert run.outcome == "success", run.error
     assert seen == [{"query_id": run.value["query_id"]}]
     assert QUERY_MEMORY_KEY not in store

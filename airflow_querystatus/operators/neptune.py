@@ -1,17 +1,21 @@
-"""Operator: run a Neptune openCypher query, following it by id, cancelling it on kill.
+"""Operators: run a Neptune openCypher or Gremlin query, following it by id, cancelling it on kill.
 
-Neptune's ExecuteOpenCypherQuery is synchronous: the answer (and the only report of the
-outcome) arrives on the HTTP connection that sent the query, and neither request nor answer
-carries a query id (REFERENCE.md §4). So this operator
+Neptune's ExecuteOpenCypherQuery and ExecuteGremlinQuery are synchronous: the answer (and the
+only report of the outcome) arrives on the HTTP connection that sent the query, and neither
+request nor answer carries a query id (REFERENCE.md §4). So these operators
 
-* holds that connection on the worker, in a thread (Neptune's results exist nowhere else),
-* starts the query text with a unique marker comment, and finds the query's id in
-  ListOpenCypherQueries by that marker, so that it can log progress and cancel exactly its
-  own query on kill, on timeout, or on failure.
+* hold that connection on the worker, in a thread (Neptune's results exist nowhere else),
+* start the query text with a unique marker comment, and find the query's id in the
+  language's List...Queries call by that marker, so that they can log progress and cancel
+  exactly their own query on kill, on timeout, or on failure.
+
+Each language is a small declaration on :class:`NeptuneQueryOperator`: its spec (execute,
+list and cancel calls), the execute call's query, parameters and result members, and how its
+text carries the marker.
 
 ``deferrable=True`` is not honoured here (a warning says so): a triggerer restart would drop
 the connection and with it the results. To wait on a Neptune query without a worker slot,
-start it elsewhere and use ``NeptuneOpenCypherQuerySensor(deferrable=True)``.
+start it elsewhere and use the language's sensor with ``deferrable=True``.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from botocore.exceptions import ClientError
 
@@ -29,8 +33,8 @@ from airflow_querystatus.exceptions import QueryExecutionFailedError
 from airflow_querystatus.hooks.neptune import NeptuneDataHook
 from airflow_querystatus.operators.base import QueryOperator, template_fields_with
 from airflow_querystatus.polling import Outcome, PollSchedule, StatusTracker, Verdict
-from airflow_querystatus.status import NEPTUNE_OPEN_CYPHER_QUERY
-from airflow_querystatus.triggers.neptune import NeptuneOpenCypherQueryTrigger
+from airflow_querystatus.status import NEPTUNE_GREMLIN_QUERY, NEPTUNE_OPEN_CYPHER_QUERY
+from airflow_querystatus.triggers.neptune import NeptuneGremlinQueryTrigger, NeptuneOpenCypherQueryTrigger
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -38,11 +42,11 @@ if TYPE_CHECKING:
 MARKER_PREFIX = "airflow-querystatus:"
 
 
-class NeptuneOpenCypherQueryOperator(QueryOperator):
-    """Run an openCypher query on a Neptune instance and return ``{"query_id", "results"}``.
+class NeptuneQueryOperator(QueryOperator):
+    """Run a query in one of Neptune's query languages and return ``{"query_id", "results"}``;
+    a subclass declares the language (see the class attributes).
 
-    :param query: The openCypher query. (templated)
-    :param parameters: Query parameters (a dict, sent as JSON). (templated)
+    :param query: The query. (templated)
     :param endpoint_url: The instance endpoint, e.g.
         ``https://my-db.xxxx.us-east-1.neptune.amazonaws.com:8182``; the connection's
         ``endpoint_url`` if not given. Status and cancel must reach the instance running
@@ -56,35 +60,36 @@ class NeptuneOpenCypherQueryOperator(QueryOperator):
     passes.
     """
 
-    spec = NEPTUNE_OPEN_CYPHER_QUERY
-    trigger_class = NeptuneOpenCypherQueryTrigger
+    #: The language's name in messages ("openCypher").
+    language: ClassVar[str]
+    #: The execute call's members: the query text, its parameters (if the language has
+    #: them) and the result.
+    query_member: ClassVar[str]
+    parameters_member: ClassVar[str | None] = None
+    result_member: ClassVar[str]
+    #: How the query text carries the marker: ``{marker}`` and ``{query}`` are filled in.
+    marked_text: ClassVar[str] = "// {marker}\n{query}"
+    #: The sensor to wait on a query without a worker slot (named in the deferrable warning).
+    sensor_name: ClassVar[str]
     aws_hook_class = NeptuneDataHook
-    template_fields: Sequence[str] = template_fields_with("query", "parameters", "endpoint_url")
-    template_fields_renderers = {"parameters": "json"}
+    template_fields: Sequence[str] = template_fields_with("query", "endpoint_url")
 
-    def __init__(
-        self,
-        *,
-        query: str,
-        parameters: dict[str, Any] | None = None,
-        endpoint_url: str | None = None,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, query: str, endpoint_url: str | None = None, **kwargs: Any) -> None:
         super().__init__(endpoint_url=endpoint_url, **kwargs)
         if self.deferrable:
             self.log.warning(
                 "%s runs its query on the worker: Neptune returns results only on the connection "
-                "that sent the query. Use NeptuneOpenCypherQuerySensor(deferrable=True) to wait "
-                "on a query started elsewhere without a worker slot.",
-                type(self).__name__,
+                "that sent the query. Use %s(deferrable=True) to wait on a query started elsewhere "
+                "without a worker slot.",
+                type(self).__name__, self.sensor_name,
             )
             self.deferrable = False
         self.query = query
-        self.parameters = parameters
+        self.parameters: dict[str, Any] | None = None
 
     def execute(self, context: Context) -> Any:
         if not isinstance(self.query, str) or not self.query.strip():
-            raise ValueError(f"Task {self.task_id!r}: `query` must be a non-empty openCypher query.")
+            raise ValueError(f"Task {self.task_id!r}: `query` must be a non-empty {self.language} query.")
         deadline = time.time() + self._wait_seconds()
         earlier = self._query_of_an_earlier_try(context)
         if earlier is not None:  # a retry: let the earlier try's query end rather than run it twice
@@ -94,7 +99,7 @@ class NeptuneOpenCypherQueryOperator(QueryOperator):
                 verdict = self._wait_in_place(identifiers, deadline, seen_running=True)
             return self._finish(context, identifiers, verdict)
         marker = f"{MARKER_PREFIX}{uuid.uuid4()}"
-        text = f"// {marker}\n{self.query}"
+        text = self.marked_text.format(marker=marker, query=self.query)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="neptune-execute") as pool:
             running = pool.submit(self._execute_blocking, text, deadline)
             try:
@@ -104,14 +109,14 @@ class NeptuneOpenCypherQueryOperator(QueryOperator):
                 error = err.response.get("Error", {})
                 detail = err.response.get("detailedMessage") or error.get("Message")
                 raise QueryExecutionFailedError(
-                    f"Task {self.task_id!r}: the openCypher query {self._started or ''} failed with "
+                    f"Task {self.task_id!r}: the {self.language} query {self._started or ''} failed with "
                     f"{error.get('Code')}: {detail}. Airflow retries (if any) run it again."
                 ) from err
             except BaseException:
                 if self._started is not None and not running.done():
                     self._stop(self._started, "the task failed while the query ran")
                 raise
-        results = {"query_id": (self._started or {}).get("query_id"), "results": answer.get("results")}
+        results = {"query_id": (self._started or {}).get("query_id"), "results": answer.get(self.result_member)}
         self._forget(context)
         return self._bounded(context, self._started or {}, results)
 
@@ -119,9 +124,9 @@ class NeptuneOpenCypherQueryOperator(QueryOperator):
         """A query an earlier try ran has ended: Neptune gave its results (and outcome) only
         to that try's connection, so there are none to return."""
         self.log.warning(
-            "The openCypher query %s ran for an earlier try of this task and has ended; Neptune returns "
+            "The %s query %s ran for an earlier try of this task and has ended; Neptune returns "
             "results and outcome only to the connection that sent the query, so this try returns none. "
-            "Set reattach=False to run the query again on retries instead.", identifiers["query_id"],
+            "Set reattach=False to run the query again on retries instead.", self.language, identifiers["query_id"],
         )
         return {"query_id": identifiers["query_id"], "results": None, "outcomeReported": False}
 
@@ -136,10 +141,10 @@ class NeptuneOpenCypherQueryOperator(QueryOperator):
             config={**(self.botocore_config or {}), "read_timeout": timeout, "retries": {"total_max_attempts": 1}},
             endpoint_url=self.extras()["endpoint_url"],
         )
-        params: dict[str, Any] = {"openCypherQuery": text}
-        if self.parameters:
-            params["parameters"] = json.dumps(self.parameters)
-        answer: dict[str, Any] = hook.conn.execute_open_cypher_query(**params)
+        params: dict[str, Any] = {self.query_member: text}
+        if self.parameters and self.parameters_member:
+            params[self.parameters_member] = json.dumps(self.parameters)
+        answer: dict[str, Any] = getattr(hook.conn, str(self.spec.start_operation))(**params)
         return answer
 
     def _follow(self, context: Context, running: Future[dict[str, Any]], marker: str, deadline: float) -> None:
@@ -167,19 +172,64 @@ class NeptuneOpenCypherQueryOperator(QueryOperator):
                     self._stop(self._started, "its wait_timeout passed")
                 running.exception()  # the executing call returns once the cancel lands
                 raise QueryExecutionFailedError(
-                    f"Task {self.task_id!r}: the openCypher query did not finish within "
+                    f"Task {self.task_id!r}: the {self.language} query did not finish within "
                     f"{self._wait_seconds():g}s and was cancelled; raise `wait_timeout` to wait longer."
                 )
             remaining = deadline - time.time()
             wait([running], timeout=max(0.0, min(schedule.next_delay(_PENDING), remaining)))
 
     def _find(self, marker: str) -> str | None:
-        listing = self.hook.conn.list_open_cypher_queries(includeWaiting=True)
+        listing = getattr(self.hook.conn, str(self.spec.list_operation))(includeWaiting=True)
         for entry in listing.get("queries", []):
             if marker in str(entry.get("queryString", "")):
                 return str(entry["queryId"])
         return None
 
+
+class NeptuneOpenCypherQueryOperator(NeptuneQueryOperator):
+    """Run an openCypher query on a Neptune instance and return ``{"query_id", "results"}``.
+
+    :param query: The openCypher query; the operator prefixes it with a
+        ``// airflow-querystatus:<uuid>`` comment line to find its id. (templated)
+    :param parameters: Query parameters (a dict, sent as JSON). (templated)
+    :param endpoint_url: The instance endpoint (see :class:`NeptuneQueryOperator`). (templated)
+    """
+
+    spec = NEPTUNE_OPEN_CYPHER_QUERY
+    trigger_class = NeptuneOpenCypherQueryTrigger
+    language = "openCypher"
+    query_member = "openCypherQuery"
+    parameters_member = "parameters"
+    result_member = "results"
+    sensor_name = "NeptuneOpenCypherQuerySensor"
+    template_fields: Sequence[str] = template_fields_with("query", "parameters", "endpoint_url")
+    template_fields_renderers = {"parameters": "json"}
+
+    def __init__(self, *, query: str, parameters: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(query=query, **kwargs)
+        self.parameters = parameters
+
+
+class NeptuneGremlinQueryOperator(NeptuneQueryOperator):
+    """Run a Gremlin query (a Gremlin string, ExecuteGremlinQuery) on a Neptune instance and
+    return ``{"query_id", "results"}``, ``results`` being the answer's ``result`` member.
+
+    :param query: The Gremlin query, e.g. ``g.V().hasLabel('person').count()``. (templated)
+    :param endpoint_url: The instance endpoint (see :class:`NeptuneQueryOperator`). (templated)
+
+    The marker rides on a leading ``// airflow-querystatus:<uuid>`` line, found again in
+    ListGremlinQueries' ``queryString``. [inferred] Neptune's Gremlin endpoint accepts
+    Gremlin-Groovy-style ``//`` line comments in a script string; no AWS document says so
+    explicitly. The SDK's ExecuteGremlinQuery has no member for Neptune's custom ``queryId``
+    (which the raw HTTP endpoint accepts), so the text is the only carrier.
+    """
+
+    spec = NEPTUNE_GREMLIN_QUERY
+    trigger_class = NeptuneGremlinQueryTrigger
+    language = "Gremlin"
+    query_member = "gremlinQuery"
+    result_member = "result"
+    sensor_name = "NeptuneGremlinQuerySensor"
 
 
 #: What the schedule is told after each wait: the query is still running.

@@ -1,4 +1,4 @@
-"""Sensor for Neptune openCypher queries."""
+"""Sensors for Neptune openCypher and Gremlin queries."""
 
 from __future__ import annotations
 
@@ -9,19 +9,17 @@ from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
 from airflow_querystatus.hooks.neptune import NeptuneDataHook
 from airflow_querystatus.sensors.base import QueryStatusSensor
-from airflow_querystatus.status import NEPTUNE_OPEN_CYPHER_QUERY
-from airflow_querystatus.triggers.neptune import NeptuneOpenCypherQueryTrigger
+from airflow_querystatus.status import NEPTUNE_GREMLIN_QUERY, NEPTUNE_OPEN_CYPHER_QUERY
+from airflow_querystatus.triggers.neptune import NeptuneGremlinQueryTrigger, NeptuneOpenCypherQueryTrigger
 
-
-class NeptuneOpenCypherQuerySensor(QueryStatusSensor):
-    """Wait for a Neptune openCypher query to finish.
-
+#: How every Neptune query sensor waits (the front doors' docstrings end with it).
+_HOW_IT_WAITS = """
     Neptune lists only running and waiting queries and keeps no outcome: while the id is
     listed the sensor waits; ``cancelled: true`` fails the task; once an id the sensor saw
     running is no longer known, the query has finished and the task succeeds, with a log
     line saying Neptune does not report whether the query itself succeeded.
 
-    :param query_id: The query's id, from ListOpenCypherQueries. (templated)
+    :param query_id: The query's id, from the language's List...Queries call. (templated)
     :param endpoint_url: The Neptune instance endpoint that runs the query, e.g.
         ``https://my-db.xxxx.us-east-1.neptune.amazonaws.com:8182``; the connection's
         ``endpoint_url`` if not given. Use the instance, not a reader endpoint: status is
@@ -29,10 +27,12 @@ class NeptuneOpenCypherQuerySensor(QueryStatusSensor):
     :param fail_on_unknown_query_id: Fail if the id is unknown on the first poll. Default
         False: a fast query may finish before the first poll, so an unknown id is taken as
         finished, with a warning.
-    """
+"""
 
-    spec = NEPTUNE_OPEN_CYPHER_QUERY
-    trigger_class = NeptuneOpenCypherQueryTrigger
+
+class _NeptuneQuerySensor(QueryStatusSensor):
+    """The sensor of one Neptune query language: a subclass names the language."""
+
     aws_hook_class = NeptuneDataHook
     template_fields: Sequence[str] = aws_template_fields("query_id", "endpoint_url")
 
@@ -46,3 +46,17 @@ class NeptuneOpenCypherQuerySensor(QueryStatusSensor):
     ) -> None:
         super().__init__(query_id=query_id, endpoint_url=endpoint_url,
                          fail_on_unknown_query_id=fail_on_unknown_query_id, **kwargs)
+
+
+class NeptuneOpenCypherQuerySensor(_NeptuneQuerySensor):
+    __doc__ = "Wait for a Neptune openCypher query (ListOpenCypherQueries gives its id).\n" + _HOW_IT_WAITS
+
+    spec = NEPTUNE_OPEN_CYPHER_QUERY
+    trigger_class = NeptuneOpenCypherQueryTrigger
+
+
+class NeptuneGremlinQuerySensor(_NeptuneQuerySensor):
+    __doc__ = "Wait for a Neptune Gremlin query (ListGremlinQueries gives its id).\n" + _HOW_IT_WAITS
+
+    spec = NEPTUNE_GREMLIN_QUERY
+    trigger_class = NeptuneGremlinQueryTrigger

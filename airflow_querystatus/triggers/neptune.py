@@ -1,31 +1,43 @@
-"""Trigger for Neptune openCypher queries."""
+"""Triggers for Neptune openCypher and Gremlin queries."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from airflow_querystatus.status import NEPTUNE_OPEN_CYPHER_QUERY
+from airflow_querystatus.status import NEPTUNE_GREMLIN_QUERY, NEPTUNE_OPEN_CYPHER_QUERY
 from airflow_querystatus.triggers.base import QueryStatusTrigger
 
-
-class NeptuneOpenCypherQueryTrigger(QueryStatusTrigger):
-    """Wait for a Neptune openCypher query to leave the instance's query list.
-
+#: How every Neptune query trigger waits (the front doors' docstrings end with it).
+_HOW_IT_WAITS = """
     Neptune's status API only lists running and waiting queries: a listed query is running,
     one listed with ``cancelled: true`` is being cancelled (a failure), and an id that was
     seen running and is then unknown (400 InvalidParameterException) has finished. Neptune
     does not say whether it succeeded; only the client that ran it gets the outcome.
 
-    :param query_id: The query's id (from ListOpenCypherQueries).
+    :param query_id: The query's id (from the language's List...Queries call).
     :param endpoint_url: The Neptune instance endpoint running the query,
         e.g. ``https://my-db.xxxx.us-east-1.neptune.amazonaws.com:8182``; if not given, the
         connection's ``endpoint_url`` is used.
     :param fail_on_unknown_query_id: If the id is unknown on the first poll (never seen
         running), fail instead of assuming the query already finished. Default False: a
         fast query can finish before the first poll.
-    """
+"""
 
-    spec = NEPTUNE_OPEN_CYPHER_QUERY
+
+class _NeptuneQueryTrigger(QueryStatusTrigger):
+    """The trigger of one Neptune query language: a subclass names the language."""
 
     def __init__(self, *, query_id: str, **kwargs: Any) -> None:
         super().__init__(identifiers={"query_id": query_id}, **kwargs)
+
+
+class NeptuneOpenCypherQueryTrigger(_NeptuneQueryTrigger):
+    __doc__ = "Wait for a Neptune openCypher query (ListOpenCypherQueries gives its id).\n" + _HOW_IT_WAITS
+
+    spec = NEPTUNE_OPEN_CYPHER_QUERY
+
+
+class NeptuneGremlinQueryTrigger(_NeptuneQueryTrigger):
+    __doc__ = "Wait for a Neptune Gremlin query (ListGremlinQueries gives its id).\n" + _HOW_IT_WAITS
+
+    spec = NEPTUNE_GREMLIN_QUERY
