@@ -175,10 +175,17 @@ def test_start_from_trigger_hands_templated_ids_to_the_triggerer(emulator) -> No
     assert args.trigger_kwargs["endpoint_url"] == "{{ params.e }}"
     assert args.timeout.total_seconds() == 60 and args.trigger_kwargs["deadline"] is None
 
-    # What the triggerer does: build the trigger from the raw kwargs, render, run.
+    # What the triggerer does: build the trigger from the raw kwargs, then render every field
+    # the task templates that the trigger has, by assigning it (airflow/triggers/base.py, 3.3).
     trigger = NeptuneOpenCypherQueryTrigger(**args.trigger_kwargs)
+    rendered = {name: getattr(trigger, name) for name in sensor.template_fields
+                if name in args.trigger_kwargs and hasattr(trigger, name)}
+    assert {"aws_conn_id", "region_name", "verify", "query_id", "endpoint_url"} <= rendered.keys()
     query = emulator.add_query("neptune_open_cypher", steps=[("RUNNING", 1), "FINISHED"])
-    trigger.query_id, trigger.endpoint_url = query.query_id, None  # rendered
+    rendered.update(query_id=query.query_id, endpoint_url=None, aws_conn_id="aws_default")
+    for name, value in rendered.items():
+        setattr(trigger, name, value)
+    assert trigger.serialize()[1]["aws_conn_id"] == "aws_default"
     event = asyncio.run(first_event(trigger))
     # No callback needs a worker: the trigger ends the task itself, the answer as its XCom.
     assert isinstance(event, TaskSuccessEvent)

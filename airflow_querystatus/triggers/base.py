@@ -197,12 +197,17 @@ class QueryStatusTrigger(BaseTrigger):
             self.log.info("The task was killed (now %s): stopped %s.", state, subject)
 
 
-# The contract's settings also read as attributes (``trigger.deadline``), as before.
+# The contract's settings also read as attributes (``trigger.deadline``), as before, and can
+# be set: Airflow 3.3's triggerer renders a start_from_trigger sensor's templated fields
+# (``aws_conn_id``, ...) by assigning them on the trigger, which then waits with the result.
 def _contract_field(name: str) -> property:
     def read(self: QueryStatusTrigger) -> Any:
         return getattr(self.wait, name)
 
-    return property(read, doc=f"The contract's ``{name}``.")
+    def write(self: QueryStatusTrigger, value: Any) -> None:
+        self.wait = self.wait.replace(**{name: value})
+
+    return property(read, write, doc=f"The contract's ``{name}``.")
 
 
 for _name in sorted(_CONTRACT_FIELDS):
