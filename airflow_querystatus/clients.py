@@ -27,8 +27,9 @@ from typing import Any
 
 from botocore.config import Config
 
-from airflow_querystatus import __version__
-from airflow_querystatus.compat import run_sync
+from airflow_querystatus import __version__, prepared
+from airflow_querystatus.compat import conf, run_sync
+from airflow_querystatus.hooks import hook_class_for
 
 DEFAULT_MAX_CLIENT_AGE = 900.0
 #: botocore's default of 10 connections queues calls once hundreds of waits share a client.
@@ -36,6 +37,20 @@ DEFAULT_MAX_POOL_CONNECTIONS = 50
 #: Standard retry mode retries the throttling and 5xx codes these APIs use
 #: (legacy mode misses TooManyRequestsException and LimitExceededException).
 DEFAULT_RETRIES: dict[str, Any] = {"mode": "standard", "max_attempts": 3}
+#: The connection extra and the ``[querystatus]`` option that turn prepared status calls off.
+PREPARED_CALLS_OPTION = "prepared_status_calls"
+
+
+def prepared_calls_enabled(connection_extra: Mapping[str, Any]) -> bool:
+    """Whether status polls may use prepared calls (:mod:`airflow_querystatus.prepared`):
+    on unless the ``[querystatus] prepared_status_calls`` option or the connection's
+    ``prepared_status_calls`` extra says false."""
+    if not conf.getboolean("querystatus", PREPARED_CALLS_OPTION, fallback=True):
+        return False
+    value = connection_extra.get(PREPARED_CALLS_OPTION, True)
+    if isinstance(value, str):
+        return value.strip().lower() not in {"false", "0", "no", "off"}
+    return bool(value)
 
 
 @dataclass(frozen=True)
@@ -182,8 +197,6 @@ class SharedClientPool:
 
 async def create_client_through_hook(key: ClientKey) -> tuple[Any, Callable[[], Awaitable[Any]]]:
     """Default factory: build the client with the service's hook (see module docstring)."""
-    from airflow_querystatus.hooks import hook_class_for
-
     hook_cls = hook_class_for(key.service)
     params: dict[str, Any] = {
         "aws_conn_id": key.aws_conn_id,
@@ -195,7 +208,7 @@ async def create_client_through_hook(key: ClientKey) -> tuple[Any, Callable[[], 
         params["endpoint_url"] = key.endpoint_url
     hook = hook_cls(**params)
 
-    def prepare() -> tuple[Any, dict[str, Any]]:
+    def prepare() -> tuple[Any, dict[str, Any], bool]:
         # The blocking part (connection look-up, STS for assume-role): the session and the
         # client's arguments. The hook's session carries every credential method of the
         # connection. The client is made here rather than by ``hook.get_client_type`` to keep
@@ -209,18 +222,20 @@ async def create_client_through_hook(key: ClientKey) -> tuple[Any, Callable[[], 
             user_agent_extra=f"airflow-querystatus/{__version__}",
         )
         session = hook.get_session(region_name=hook.region_name, deferrable=True)
-        return session, {
+        arguments = {
             "service_name": key.service,
             "endpoint_url": hook.conn_config.get_service_endpoint_url(service_name=key.service),
             "config": defaults.merge(hook.config),
             "verify": hook.verify,
         }
+        return session, arguments, prepared_calls_enabled(hook.conn_config.extra_config)
 
-    session, arguments = await run_sync(prepare)()
+    session, arguments, prepared_calls = await run_sync(prepare)()
     # Made on the loop and awaited at once: a cancellation while ``prepare`` runs then
     # drops no half-made client (aiobotocore's creator wraps a coroutine).
     creator = session.create_client(**arguments)
     client = await creator.__aenter__()
+    prepared.attach(client, enabled=prepared_calls)
 
     async def close() -> None:
         await creator.__aexit__(None, None, None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import fields
 from datetime import timedelta
@@ -12,7 +13,9 @@ from airflow.triggers.base import BaseTrigger, TaskSuccessEvent, TriggerEvent
 
 from airflow_querystatus.clients import ClientKey, SharedClientPool, shared_pool
 from airflow_querystatus.compat import TRIGGER_ON_KILL, task_instance_state
+from airflow_querystatus.errors import ErrorKind, classify
 from airflow_querystatus.polling import Outcome, StatusTracker, Verdict, WaitOptions, wait_until_done
+from airflow_querystatus.prepared import StatusCall
 from airflow_querystatus.status import StatusSpec
 from airflow_querystatus.wait import WaitContract
 
@@ -27,6 +30,12 @@ DEFER_TIMEOUT_GRACE = timedelta(seconds=60)
 _in_flight: set[asyncio.Future[None]] = set()
 
 
+def _expected_error(spec: StatusSpec, exc: BaseException) -> bool:
+    """Errors after which a prepared status call stays in use: those the engine waits out."""
+    kind = classify(exc, not_found_codes=spec.not_found_codes, vanished_codes=spec.vanished_codes).kind
+    return kind in (ErrorKind.TRANSIENT, ErrorKind.NOT_FOUND, ErrorKind.VANISHED)
+
+
 _CONTRACT_FIELDS = frozenset(f.name for f in fields(WaitContract)) - {"extras"}
 
 
@@ -35,18 +44,17 @@ def _is_template(value: object) -> bool:
 
 
 class _PooledStatusFetcher:
-    """Makes the status call through the process-wide shared client."""
+    """Makes the status call through the process-wide shared client (prepared after the first
+    poll, see :mod:`airflow_querystatus.prepared`)."""
 
     def __init__(self, spec: StatusSpec, params: dict[str, str], key: ClientKey, pool: SharedClientPool) -> None:
-        self._operation = spec.operation
-        self._params = params
+        self._call = StatusCall(spec.operation, params, keep_template=functools.partial(_expected_error, spec))
         self._key = key
         self._pool = pool
 
     async def fetch(self) -> Mapping[str, Any]:
         async with self._pool.borrow(self._key) as client:
-            response: Mapping[str, Any] = await getattr(client, self._operation)(**self._params)
-            return response
+            return await self._call(client)
 
     async def refresh(self) -> None:
         await self._pool.invalidate(self._key)

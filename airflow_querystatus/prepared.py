@@ -1,0 +1,368 @@
+"""Prepared status calls: the same request as the plain client call, at half its CPU.
+
+A status poll sends the same request every time: the operation, the identifiers, the endpoint
+and the headers never change during a wait; only the date, the credentials and the signature
+do. botocore nevertheless runs its whole per-call pipeline for each poll (parameter validation,
+serialization, endpoint ruleset resolution, the user-agent string, a dozen event emissions),
+which is about half the CPU of a call. A :class:`StatusCall` therefore
+
+* makes the first poll of a wait through the plain client call, and keeps the request that
+  call sent (observed on the client's ``before-send`` event) as the wait's template;
+* for each later poll, signs a copy of the template with botocore's own SigV4 signer (fresh
+  frozen credentials from the client's credential provider each time, so refreshable and
+  assume-role credentials keep working), sends it through the client's own HTTP session
+  (proxies, timeouts, TLS settings and the connection pool kept) and parses the answer with
+  the client's own parser, raising errors exactly as the plain call raises them.
+
+What a prepared poll bypasses, and why that is safe here:
+
+* botocore's in-call retries: the polling engine already owns backoff and error budgets, and
+  a throttled poll is simply the next poll a little later;
+* event hooks a user registered on the client's ``before-call``, ``before-send``,
+  ``after-call`` or ``before-parse`` events (the template keeps what they did to the first
+  request; the self-check below notices hooks that change every request);
+* parameter validation and serialization, already done once for the identical parameters.
+
+Safety valves: the first poll of every wait, the first poll after the client was rebuilt, and
+any poll after an error the engine does not expect (see ``keep_template``) go through the
+plain call. An operation or client the template cannot represent (not SigV4, streaming,
+checksums, compression) never uses it. The ``[querystatus] prepared_status_calls`` option or
+a connection's ``prepared_status_calls`` extra turns the whole path off.
+
+This is the one module that reads private attributes of botocore and aiobotocore. They are
+read once per client (:class:`_ClientParts`); if one is missing, or if the self-check finds
+that a prepared request differs from the plain client's request (method, URL, body, every
+header including the signature, made in the same second with the same credentials), the
+client falls back to plain calls with one warning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import uuid
+import weakref
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiobotocore.endpoint import convert_to_response_dict
+from botocore.awsrequest import AWSPreparedRequest, AWSRequest
+
+log = logging.getLogger(__name__)
+
+#: Headers that are made anew for every request: by the signer, by ``prepare()`` (length),
+#: and botocore's per-call invocation id.
+_PER_REQUEST_HEADERS = frozenset(
+    {"authorization", "x-amz-date", "x-amz-security-token", "content-length", "amz-sdk-invocation-id"}
+)
+_SIGV4 = "AWS4-HMAC-SHA256 Credential="
+#: Attempts at making the self-check's two requests within the same second (same X-Amz-Date).
+_SELF_CHECK_ATTEMPTS = 5
+
+_warned: set[str] = set()
+
+
+def _warn_once(key: str, message: str, *args: Any) -> None:
+    if key not in _warned:
+        _warned.add(key)
+        log.warning(message, *args)
+
+
+# --------------------------------------------------------------------------- capture
+@dataclass
+class _Capture:
+    """Set for the duration of one plain call: receives the request it sends."""
+
+    dry_run: bool
+    request: AWSPreparedRequest | None = None
+
+
+class _DryRunStop(Exception):
+    """Raised by the ``before-send`` observer to end a dry run before anything is sent."""
+
+
+_capture: contextvars.ContextVar[_Capture | None] = contextvars.ContextVar("querystatus_capture", default=None)
+
+
+def _observe_before_send(request: AWSPreparedRequest, **_: Any) -> None:
+    """``before-send`` observer: records the signed request of the call being captured.
+
+    Event handlers run inside the calling task, so the context variable names exactly the
+    call that asked; every other call on the shared client passes through untouched.
+    """
+    capture = _capture.get()
+    if capture is None:
+        return
+    capture.request = request
+    if capture.dry_run:
+        raise _DryRunStop
+
+
+# --------------------------------------------------------------------------- per client
+@dataclass(eq=False)
+class _ClientParts:
+    """Every private attribute of one aiobotocore client the prepared path uses."""
+
+    signer: Any  # aiobotocore AioRequestSigner: get_auth_instance() gives fresh credentials
+    endpoint: Any  # aiobotocore AioEndpoint: http_session, _add_modeled_error_fields
+    parser: Any  # the protocol's response parser, as the endpoint creates it
+
+    @classmethod
+    def read(cls, client: Any) -> _ClientParts:
+        endpoint = client._endpoint
+        protocol = client.meta.service_model.resolved_protocol
+        parts = cls(client._request_signer, endpoint, endpoint._response_parser_factory.create_parser(protocol))
+        for owner, name in ((parts.signer, "get_auth_instance"), (endpoint, "http_session"),
+                            (endpoint, "_add_modeled_error_fields"), (parts.parser, "parse")):
+            if not hasattr(owner, name):
+                raise AttributeError(f"{type(owner).__name__} has no {name!r}")
+        return parts
+
+
+@dataclass(eq=False)
+class PreparedClient:
+    """The prepared-call state of one client: enabled or not, and each operation's self-check."""
+
+    client: Any
+    enabled: bool
+    parts: _ClientParts | None = None
+    #: Operation name -> the self-check's result (a future while it runs).
+    _checks: dict[str, asyncio.Future[bool]] = field(default_factory=dict)
+
+    @classmethod
+    def attach(cls, client: Any, *, enabled: bool) -> PreparedClient:
+        prepared = cls(client, enabled)
+        if enabled:
+            try:
+                prepared.parts = _ClientParts.read(client)
+                service_id = client.meta.service_model.service_id.hyphenize()
+                client.meta.events.register(f"before-send.{service_id}", _observe_before_send,
+                                            unique_id="airflow-querystatus-capture")
+            except Exception as err:  # an aiobotocore whose internals moved: plain calls only
+                prepared.enabled = False
+                _warn_once("parts", "Prepared status calls are off: this botocore/aiobotocore does not have "
+                           "what they need (%s); every poll uses the plain client call.", err)
+        return prepared
+
+    async def plain_call(self, method: str, params: Mapping[str, Any]) -> tuple[Any, _Template | None]:
+        """The plain client call, and the template of the request it sent (if it can serve)."""
+        capture = _Capture(dry_run=False) if self.enabled else None
+        token = _capture.set(capture)
+        try:
+            response = await getattr(self.client, method)(**params)
+        finally:
+            _capture.reset(token)
+        if capture is None or capture.request is None:
+            return response, None
+        return response, _Template.from_request(self, method, capture.request)
+
+    async def dry_run(self, method: str, params: Mapping[str, Any]) -> AWSPreparedRequest:
+        """The request the plain client call would send, made through its whole pipeline."""
+        capture = _Capture(dry_run=True)
+        token = _capture.set(capture)
+        try:
+            await getattr(self.client, method)(**params)
+        except _DryRunStop:
+            pass
+        finally:
+            _capture.reset(token)
+        if capture.request is None:
+            raise RuntimeError("the plain call ended without reaching before-send")
+        return capture.request
+
+    async def verified(self, template: _Template, params: Mapping[str, Any]) -> bool:
+        """Whether prepared requests for this operation match the plain client's (checked once)."""
+        check = self._checks.get(template.operation)
+        if check is None:
+            check = self._checks[template.operation] = asyncio.ensure_future(self._self_check(template, params))
+        return await asyncio.shield(check)
+
+    async def _self_check(self, template: _Template, params: Mapping[str, Any]) -> bool:
+        differences: list[str] = []
+        try:
+            for _ in range(_SELF_CHECK_ATTEMPTS):
+                ours = await template.signed_request()
+                theirs = await self.dry_run(template.method, params)
+                if ours.headers.get("X-Amz-Date") == theirs.headers.get("X-Amz-Date"):
+                    break
+            differences = request_differences(ours, theirs)
+        except Exception as err:
+            differences = [f"the check itself failed: {err!r}"]
+        if differences:
+            self.enabled = False
+            _warn_once(
+                f"check:{template.operation}",
+                "Prepared status calls are off for %s on this client: a prepared request differs from the "
+                "plain client's (%s). Every poll uses the plain client call; please report this with your "
+                "botocore and aiobotocore versions.",
+                template.operation,
+                "; ".join(differences),
+            )
+            return False
+        log.debug("Prepared %s requests match the plain client's; using them.", template.operation)
+        return True
+
+
+def request_differences(ours: AWSPreparedRequest, theirs: AWSPreparedRequest) -> list[str]:
+    """What differs between two requests (names only: values may hold credentials)."""
+    differences = [name for name in ("method", "url") if getattr(ours, name) != getattr(theirs, name)]
+    if _as_bytes(ours.body) != _as_bytes(theirs.body):
+        differences.append("body")
+    mine, other = _header_map(ours), _header_map(theirs)
+    for name in sorted(mine.keys() | other.keys()):
+        if name == "amz-sdk-invocation-id":  # random per call: present on both is all we ask
+            if (name in mine) != (name in other):
+                differences.append(f"header {name}")
+        elif mine.get(name) != other.get(name):
+            differences.append(f"header {name}")
+    return differences
+
+
+def _header_map(request: AWSPreparedRequest) -> dict[str, str]:
+    return {str(k).lower(): v.decode() if isinstance(v, bytes) else str(v) for k, v in request.headers.items()}
+
+
+def _as_bytes(body: Any) -> bytes:
+    if body is None:
+        return b""
+    return body.encode() if isinstance(body, str) else bytes(body)
+
+
+_clients: weakref.WeakKeyDictionary[Any, PreparedClient] = weakref.WeakKeyDictionary()
+
+
+def attach(client: Any, *, enabled: bool) -> None:
+    """Called once when a client is built: whether its status polls may be prepared."""
+    _clients[client] = PreparedClient.attach(client, enabled=enabled)
+
+
+def prepared_client(client: Any) -> PreparedClient:
+    prepared = _clients.get(client)
+    if prepared is None:  # a client built elsewhere: plain calls, nothing registered on it
+        prepared = _clients[client] = PreparedClient(client, enabled=False)
+    return prepared
+
+
+# --------------------------------------------------------------------------- per wait
+@dataclass(frozen=True, eq=False)
+class _Template:
+    """The unchanging part of one wait's status request."""
+
+    owner: PreparedClient
+    method: str
+    operation: str
+    operation_model: Any
+    http_method: str
+    url: str
+    #: Headers the plain call signed (they go to the signer), and the headers botocore adds
+    #: after signing (``amz-sdk-request``, ``user-agent``...), which are added after it here too.
+    signed_headers: dict[str, str]
+    unsigned_headers: dict[str, str]
+    body: bytes
+    region: str
+    signing_name: str
+
+    @classmethod
+    def from_request(cls, owner: PreparedClient, method: str, request: AWSPreparedRequest) -> _Template | None:
+        """The template of a captured request, or None when a template cannot stand for it."""
+        headers = _header_map(request)
+        authorization = headers.get("authorization", "")
+        retry_info = {part.strip() for part in headers.get("amz-sdk-request", "attempt=1").split(";")}
+        if not authorization.startswith(_SIGV4) or "attempt=1" not in retry_info:
+            return None  # not SigV4 (v4a, bearer, unsigned), or a retried attempt's headers
+        if not isinstance(request.body, (bytes, str, type(None))) or request.stream_output:
+            return None
+        operation = owner.client.meta.method_to_api_mapping[method]
+        model = owner.client.meta.service_model.operation_model(operation)
+        if (model.has_streaming_input or model.has_streaming_output or model.has_event_stream_output
+                or model.http_checksum or model.request_compression):
+            return None
+        credential, _, rest = authorization[len(_SIGV4):].partition(",")
+        scope = credential.split("/")
+        signed = rest.partition("SignedHeaders=")[2].partition(",")[0].split(";")
+        if len(scope) != 5 or scope[4] != "aws4_request" or signed == [""]:
+            return None
+        kept = {name: value for name, value in headers.items() if name not in _PER_REQUEST_HEADERS}
+        return cls(
+            owner=owner,
+            method=method,
+            operation=operation,
+            operation_model=model,
+            http_method=request.method,
+            url=request.url,
+            signed_headers={name: value for name, value in kept.items() if name in signed},
+            unsigned_headers={name: value for name, value in kept.items() if name not in signed},
+            body=_as_bytes(request.body),
+            region=scope[2],
+            signing_name=scope[3],
+        )
+
+    async def signed_request(self) -> AWSPreparedRequest:
+        """A copy of the template, signed now with the client's current credentials."""
+        auth = await self.owner.parts.signer.get_auth_instance(  # type: ignore[union-attr]
+            signing_name=self.signing_name, region_name=self.region, signature_version="v4"
+        )
+        request = AWSRequest(method=self.http_method, url=self.url, headers=self.signed_headers, data=self.body)
+        auth.add_auth(request)
+        headers = request.headers
+        for name, value in self.unsigned_headers.items():
+            headers[name] = value
+        headers["amz-sdk-invocation-id"] = str(uuid.uuid4())
+        return request.prepare()
+
+    async def send(self) -> dict[str, Any]:
+        """One prepared poll: sign, send, parse; errors raised as the plain call raises them."""
+        parts = self.owner.parts
+        assert parts is not None  # templates exist only for enabled clients
+        request = await self.signed_request()
+        http = await parts.endpoint.http_session.send(request)
+        model = self.operation_model
+        response_dict = await convert_to_response_dict(http, model)
+        parsed: dict[str, Any] = await parts.parser.parse(response_dict, model.output_shape)
+        if http.status_code >= 300:
+            await parts.endpoint._add_modeled_error_fields(response_dict, parsed, model, parts.parser)
+            code = parsed.get("Error", {}).get("Code")
+            raise self.owner.client.exceptions.from_code(code)(parsed, self.operation)
+        metadata = parsed.get("ResponseMetadata")
+        if isinstance(metadata, dict):
+            metadata["RetryAttempts"] = 0
+        return parsed
+
+
+class StatusCall:
+    """One wait's status call: plain for the first poll, prepared afterwards when it can be.
+
+    ``keep_template(exc)`` says whether an error raised by a prepared poll is one the engine
+    expects (throttling, 5xx, not found): after any other, the next poll is plain again.
+    """
+
+    __slots__ = ("_keep_template", "_method", "_params", "_template", "plain_polls", "prepared_polls")
+
+    def __init__(self, method: str, params: Mapping[str, Any], keep_template: Callable[[BaseException], bool]) -> None:
+        self._method = method
+        self._params = params
+        self._keep_template = keep_template
+        self._template: _Template | None = None
+        self.prepared_polls = 0
+        self.plain_polls = 0
+
+    async def __call__(self, client: Any) -> Mapping[str, Any]:
+        template = self._template
+        if (
+            template is not None
+            and template.owner.client is client
+            and template.owner.enabled
+            and await template.owner.verified(template, self._params)
+        ):
+            self.prepared_polls += 1
+            try:
+                return await template.send()
+            except Exception as exc:
+                if not self._keep_template(exc):
+                    self._template = None
+                raise
+        self.plain_polls += 1
+        response, self._template = await prepared_client(client).plain_call(self._method, self._params)
+        return response
