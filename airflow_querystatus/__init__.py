@@ -41,4 +41,21 @@ def get_provider_info() -> dict[str, Any]:
         "sensors": _modules("sensors"),
         "triggers": _modules("triggers"),
         "operators": _modules("operators"),
+        "config": {
+            "querystatus": {
+                "description": "Settings of the airflow-querystatus provider's triggers.",
+                "options": {
+                    "prepared_status_calls": {
+                        "description": "After a wait's first status poll, send each later poll as a prepared "
+                        "request (signed per poll with botocore's SigV4 signer, sent and parsed by the same "
+                        "client): about half the CPU of a plain client call. False makes every poll a plain "
+                        "client call. A connection's `prepared_status_calls` extra can also turn it off.",
+                        "version_added": "0.2.0",
+                        "type": "boolean",
+                        "example": "False",
+                        "default": "True",
+                    },
+                },
+            },
+        },
     }

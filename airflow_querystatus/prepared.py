@@ -129,7 +129,7 @@ class PreparedClient:
     enabled: bool
     parts: _ClientParts | None = None
     #: Operation name -> the self-check's result (a future while it runs).
-    _checks: dict[str, asyncio.Future[bool]] = field(default_factory=dict)
+    _checks: dict[str, asyncio.Future[bool | None]] = field(default_factory=dict)
 
     @classmethod
     def attach(cls, client: Any, *, enabled: bool) -> PreparedClient:
@@ -173,27 +173,34 @@ class PreparedClient:
         return capture.request
 
     async def verified(self, template: _Template, params: Mapping[str, Any]) -> bool:
-        """Whether prepared requests for this operation match the plain client's (checked once)."""
+        """Whether prepared requests for this operation match the plain client's (checked once
+        per client and operation; an inconclusive check is made again on the next poll)."""
         check = self._checks.get(template.operation)
         if check is None:
             check = self._checks[template.operation] = asyncio.ensure_future(self._self_check(template, params))
-        return await asyncio.shield(check)
+        verdict = await asyncio.shield(check)
+        if verdict is None and self._checks.get(template.operation) is check:
+            del self._checks[template.operation]
+        return bool(verdict)
 
-    async def _self_check(self, template: _Template, params: Mapping[str, Any]) -> bool:
-        differences: list[str] = []
+    async def _self_check(self, template: _Template, params: Mapping[str, Any]) -> bool | None:
+        """Make a prepared request and the plain client's request (not sent) in the same second
+        with the same credentials, and compare them; None when that could not be arranged
+        (credentials that botocore refreshes on every call)."""
         try:
             for _ in range(_SELF_CHECK_ATTEMPTS):
                 ours = await template.signed_request()
                 theirs = await self.dry_run(template.method, params)
-                if ours.headers.get("X-Amz-Date") == theirs.headers.get("X-Amz-Date"):
+                if _signing_inputs(ours) == _signing_inputs(theirs):
                     break
+            else:
+                return None
             differences = request_differences(ours, theirs)
         except Exception as err:
             differences = [f"the check itself failed: {err!r}"]
         if differences:
             self.enabled = False
-            _warn_once(
-                f"check:{template.operation}",
+            log.warning(
                 "Prepared status calls are off for %s on this client: a prepared request differs from the "
                 "plain client's (%s). Every poll uses the plain client call; please report this with your "
                 "botocore and aiobotocore versions.",
@@ -218,6 +225,12 @@ def request_differences(ours: AWSPreparedRequest, theirs: AWSPreparedRequest) ->
         elif mine.get(name) != other.get(name):
             differences.append(f"header {name}")
     return differences
+
+
+def _signing_inputs(request: AWSPreparedRequest) -> tuple[str, str]:
+    """The date and the access key a request was signed with."""
+    headers = _header_map(request)
+    return headers.get("x-amz-date", ""), headers.get("authorization", "").partition("/")[0]
 
 
 def _header_map(request: AWSPreparedRequest) -> dict[str, str]:

@@ -36,6 +36,8 @@ def aws_connection_uri(endpoint_url: str, **extra: object) -> str:
 @pytest.fixture(scope="session")
 def emulator_server() -> Iterator[EmulatorServer]:
     with EmulatorServer() as server:
+        # Every request signed with the test connection's key has its signature verified.
+        server.emulator.credentials.register("emulator-access-key", SECRET_KEY)
         os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = aws_connection_uri(server.url)
         yield server
 

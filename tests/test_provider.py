@@ -51,3 +51,21 @@ def test_every_integration_links_its_aws_api_reference() -> None:
     for kind in ("hooks", "sensors", "triggers", "operators"):
         listed = {m for group in info[kind] for m in group["python-modules"]}
         assert listed == {f"airflow_querystatus.{kind}.{s.module}" for s in SERVICES.values()}
+
+
+def test_the_provider_config_section_is_valid_and_airflow_reads_its_default(tmp_path) -> None:
+    import json
+    from importlib.resources import files
+
+    import jsonschema
+
+    schema = json.loads(files("airflow").joinpath("provider_info.schema.json").read_text())
+    jsonschema.validate(airflow_querystatus.get_provider_info(), schema)
+    out = subprocess.run(
+        [sys.executable, "-m", "airflow", "config", "get-value", "querystatus", "prepared_status_calls"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"AIRFLOW_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+    ).stdout
+    assert out.strip() == "True"

@@ -16,12 +16,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=4599)
     parser.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate (and --tls-key)")
     parser.add_argument("--tls-key", help="the certificate's PEM private key")
+    parser.add_argument("--credentials", action="append", default=[], metavar="KEY:SECRET",
+                        help="verify the SigV4 signature of requests signed with this access key (repeatable)")
     args = parser.parse_args(argv)
     context = None
     if args.tls_cert:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(args.tls_cert, args.tls_key)
-    server = EmulatorServer(host=args.host, port=args.port, ssl_context=context).start()
+    server = EmulatorServer(host=args.host, port=args.port, ssl_context=context)
+    for pair in args.credentials:
+        key, _, secret = pair.partition(":")
+        server.emulator.credentials.register(key, secret)
+    server.start()
     print(f"emulator listening on {server.url}", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -41,7 +41,7 @@ class Athena:
     async def dispatch(self, request: web.Request) -> tuple[str, str, Callable[[], Awaitable[Any]]]:
         """The operation's boto3 name, the calculation id it touches, and how to answer it."""
         operation = request.headers.get("X-Amz-Target", "").removeprefix("AmazonAthena.")
-        body = await request.json() if request.can_read_body else {}
+        body = await request.json() if request.body_exists else {}
         snake = _snake(operation)
         handler = getattr(self, snake, None)
 

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_querystatus.emulator.sigv4 import Credentials
 from airflow_querystatus.status import SPECS, Emulated, StatusSpec
 
 #: Every emulated operation by its kind (``StatusSpec.emulated``), derived from the registry.
@@ -206,6 +207,8 @@ class Emulator:
         self.sts_key_lifetime: float | None = None
         self.sts_announced_duration: float = 3600.0
         self.sessions: dict[str, dict[str, Any]] = {}
+        #: Access keys whose SigV4 signatures are verified (see :mod:`.sigv4`).
+        self.credentials = Credentials()
 
     # -- test-facing API --------------------------------------------------------------------
     def add_query(

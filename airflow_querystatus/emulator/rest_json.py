@@ -47,7 +47,7 @@ def routes(emulator: Emulator, spec: StatusSpec) -> list[Route]:
         return query
 
     async def start(request: web.Request) -> dict[str, Any]:
-        body = await request.json() if request.can_read_body else {}
+        body = await request.json() if request.body_exists else {}
         model = operation_model(spec.service, str(spec.start_operation)).input_shape
         for required in model.required_members:
             if model.members[required].serialization.get("location") != "uri" and required not in body:

@@ -5,7 +5,8 @@ Each operation is served by its wire protocol's module (``StatusSpec.emulated.pr
 REST dialect), :mod:`.json_1_1` (Athena); :mod:`.sts` serves AssumeRole. Errors come back in
 each protocol's own shape, so botocore raises exactly the exception classes it raises against
 AWS. This module adds fault injection, expired keys and the control API under ``/_emulator/``.
-Signatures are not checked. The server binds loopback addresses only.
+Signatures made with a key the emulator knows are verified (:mod:`.sigv4`); others are not
+checked. The server binds loopback addresses only.
 """
 
 from __future__ import annotations
@@ -89,6 +90,9 @@ class EmulatorApp:
     ) -> web.StreamResponse:
         key = access_key(request)
         self.emulator.count_request(operation, key)
+        refusal = self.emulator.credentials.refusal(request, await request.read())
+        if refusal is not None:
+            return error(refusal.code, refusal.message)
         if self.emulator.key_expired(key):
             return error("ExpiredTokenException", "The security token in the request is expired")
         fault = self.emulator.next_fault(operation, query_id)

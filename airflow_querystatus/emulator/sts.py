@@ -25,12 +25,19 @@ async def assume_role(emulator: Emulator, request: web.Request) -> web.StreamRes
         return web.Response(status=400, content_type="text/xml", text=(
             "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidAction</Code>"
             "<Message>Only AssumeRole is emulated</Message></Error></ErrorResponse>"))
+    refusal = emulator.credentials.refusal(request, await request.read())
+    if refusal is not None:
+        return web.Response(status=403, content_type="text/xml", text=(
+            f"<ErrorResponse><Error><Type>Sender</Type><Code>{refusal.code}</Code>"
+            f"<Message>{refusal.message}</Message></Error></ErrorResponse>"))
     key, expires = emulator.issue_sts_key()
+    secret, token = f"emulated-{uuid.uuid4().hex}", f"token-{uuid.uuid4().hex}"
+    emulator.credentials.register(key, secret, token)
     session = str(form.get("RoleSessionName", "session"))
     xml = (
         '<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult>'
-        f"<Credentials><AccessKeyId>{key}</AccessKeyId><SecretAccessKey>emulated-{uuid.uuid4().hex}"
-        f"</SecretAccessKey><SessionToken>token-{uuid.uuid4().hex}</SessionToken>"
+        f"<Credentials><AccessKeyId>{key}</AccessKeyId><SecretAccessKey>{secret}"
+        f"</SecretAccessKey><SessionToken>{token}</SessionToken>"
         f"<Expiration>{iso(expires)}</Expiration></Credentials>"
         f"<AssumedRoleUser><AssumedRoleId>AROAEMULATOR:{session}</AssumedRoleId>"
         f"<Arn>arn:aws:sts::123456789012:assumed-role/emulated/{session}</Arn></AssumedRoleUser>"
