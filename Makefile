@@ -10,7 +10,14 @@ LOCK := requirements/airflow-$(AIRFLOW).txt
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
+## PREPARED=off runs everything with prepared status calls turned off ([querystatus]
+## prepared_status_calls); CI runs the suite both ways on every line.
+PREPARED ?= on
+export AIRFLOW__QUERYSTATUS__PREPARED_STATUS_CALLS := $(if $(filter off,$(PREPARED)),False,True)
 
+ifeq ($(filter $(PREPARED),on off),)
+$(error PREPARED=$(PREPARED): choose on or off)
+endif
 ifeq ($(filter $(AIRFLOW),$(LINES)),)
 $(error AIRFLOW=$(AIRFLOW) is not a supported line; choose one of: $(LINES))
 endif
@@ -41,16 +48,22 @@ test-fast: venv
 test-e2e: venv
 	$(BIN)/pytest -m e2e
 
-## What CI runs (.ci/run): the full suite on the newest line and on the oldest 3.x line and
-## 2.11 (the e2e stack differs most there), the fast suite on the lines between.
+## What CI runs (.ci/run): on every line, the suite with prepared status calls on and off:
+## the full suite on the newest line, the oldest 3.x line and 2.11 (the e2e stack differs
+## most there), the fast suite on the lines between.
 ci:
 	$(MAKE) test AIRFLOW=3.3
+	$(MAKE) test-fast test-e2e AIRFLOW=3.3 PREPARED=off
 	$(MAKE) check-dist AIRFLOW=3.3
 	$(MAKE) docs AIRFLOW=3.3
 	$(MAKE) test-fast AIRFLOW=3.2
+	$(MAKE) test-fast AIRFLOW=3.2 PREPARED=off
 	$(MAKE) test-fast AIRFLOW=3.1
+	$(MAKE) test-fast AIRFLOW=3.1 PREPARED=off
 	$(MAKE) test AIRFLOW=3.0
+	$(MAKE) test-fast test-e2e AIRFLOW=3.0 PREPARED=off
 	$(MAKE) test AIRFLOW=2.11
+	$(MAKE) test-fast test-e2e AIRFLOW=2.11 PREPARED=off
 
 benchmark: venv
 	$(BIN)/python benchmarks/triggerer_scale.py

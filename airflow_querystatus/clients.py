@@ -25,6 +25,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+# aiobotocore's client machinery is imported here, when the triggerer loads a trigger class,
+# rather than by the hook inside the first poll on the triggerer's event loop.
+import aiobotocore.session  # noqa: F401
 from botocore.config import Config
 
 from airflow_querystatus import __version__, prepared

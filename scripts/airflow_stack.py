@@ -139,7 +139,10 @@ class AirflowStack:
         return f"sqlite:///{self.home / 'airflow.db'}"
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "AWS_"))}
+        # The caller's Airflow and AWS settings stay out, except this provider's own section
+        # (``make test PREPARED=off`` runs the stack with prepared status calls turned off).
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("AIRFLOW", "AWS_")) or k.startswith("AIRFLOW__QUERYSTATUS__")}
         secret = self.secret
         env.update(
             PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
@@ -220,7 +223,7 @@ class AirflowStack:
         may take it first: then it starts again on a new one."""
         for _ in range(attempts):
             self._spawn("emulator", str(BIN / "python"), "-m", "airflow_querystatus.emulator",
-                        "--port", str(self.emulator_port))
+                        "--port", str(self.emulator_port), "--credentials", "demo-access-key:demo-secret-key")
             process, deadline = self.processes["emulator"], time.time() + 60
             while process.poll() is None and time.time() < deadline:
                 if self._reachable(self.emulator_url + "/_emulator/stats"):
