@@ -176,7 +176,9 @@ class PreparedClient:
         """Whether prepared requests for this operation match the plain client's (checked once
         per client and operation; an inconclusive check is made again on the next poll)."""
         check = self._checks.get(template.operation)
-        if check is None:
+        if check is not None and check.done() and check.result() is not None:
+            return bool(check.result())  # the steady state: one dict look-up per poll
+        if check is None or check.done():
             check = self._checks[template.operation] = asyncio.ensure_future(self._self_check(template, params))
         verdict = await asyncio.shield(check)
         if verdict is None and self._checks.get(template.operation) is check:
