@@ -1,24 +1,32 @@
 """Triggerer scale: what N concurrent deferred waits cost in one asyncio loop.
 
-    .venv/bin/python benchmarks/triggerer_scale.py                  # N = 1,000 and 10,000
-    .venv/bin/python benchmarks/triggerer_scale.py --sizes 1000 --provider-sizes 1000
+    .venv/bin/python benchmarks/triggerer_scale.py                  # N = 1,000 and 10,000, 3 runs
+    .venv/bin/python benchmarks/triggerer_scale.py --sizes 1000 --runs 3 --provider-sizes 1000
 
 The emulator runs in its own process over TLS on 127.0.0.1 (a self-signed certificate is
-made on the fly), so its CPU is not counted. Each query is RUNNING for ``--running-seconds``
-and then COMPLETED. Every scenario runs in a fresh child process that first imports the
-same modules (Airflow, the amazon provider, aiobotocore, this package), so the figures
-differ only by how the waiting is done:
+made on the fly; it verifies the SigV4 signature of every request), so its CPU is not
+counted. Each query is RUNNING for ``--running-seconds`` and then COMPLETED. Every scenario
+runs in a fresh child process that first imports the same modules (Airflow, the amazon
+provider, aiobotocore, this package), so the figures differ only by how the waiting is done:
 
 * ``floor``: one shared aiobotocore client, a bare poll loop per query, the same intervals;
-* ``ours``: this package's ``AthenaCalculationExecutionTrigger`` (shared client pool,
-  adaptive jittered interval, change-only logging);
+* ``prepared``: this package's ``AthenaCalculationExecutionTrigger`` with prepared status
+  calls (``[querystatus] prepared_status_calls = True``, the default);
+* ``plain``: the same trigger with every poll a plain client call (the option False);
 * ``provider``: the amazon provider's pattern, an ``AwsBaseWaiterTrigger`` subclass using
   its ``calculation_complete`` waiter (GetCalculationExecution, one client per trigger).
 
-Printed JSON per scenario: CPU seconds and peak RSS of the child (and RSS before the run),
-wall time, API calls made, event-loop lag p50/p99 (a 50 ms ticker), detection delay p50/p99
-(from the emulator's state change to the trigger's event); then ours/floor and
-ours/provider ratios.
+Method: ``--runs`` rounds (default 3), each running every scenario once in the same order
+(interleaved, so a drift of the machine hits every scenario alike); each figure is the median
+over the rounds (CPU also shows min-max). One-time costs are reported apart: ``import_cpu_s``
+(importing what the scenario needs) and ``first_client_cpu_s`` (a warm-up wait on an already
+COMPLETED query, which builds and drops the first client). The measured run then builds its
+client again (our pool closes a client when its last wait leaves), as the floor does.
+``cpu_us_per_wait`` and ``cpu_us_per_call`` divide the measured run's CPU by N and by the
+API calls made. The file-descriptor limit is raised to the hard limit (N = 10,000 needs it).
+
+Printed: JSON per scenario run on stderr as it finishes, then the medians, the ratios
+prepared/floor, plain/floor and provider/prepared (CPU and peak RSS) and a table.
 """
 
 from __future__ import annotations
@@ -88,7 +96,8 @@ class Emulator:
         self.log = open(workdir / "emulator.log", "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "airflow_querystatus.emulator", "--port", str(port),
-             "--tls-cert", str(self.cert), "--tls-key", str(key)],
+             "--tls-cert", str(self.cert), "--tls-key", str(key),
+             "--credentials", "bench-key:bench-secret", "--credentials", "k:s"],
             stdout=self.log, stderr=subprocess.STDOUT,
         )
         self._ssl = ssl.create_default_context(cafile=str(self.cert))
@@ -141,28 +150,31 @@ def run_scenario(emulator: Emulator, scenario: str, n: int, args: argparse.Names
         batch = [{"kind": "athena_calculation", "steps": steps, "clock_from_first_poll": True}
                  for _ in range(start, min(n, start + 2000))]
         ids += emulator.call("POST", "/_emulator/queries", {"queries": batch})["query_ids"]
+    warmup = emulator.call("POST", "/_emulator/queries", {"kind": "athena_calculation", "steps": ["COMPLETED"]})
     ids_file = workdir / f"ids-{scenario}-{n}.json"
     ids_file.write_text(json.dumps(ids))
     out_file = workdir / f"result-{scenario}-{n}.json"
+    env = {**os.environ, "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+           "AIRFLOW__QUERYSTATUS__PREPARED_STATUS_CALLS": str(scenario != "plain")}
     before = emulator.call("GET", "/_emulator/stats")["requests"]
     with open(workdir / f"child-{scenario}-{n}.log", "wb") as log:
         subprocess.run(
             [sys.executable, __file__, "--child", scenario, "--ids-file", str(ids_file), "--out", str(out_file),
              "--url", emulator.url, "--ca", str(emulator.cert), "--poll-interval", str(timing["poll_interval"]),
-             "--max-poll-interval", str(timing["max_poll_interval"]),
+             "--max-poll-interval", str(timing["max_poll_interval"]), "--warmup-id", warmup["query_id"],
              *(["--profile", f"{args.profile}-{scenario}-{n}.prof"] if args.profile else [])],
-            check=True, stdout=log, stderr=subprocess.STDOUT,
-            env={**os.environ, "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO"},
+            check=True, stdout=log, stderr=subprocess.STDOUT, env=env,
         )
     after = emulator.call("GET", "/_emulator/stats")["requests"]
     child = json.loads(out_file.read_text())
+    warmup_calls = emulator.call("GET", f"/_emulator/queries/{warmup['query_id']}")["status_calls"]
+    calls = sum(after.get(op, 0) - before.get(op, 0) for op in after) - warmup_calls
     history = emulator.call("GET", "/_emulator/history?kind=athena_calculation")
     delays = []
     for query_id, event_time in child.pop("events").items():
         completed = next((t for state, t in history[query_id] if state == "COMPLETED"), None)
         if completed is not None:
             delays.append(event_time - completed)
-    calls = sum(after.get(op, 0) - before.get(op, 0) for op in after)
     return {
         "scenario": scenario,
         "n": n,
@@ -170,6 +182,8 @@ def run_scenario(emulator: Emulator, scenario: str, n: int, args: argparse.Names
         **child,
         "api_calls": calls,
         "calls_per_wait": round(calls / n, 2),
+        "cpu_us_per_wait": round(child["cpu_seconds"] / n * 1e6),
+        "cpu_us_per_call": round(child["cpu_seconds"] / max(calls, 1) * 1e6),
         "detection_delay_p50_s": round(percentile(delays, 50) or 0, 3),
         "detection_delay_p99_s": round(percentile(delays, 99) or 0, 3),
     }
@@ -183,54 +197,99 @@ def ratios(ours: dict[str, Any], other: dict[str, Any]) -> dict[str, float]:
     }
 
 
+def median_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each numeric figure's median over the runs; CPU also keeps its min and max."""
+    merged: dict[str, Any] = {}
+    for key, value in rows[0].items():
+        values = [row[key] for row in rows]
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            median = statistics.median(values)
+            merged[key] = round(median, 3) if isinstance(median, float) else median
+        else:
+            merged[key] = value
+    merged["runs"] = len(rows)
+    merged["cpu_seconds_min_max"] = [min(r["cpu_seconds"] for r in rows), max(r["cpu_seconds"] for r in rows)]
+    merged["completed_min"] = min(r["completed"] for r in rows)
+    return merged
+
+
+def raise_fd_limit() -> int:
+    """Each wait may hold a socket; N = 10,000 needs more than the usual 1,024 descriptors."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if wanted > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
 def parent(args: argparse.Namespace) -> None:
     from airflow_querystatus.polling import JITTER
 
+    print(f"file descriptor limit: {raise_fd_limit()}", file=sys.stderr)  # inherited by children
     workdir = Path(tempfile.mkdtemp(prefix="triggerer-scale-"))
     emulator = Emulator(workdir)
     results: list[dict[str, Any]] = []
+    incomplete: list[str] = []
     try:
         for n in args.sizes:
-            scenarios = ["floor", "ours"] + (["provider"] if n in args.provider_sizes else [])
-            by_name = {}
-            for scenario in scenarios:
-                print(f"running {scenario} at N={n} ...", file=sys.stderr, flush=True)
-                by_name[scenario] = run_scenario(emulator, scenario, n, args, workdir)
-                print(json.dumps(by_name[scenario]), file=sys.stderr, flush=True)
+            scenarios = ["floor", "prepared", "plain"] + (["provider"] if n in args.provider_sizes else [])
+            runs: dict[str, list[dict[str, Any]]] = {name: [] for name in scenarios}
+            for run in range(args.runs):
+                for scenario in scenarios:
+                    if scenario == "provider" and run >= args.provider_runs:
+                        continue
+                    print(f"run {run + 1}/{args.runs}: {scenario} at N={n} ...", file=sys.stderr, flush=True)
+                    row = run_scenario(emulator, scenario, n, args, workdir)
+                    print(json.dumps(row), file=sys.stderr, flush=True)
+                    if row["completed"] != n:
+                        incomplete.append(f"{scenario} at N={n}, run {run + 1}: {row['completed']} of {n} completed")
+                    runs[scenario].append(row)
+            by_name = {name: median_row(rows) for name, rows in runs.items()}
             summary: dict[str, Any] = {
-                "n": n, "scenarios": by_name, "ours_vs_floor": ratios(by_name["ours"], by_name["floor"])
+                "n": n,
+                "scenarios": by_name,
+                "prepared_vs_floor": ratios(by_name["prepared"], by_name["floor"]),
+                "plain_vs_floor": ratios(by_name["plain"], by_name["floor"]),
             }
             if "provider" in by_name:
-                ours, theirs = by_name["ours"], by_name["provider"]
-                summary["ours_vs_provider"] = ratios(ours, theirs)
-                summary["provider_vs_ours"] = {
-                    "cpu": round(theirs["cpu_seconds"] / ours["cpu_seconds"], 1),
-                    "rss_growth": round(theirs["rss_growth_mib"] / max(ours["rss_growth_mib"], 1), 1),
-                    "peak_rss": round(theirs["peak_rss_mib"] / ours["peak_rss_mib"], 1),
-                }
+                summary["provider_vs_prepared"] = ratios(by_name["provider"], by_name["prepared"])
             summary["detection_bound_s"] = round(timings(n, args)["max_poll_interval"] * (1 + JITTER) + 1, 2)
             results.append(summary)
     finally:
         emulator.stop()
-    report = {"cores": os.cpu_count(), "results": results}
+    report = {"cores": os.cpu_count(), "runs": args.runs, "results": results}
     print(json.dumps(report, indent=2))
     print_table(results)
+    for message in incomplete:
+        print(f"ERROR: {message}", file=sys.stderr)
+    if incomplete:
+        sys.exit(1)
 
 
 def print_table(results: list[dict[str, Any]]) -> None:
-    head = f"{'N':>6} {'scenario':<9} {'cpu s':>7} {'peak MiB':>9} {'growth MiB':>10} {'wall s':>7} {'calls':>7} " \
-           f"{'lag p50':>8} {'lag p99':>8} {'det p50':>8} {'det p99':>8}"
+    head = f"{'N':>6} {'scenario':<9} {'cpu s':>7} {'min-max':>12} {'us/wait':>8} {'us/call':>8} {'import s':>8} " \
+           f"{'1st cl s':>8} {'peak MiB':>9} {'wall s':>7} {'calls':>7} {'lag p50':>8} {'lag p99':>8} {'det p99':>8}"
     print(head, file=sys.stderr)
     for summary in results:
         for name, row in summary["scenarios"].items():
-            print(f"{row['n']:>6} {name:<9} {row['cpu_seconds']:>7.2f} {row['peak_rss_mib']:>9.0f} "
-                  f"{row['rss_growth_mib']:>10.0f} {row['wall_seconds']:>7.1f} {row['api_calls']:>7} "
-                  f"{row['loop_lag_p50_ms']:>7.1f}m {row['loop_lag_p99_ms']:>7.1f}m "
-                  f"{row['detection_delay_p50_s']:>7.2f}s {row['detection_delay_p99_s']:>7.2f}s", file=sys.stderr)
+            low, high = row["cpu_seconds_min_max"]
+            print(f"{row['n']:>6} {name:<9} {row['cpu_seconds']:>7.2f} {f'{low:.2f}-{high:.2f}':>12} "
+                  f"{row['cpu_us_per_wait']:>8} {row['cpu_us_per_call']:>8} {row['import_cpu_s']:>8.2f} "
+                  f"{row['first_client_cpu_s']:>8.3f} {row['peak_rss_mib']:>9.0f} {row['wall_seconds']:>7.1f} "
+                  f"{row['api_calls']:>7} {row['loop_lag_p50_ms']:>7.1f}m {row['loop_lag_p99_ms']:>7.1f}m "
+                  f"{row['detection_delay_p99_s']:>7.2f}s", file=sys.stderr)
+    for summary in results:
+        floor, prepared = summary["scenarios"]["floor"], summary["scenarios"]["prepared"]
+        print(f"N={summary['n']}: prepared CPU = {summary['prepared_vs_floor']['cpu']}x floor (target <= 0.65), "
+              f"plain = {summary['plain_vs_floor']['cpu']}x; peak RSS prepared {prepared['peak_rss_mib']:.0f} MiB "
+              f"vs floor {floor['peak_rss_mib']:.0f} MiB; loop lag p99 prepared {prepared['loop_lag_p99_ms']} ms "
+              f"vs floor {floor['loop_lag_p99_ms']} ms", file=sys.stderr)
 
 
 # --------------------------------------------------------------------------- child side
 def child(args: argparse.Namespace) -> None:
+    raise_fd_limit()
+    import_cpu0 = time.process_time()
     # Same imports for every scenario: only the waiting code differs.
     import aiobotocore.session
     from aiobotocore.config import AioConfig
@@ -238,6 +297,8 @@ def child(args: argparse.Namespace) -> None:
     from airflow.providers.amazon.aws.triggers.base import AwsBaseWaiterTrigger
 
     from airflow_querystatus.triggers.athena import AthenaCalculationExecutionTrigger
+
+    import_cpu = time.process_time() - import_cpu0
 
     os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps({
         "conn_type": "aws", "login": "bench-key", "password": "bench-secret",
@@ -323,7 +384,31 @@ def child(args: argparse.Namespace) -> None:
 
         await start_like_the_triggerer([one(i) for i in ids])
 
-    scenario = {"floor": floor, "ours": ours, "provider": provider}[args.child]
+    async def floor_warmup() -> None:
+        session = aiobotocore.session.get_session()
+        async with session.create_client("athena", endpoint_url=args.url, region_name=REGION, verify=args.ca,
+                                         aws_access_key_id="k", aws_secret_access_key="s"):
+            pass
+
+    async def ours_warmup() -> None:
+        await drain(AthenaCalculationExecutionTrigger(calculation_execution_id=args.warmup_id, verify=args.ca),
+                    "warm-up")
+
+    async def provider_warmup() -> None:
+        await drain(ProviderCalculationTrigger(args.warmup_id, waiter_delay=1, waiter_max_attempts=10,
+                                               aws_conn_id="aws_default", region_name=REGION, verify=args.ca),
+                    "warm-up")
+
+    scenario, warmup = {
+        "floor": (floor, floor_warmup),
+        "prepared": (ours, ours_warmup),
+        "plain": (ours, ours_warmup),
+        "provider": (provider, provider_warmup),
+    }[args.child]
+    warmup_cpu0 = time.process_time()
+    asyncio.run(warmup())
+    first_client_cpu = time.process_time() - warmup_cpu0
+    events.pop("warm-up", None)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -344,6 +429,8 @@ def child(args: argparse.Namespace) -> None:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     Path(args.out).write_text(json.dumps({
         "cpu_seconds": round(cpu, 2),
+        "import_cpu_s": round(import_cpu, 2),
+        "first_client_cpu_s": round(first_client_cpu, 3),
         "wall_seconds": round(wall, 2),
         "peak_rss_mib": round(peak, 1),
         "baseline_rss_mib": round(baseline, 1),
@@ -358,8 +445,11 @@ def child(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
-    parser.add_argument("--provider-sizes", type=int, nargs="*", default=[1000],
+    parser.add_argument("--provider-sizes", type=int, nargs="*", default=[1000, 10000],
                         help="sizes at which to run the provider's pattern too (10,000 takes minutes)")
+    parser.add_argument("--runs", type=int, default=3, help="interleaved rounds; figures are their medians")
+    parser.add_argument("--provider-runs", type=int, default=1,
+                        help="rounds that include the provider's pattern (the slowest by far)")
     # 7.5 s sits between the schedule's polls (0, 2, 5, 9.5 s), so every scenario makes the
     # same four polls even when a burst delays some of them by a second.
     parser.add_argument("--running-seconds", type=float, default=7.5)
@@ -367,7 +457,8 @@ def main() -> None:
     parser.add_argument("--max-poll-interval", type=float, default=4.0)
     parser.add_argument("--no-scale-intervals", dest="scale_intervals", action="store_false",
                         help="use the same intervals at every N (saturates two cores at N = 10,000)")
-    parser.add_argument("--child", choices=["floor", "ours", "provider"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["floor", "prepared", "plain", "provider"], help=argparse.SUPPRESS)
+    parser.add_argument("--warmup-id", help=argparse.SUPPRESS)
     parser.add_argument("--ids-file", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
