@@ -1,41 +1,81 @@
 """Triggerer scale: what N concurrent deferred waits cost in one asyncio loop.
 
-    .venv/bin/python benchmarks/triggerer_scale.py                  # N = 1,000 and 10,000, 3 runs
-    .venv/bin/python benchmarks/triggerer_scale.py --sizes 1000 --runs 3 --provider-sizes 1000
+    make benchmark                                                     # the same as the next line
+    .venvs/airflow-3.3/bin/python benchmarks/triggerer_scale.py        # N = 1,000 and 10,000, 3 runs
+    .venvs/airflow-3.3/bin/python benchmarks/triggerer_scale.py --sizes 1000 --runs 5
+    .venvs/airflow-3.3/bin/python benchmarks/triggerer_scale.py --sizes 200 --runs 1 --no-provider  # smoke
 
 The emulator runs in its own process over TLS on 127.0.0.1 (a self-signed certificate is
-made on the fly; it verifies the SigV4 signature of every request), so its CPU is not
-counted. Each query is RUNNING for ``--running-seconds`` and then COMPLETED. Every scenario
-runs in a fresh child process that first imports the same modules (Airflow, the amazon
-provider, aiobotocore, this package), so the figures differ only by how the waiting is done:
+made on the fly), so its CPU is not counted. If the emulator accepts ``--credentials`` it is
+started with the two keys used here (``bench-key``, ``k``), so every request's SigV4
+signature is verified. Each query is RUNNING for ``--running-seconds`` after its first poll,
+then COMPLETED.
 
-* ``floor``: one shared aiobotocore client, a bare poll loop per query, the same intervals;
-* ``prepared``: this package's ``AthenaCalculationExecutionTrigger`` with prepared status
-  calls (``[querystatus] prepared_status_calls = True``, the default);
-* ``plain``: the same trigger with every poll a plain client call (the option False);
-* ``provider``: the amazon provider's pattern, an ``AwsBaseWaiterTrigger`` subclass using
-  its ``calculation_complete`` waiter (GetCalculationExecution, one client per trigger).
+Scenarios (each run is a fresh child process that imports the same modules: Airflow, the
+amazon provider, aiobotocore and this package; only the waiting code differs):
 
-Method: ``--runs`` rounds (default 3), each running every scenario once in the same order
-(interleaved, so a drift of the machine hits every scenario alike); each figure is the median
-over the rounds (CPU also shows min-max). One-time costs are reported apart: ``import_cpu_s``
-(importing what the scenario needs) and ``first_client_cpu_s`` (a warm-up wait on an already
-COMPLETED query, which builds and drops the first client). The measured run then builds its
-client again (our pool closes a client when its last wait leaves), as the floor does.
-``cpu_us_per_wait`` and ``cpu_us_per_call`` divide the measured run's CPU by N and by the
-API calls made. The file-descriptor limit is raised to the hard limit (N = 10,000 needs it).
+* ``floor``: one shared bare aiobotocore client and a bare poll loop per query, with the same
+  intervals (growing x1.5 up to the ceiling, no jitter): the least any waiting code can cost;
+* ``prepared``: this package's ``AthenaCalculationExecutionTrigger`` with
+  ``AIRFLOW__QUERYSTATUS__PREPARED_STATUS_CALLS=true`` (prepared status calls, the default);
+* ``plain``: the same trigger with ``AIRFLOW__QUERYSTATUS__PREPARED_STATUS_CALLS=false`` (every
+  poll a plain aiobotocore client call); on a release without prepared calls both are the same;
+* ``provider``: the amazon provider's pattern, an ``AwsBaseWaiterTrigger`` subclass on its own
+  ``calculation_complete`` waiter (GetCalculationExecution, one client per trigger).
 
-Printed: JSON per scenario run on stderr as it finishes, then the medians, the ratios
-prepared/floor, plain/floor and provider/prepared (CPU and peak RSS) and a table.
+Method: for each size N (``--sizes``, default 1,000 and 10,000) the scenarios run
+``--runs`` times (default 3), interleaved: run 1 is floor, prepared, plain, provider; each
+later run rotates that order by one, so slow drift on a shared machine spreads over all
+scenarios. Every figure reported is the MEDIAN over the runs (CPU seconds also with min and
+max). The provider's pattern is slow at N = 10,000 (a client per trigger): it runs at
+``--provider-sizes`` (default both), ``--provider-runs`` times; by default as many runs as the
+others below N = 10,000 and ONE run at N >= 10,000. Intervals and running time are scaled by
+N/1000 (``--no-scale-intervals`` turns that off), so every size makes ~4 polls per wait at the
+same call rate (~450/s, what two cores serve with TLS). At N >= 10,000 the file-descriptor
+soft limit is raised to the hard limit in this process (before the emulator starts, which
+inherits it) and in each child.
+
+One-time costs are reported apart from the N-wait run. In each child:
+
+* ``startup_cpu_s``: the interpreter's start and this script's standard-library imports;
+* ``import_cpu_s``: CPU of importing the modules above (the same for every scenario);
+* ``first_client_cpu_s``: a warm-up paying the first client's and first call's one-time costs
+  (lazy imports, first TLS context...) on the same event loop, against a separate query that
+  is already COMPLETED: floor creates one bare client as its scenario does, makes one status
+  call and closes it; prepared/plain/provider run one trigger to completion.
+
+Then the N waits are started the way the triggerer starts them, and measured: ``cpu_seconds``
+(the child's CPU, all threads), ``cpu_us_per_wait`` (cpu / N) and ``cpu_us_per_call`` (cpu / API
+calls), wall time, peak RSS and its growth over the RSS after the warm-up, API calls (counted
+by the emulator during the N-wait run only) and calls per wait, event-loop lag p50/p99 (a
+50 ms ticker), and detection delay p50/p99 (from the emulator's state change to the wait's
+event). The floor and our triggers keep the warm-up's client for the N-wait run (our shared
+pool is held by one subscription across both, as a triggerer's pool is held by the waits it
+always has), so building a client counts as a one-time cost; the provider's pattern builds
+one client per trigger, inside the run.
+
+``--profile PREFIX`` writes a cProfile of each N-wait run (not the imports or the warm-up) to
+``PREFIX-<scenario>-<N>-run<r>.prof``.
+
+Every wait must end successfully: a run that completes fewer than N waits (or whose child
+fails) is reported with an ERROR line and the benchmark exits non-zero at the end.
+
+Printed: progress and the tables to stderr, the full report as JSON to stdout; per N the
+ratios of the medians (prepared/floor, plain/floor, prepared/plain, provider/prepared, for
+CPU and peak RSS) and one summary line for the README.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime
+import gc
+import importlib.util
 import json
 import os
+import re
 import resource
 import socket
 import ssl
@@ -51,6 +91,60 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
 TICK = 0.05
+SCENARIOS = ("floor", "prepared", "plain", "provider")
+#: The trigger scenarios' setting of ``[querystatus] prepared_status_calls``; unset for the others.
+PREPARED_ENV = "AIRFLOW__QUERYSTATUS__PREPARED_STATUS_CALLS"
+PREPARED_SETTING = {"prepared": "true", "plain": "false"}
+#: The connection our triggers and the provider's use, and the floor's own key.
+CONNECTION_KEY, CONNECTION_SECRET = "bench-key", "bench-secret"
+FLOOR_KEY, FLOOR_SECRET = "k", "s"
+#: From this N on: the file-descriptor limit is raised, and the provider runs once by default.
+LARGE_N = 10_000
+#: The goal for prepared calls: CPU at most this times the floor's.
+PREPARED_CPU_TARGET = 0.65
+
+#: Per-run figures summarised as medians, with the decimals they are reported with.
+METRICS: dict[str, int] = {
+    "startup_cpu_s": 3,
+    "import_cpu_s": 3,
+    "first_client_cpu_s": 3,
+    "cpu_seconds": 2,
+    "cpu_us_per_wait": 0,
+    "cpu_us_per_call": 0,
+    "wall_seconds": 2,
+    "peak_rss_mib": 1,
+    "baseline_rss_mib": 1,
+    "rss_growth_mib": 1,
+    "api_calls": 0,
+    "calls_per_wait": 2,
+    "loop_lag_p50_ms": 1,
+    "loop_lag_p99_ms": 1,
+    "detection_delay_p50_s": 3,
+    "detection_delay_p99_s": 3,
+}
+
+
+def nofile_limit(raise_to_hard: bool) -> tuple[int, int]:
+    """The RLIMIT_NOFILE (soft, hard) in force, after raising the soft limit if asked."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if raise_to_hard and soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return soft, hard
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def get_json(url: str, context: ssl.SSLContext, method: str = "GET", body: Any = None) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=120, context=context) as response:
+        return json.loads(response.read())
 
 
 # --------------------------------------------------------------------------- parent side
@@ -86,8 +180,15 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
+def emulator_verifies_credentials() -> bool:
+    """Whether this emulator has ``--credentials`` (SigV4 verification of known keys)."""
+    help_text = subprocess.run([sys.executable, "-m", "airflow_querystatus.emulator", "--help"],
+                               capture_output=True, text=True, check=True).stdout
+    return "--credentials" in help_text
+
+
 class Emulator:
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, credentials: list[str]) -> None:
         self.cert, key = make_certificate(workdir)
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
@@ -97,7 +198,7 @@ class Emulator:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "airflow_querystatus.emulator", "--port", str(port),
              "--tls-cert", str(self.cert), "--tls-key", str(key),
-             "--credentials", "bench-key:bench-secret", "--credentials", "k:s"],
+             *(arg for pair in credentials for arg in ("--credentials", pair))],
             stdout=self.log, stderr=subprocess.STDOUT,
         )
         self._ssl = ssl.create_default_context(cafile=str(self.cert))
@@ -106,27 +207,26 @@ class Emulator:
                 self.call("GET", "/_emulator/stats")
                 return
             except OSError:
+                if self.proc.poll() is not None:
+                    break
                 time.sleep(0.1)
-        raise RuntimeError("emulator did not start")
+        raise RuntimeError(f"emulator did not start; see {workdir / 'emulator.log'}")
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.url + path, data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=120, context=self._ssl) as response:
-            return json.loads(response.read())
+        return get_json(self.url + path, self._ssl, method, body)
+
+    def plant(self, n: int, steps: list[Any]) -> list[str]:
+        ids: list[str] = []
+        for start in range(0, n, 2000):
+            batch = [{"kind": "athena_calculation", "steps": steps, "clock_from_first_poll": True}
+                     for _ in range(start, min(n, start + 2000))]
+            ids += self.call("POST", "/_emulator/queries", {"queries": batch})["query_ids"]
+        return ids
 
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(30)
         self.log.close()
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def timings(n: int, args: argparse.Namespace) -> dict[str, float]:
@@ -142,170 +242,238 @@ def timings(n: int, args: argparse.Namespace) -> dict[str, float]:
     }
 
 
-def run_scenario(emulator: Emulator, scenario: str, n: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+def provider_runs(n: int, args: argparse.Namespace) -> int:
+    if n not in args.provider_sizes:
+        return 0
+    if args.provider_runs is not None:
+        return int(args.provider_runs)
+    return 1 if n >= LARGE_N else int(args.runs)
+
+
+def schedule(n: int, args: argparse.Namespace) -> list[list[str]]:
+    """The scenarios of each run, in order: run r rotates the base order by r."""
+    rounds = []
+    for r in range(max(args.runs, provider_runs(n, args))):
+        order = SCENARIOS[r % len(SCENARIOS):] + SCENARIOS[: r % len(SCENARIOS)]
+        rounds.append([s for s in order if r < (provider_runs(n, args) if s == "provider" else args.runs)])
+    return rounds
+
+
+def run_scenario(emulator: Emulator, scenario: str, n: int, run: int, args: argparse.Namespace,
+                 workdir: Path) -> dict[str, Any]:
+    """One fresh child process: warm-up, then N waits. A failed child is reported, not raised."""
     timing = timings(n, args)
-    steps = [{"state": "RUNNING", "seconds": timing["running_seconds"]}, "COMPLETED"]
-    ids: list[str] = []
-    for start in range(0, n, 2000):
-        batch = [{"kind": "athena_calculation", "steps": steps, "clock_from_first_poll": True}
-                 for _ in range(start, min(n, start + 2000))]
-        ids += emulator.call("POST", "/_emulator/queries", {"queries": batch})["query_ids"]
-    warmup = emulator.call("POST", "/_emulator/queries", {"kind": "athena_calculation", "steps": ["COMPLETED"]})
-    ids_file = workdir / f"ids-{scenario}-{n}.json"
+    ids = emulator.plant(n, [{"state": "RUNNING", "seconds": timing["running_seconds"]}, "COMPLETED"])
+    (warmup_id,) = emulator.plant(1, ["COMPLETED"])
+    tag = f"{scenario}-{n}-run{run}"
+    ids_file = workdir / f"ids-{tag}.json"
     ids_file.write_text(json.dumps(ids))
-    out_file = workdir / f"result-{scenario}-{n}.json"
-    env = {**os.environ, "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-           "AIRFLOW__QUERYSTATUS__PREPARED_STATUS_CALLS": str(scenario != "plain")}
-    before = emulator.call("GET", "/_emulator/stats")["requests"]
-    with open(workdir / f"child-{scenario}-{n}.log", "wb") as log:
-        subprocess.run(
-            [sys.executable, __file__, "--child", scenario, "--ids-file", str(ids_file), "--out", str(out_file),
-             "--url", emulator.url, "--ca", str(emulator.cert), "--poll-interval", str(timing["poll_interval"]),
-             "--max-poll-interval", str(timing["max_poll_interval"]), "--warmup-id", warmup["query_id"],
-             *(["--profile", f"{args.profile}-{scenario}-{n}.prof"] if args.profile else [])],
-            check=True, stdout=log, stderr=subprocess.STDOUT, env=env,
-        )
-    after = emulator.call("GET", "/_emulator/stats")["requests"]
+    out_file, log_file = workdir / f"result-{tag}.json", workdir / f"child-{tag}.log"
+    env = {
+        **os.environ,
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps({
+            "conn_type": "aws", "login": CONNECTION_KEY, "password": CONNECTION_SECRET,
+            "extra": {"region_name": REGION, "endpoint_url": emulator.url},
+        }),
+    }
+    env.pop(PREPARED_ENV, None)
+    if scenario in PREPARED_SETTING:
+        env[PREPARED_ENV] = PREPARED_SETTING[scenario]
+    with open(log_file, "wb") as log:
+        code = subprocess.run(
+            [sys.executable, __file__, "--child", scenario, "--ids-file", str(ids_file), "--warmup-id", warmup_id,
+             "--out", str(out_file), "--url", emulator.url, "--ca", str(emulator.cert),
+             "--poll-interval", str(timing["poll_interval"]), "--max-poll-interval", str(timing["max_poll_interval"]),
+             *(["--profile", f"{args.profile}-{tag}.prof"] if args.profile else [])],
+            stdout=log, stderr=subprocess.STDOUT, env=env,
+        ).returncode
+    row: dict[str, Any] = {"scenario": scenario, "n": n, "run": run, **timing}
+    if code != 0 or not out_file.exists():
+        return {**row, "failed": f"child exited with {code}; see {log_file}", "completed": 0}
     child = json.loads(out_file.read_text())
-    warmup_calls = emulator.call("GET", f"/_emulator/queries/{warmup['query_id']}")["status_calls"]
-    calls = sum(after.get(op, 0) - before.get(op, 0) for op in after) - warmup_calls
     history = emulator.call("GET", "/_emulator/history?kind=athena_calculation")
     delays = []
     for query_id, event_time in child.pop("events").items():
         completed = next((t for state, t in history[query_id] if state == "COMPLETED"), None)
         if completed is not None:
             delays.append(event_time - completed)
+    calls = child["api_calls"]
+    cpu = child["cpu_seconds"]
     return {
-        "scenario": scenario,
-        "n": n,
-        **timing,
+        **row,
         **child,
-        "api_calls": calls,
+        "cpu_us_per_wait": round(cpu / n * 1e6),
+        "cpu_us_per_call": round(cpu / calls * 1e6) if calls else None,
         "calls_per_wait": round(calls / n, 2),
-        "cpu_us_per_wait": round(child["cpu_seconds"] / n * 1e6),
-        "cpu_us_per_call": round(child["cpu_seconds"] / max(calls, 1) * 1e6),
         "detection_delay_p50_s": round(percentile(delays, 50) or 0, 3),
         "detection_delay_p99_s": round(percentile(delays, 99) or 0, 3),
     }
 
 
-def ratios(ours: dict[str, Any], other: dict[str, Any]) -> dict[str, float]:
+def summarise(rows: list[dict[str, Any]], n: int) -> dict[str, Any]:
+    """One scenario at one N: the median of every metric over its successful runs."""
+    good = [row for row in rows if "failed" not in row]
+    summary: dict[str, Any] = {"runs": len(rows), "failed_runs": len(rows) - len(good),
+                               "completed_min": min((row["completed"] for row in rows), default=0), "n": n}
+    for key, decimals in METRICS.items():
+        values = [row[key] for row in good if row.get(key) is not None]
+        if values:
+            median = round(statistics.median(values), decimals)
+            summary[key] = int(median) if decimals == 0 else median
+    cpus = [row["cpu_seconds"] for row in good]
+    if cpus:
+        summary["cpu_seconds_min"], summary["cpu_seconds_max"] = min(cpus), max(cpus)
+    summary["per_run"] = rows
+    return summary
+
+
+def ratio(ours: dict[str, Any], other: dict[str, Any], key: str) -> float | None:
+    if key not in ours or not other.get(key):
+        return None
+    return round(ours[key] / other[key], 2)
+
+
+def ratios(by_name: dict[str, dict[str, Any]]) -> dict[str, dict[str, float | None]]:
+    pairs = [("prepared", "floor"), ("plain", "floor"), ("prepared", "plain"), ("provider", "prepared")]
     return {
-        "cpu": round(ours["cpu_seconds"] / other["cpu_seconds"], 2),
-        "peak_rss": round(ours["peak_rss_mib"] / other["peak_rss_mib"], 2),
-        "rss_growth": round(ours["rss_growth_mib"] / max(other["rss_growth_mib"], 1.0), 2),
+        f"{a}_vs_{b}": {"cpu": ratio(by_name[a], by_name[b], "cpu_seconds"),
+                        "peak_rss": ratio(by_name[a], by_name[b], "peak_rss_mib")}
+        for a, b in pairs if a in by_name and b in by_name
     }
 
 
-def median_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Each numeric figure's median over the runs; CPU also keeps its min and max."""
-    merged: dict[str, Any] = {}
-    for key, value in rows[0].items():
-        values = [row[key] for row in rows]
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            median = statistics.median(values)
-            merged[key] = round(median, 3) if isinstance(median, float) else median
-        else:
-            merged[key] = value
-    merged["runs"] = len(rows)
-    merged["cpu_seconds_min_max"] = [min(r["cpu_seconds"] for r in rows), max(r["cpu_seconds"] for r in rows)]
-    merged["completed_min"] = min(r["completed"] for r in rows)
-    return merged
-
-
-def raise_fd_limit() -> int:
-    """Each wait may hold a socket; N = 10,000 needs more than the usual 1,024 descriptors."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
-    if wanted > soft:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
-def parent(args: argparse.Namespace) -> None:
+def parent(args: argparse.Namespace) -> int:
     from airflow_querystatus.polling import JITTER
 
-    print(f"file descriptor limit: {raise_fd_limit()}", file=sys.stderr)  # inherited by children
+    soft, hard = nofile_limit(raise_to_hard=max(args.sizes) >= LARGE_N)
+    print(f"RLIMIT_NOFILE soft {soft} (hard {hard}){' raised for N >= 10,000' if max(args.sizes) >= LARGE_N else ''}"
+          "; the emulator inherits it", file=sys.stderr, flush=True)
+    verify = emulator_verifies_credentials()
+    credentials = [f"{CONNECTION_KEY}:{CONNECTION_SECRET}", f"{FLOOR_KEY}:{FLOOR_SECRET}"] if verify else []
+    print("emulator verifies SigV4 signatures of " + (", ".join(k.split(":")[0] for k in credentials) if verify
+          else "no key (no --credentials option)"), file=sys.stderr, flush=True)
     workdir = Path(tempfile.mkdtemp(prefix="triggerer-scale-"))
-    emulator = Emulator(workdir)
+    emulator = Emulator(workdir, credentials)
     results: list[dict[str, Any]] = []
-    incomplete: list[str] = []
+    errors: list[str] = []
     try:
         for n in args.sizes:
-            scenarios = ["floor", "prepared", "plain"] + (["provider"] if n in args.provider_sizes else [])
-            runs: dict[str, list[dict[str, Any]]] = {name: [] for name in scenarios}
-            for run in range(args.runs):
-                for scenario in scenarios:
-                    if scenario == "provider" and run >= args.provider_runs:
+            rows: dict[str, list[dict[str, Any]]] = {}
+            rounds = schedule(n, args)
+            for r, order in enumerate(rounds, 1):
+                for scenario in order:
+                    print(f"N={n} run {r}/{len(rounds)}: {scenario} ...", file=sys.stderr, end=" ", flush=True)
+                    row = run_scenario(emulator, scenario, n, r, args, workdir)
+                    rows.setdefault(scenario, []).append(row)
+                    if "failed" in row:
+                        errors.append(f"N={n} run {r} {scenario}: {row['failed']}")
+                        print(f"FAILED: {row['failed']}", file=sys.stderr, flush=True)
                         continue
-                    print(f"run {run + 1}/{args.runs}: {scenario} at N={n} ...", file=sys.stderr, flush=True)
-                    row = run_scenario(emulator, scenario, n, args, workdir)
-                    print(json.dumps(row), file=sys.stderr, flush=True)
-                    if row["completed"] != n:
-                        incomplete.append(f"{scenario} at N={n}, run {run + 1}: {row['completed']} of {n} completed")
-                    runs[scenario].append(row)
-            by_name = {name: median_row(rows) for name, rows in runs.items()}
-            summary: dict[str, Any] = {
+                    if row["completed"] < n:
+                        errors.append(f"N={n} run {r} {scenario}: {row['completed']} of {n} waits completed "
+                                      f"({row['errors']} errors, e.g. {row['error_sample']})")
+                    print(f"cpu {row['cpu_seconds']:.2f} s, first client {row['first_client_cpu_s']:.3f} s, "
+                          f"peak {row['peak_rss_mib']:.0f} MiB, calls {row['api_calls']}, "
+                          f"completed {row['completed']}/{n}", file=sys.stderr, flush=True)
+            by_name = {name: summarise(rows[name], n) for name in SCENARIOS if name in rows}
+            results.append({
                 "n": n,
+                **timings(n, args),
+                "detection_bound_s": round(timings(n, args)["max_poll_interval"] * (1 + JITTER) + 1, 2),
                 "scenarios": by_name,
-                "prepared_vs_floor": ratios(by_name["prepared"], by_name["floor"]),
-                "plain_vs_floor": ratios(by_name["plain"], by_name["floor"]),
-            }
-            if "provider" in by_name:
-                summary["provider_vs_prepared"] = ratios(by_name["provider"], by_name["prepared"])
-            summary["detection_bound_s"] = round(timings(n, args)["max_poll_interval"] * (1 + JITTER) + 1, 2)
-            results.append(summary)
+                "ratios": ratios(by_name),
+            })
     finally:
         emulator.stop()
-    report = {"cores": os.cpu_count(), "runs": args.runs, "results": results}
+    report = {
+        "cores": os.cpu_count(),
+        "nofile_limit": {"soft": soft, "hard": hard},
+        "emulator_verifies_signatures": verify,
+        "runs": args.runs,
+        "prepared_cpu_target_vs_floor": PREPARED_CPU_TARGET,
+        "workdir": str(workdir),
+        "results": results,
+        "errors": errors,
+    }
     print(json.dumps(report, indent=2))
-    print_table(results)
-    for message in incomplete:
-        print(f"ERROR: {message}", file=sys.stderr)
-    if incomplete:
-        sys.exit(1)
+    print_tables(results)
+    for error in errors:
+        print(f"ERROR: {error}", file=sys.stderr)
+    return 1 if errors else 0
 
 
-def print_table(results: list[dict[str, Any]]) -> None:
-    head = f"{'N':>6} {'scenario':<9} {'cpu s':>7} {'min-max':>12} {'us/wait':>8} {'us/call':>8} {'import s':>8} " \
-           f"{'1st cl s':>8} {'peak MiB':>9} {'wall s':>7} {'calls':>7} {'lag p50':>8} {'lag p99':>8} {'det p99':>8}"
-    print(head, file=sys.stderr)
-    for summary in results:
-        for name, row in summary["scenarios"].items():
-            low, high = row["cpu_seconds_min_max"]
-            print(f"{row['n']:>6} {name:<9} {row['cpu_seconds']:>7.2f} {f'{low:.2f}-{high:.2f}':>12} "
-                  f"{row['cpu_us_per_wait']:>8} {row['cpu_us_per_call']:>8} {row['import_cpu_s']:>8.2f} "
-                  f"{row['first_client_cpu_s']:>8.3f} {row['peak_rss_mib']:>9.0f} {row['wall_seconds']:>7.1f} "
-                  f"{row['api_calls']:>7} {row['loop_lag_p50_ms']:>7.1f}m {row['loop_lag_p99_ms']:>7.1f}m "
-                  f"{row['detection_delay_p99_s']:>7.2f}s", file=sys.stderr)
-    for summary in results:
-        floor, prepared = summary["scenarios"]["floor"], summary["scenarios"]["prepared"]
-        print(f"N={summary['n']}: prepared CPU = {summary['prepared_vs_floor']['cpu']}x floor (target <= 0.65), "
-              f"plain = {summary['plain_vs_floor']['cpu']}x; peak RSS prepared {prepared['peak_rss_mib']:.0f} MiB "
-              f"vs floor {floor['peak_rss_mib']:.0f} MiB; loop lag p99 prepared {prepared['loop_lag_p99_ms']} ms "
-              f"vs floor {floor['loop_lag_p99_ms']} ms", file=sys.stderr)
+def _fmt(value: Any, spec: str, suffix: str = "") -> str:
+    """``value`` formatted by ``spec`` (e.g. ``>7.2f``) plus ``suffix``; a missing one as ``-``."""
+    if value is None:
+        digits = re.sub(r"^\D*(\d*).*$", r"\1", spec)
+        width = int(digits or 0) + len(suffix)
+        return f"{'-':>{width}}"
+    return f"{value:{spec}}{suffix}"
+
+
+def print_tables(results: list[dict[str, Any]]) -> None:
+    out = sys.stderr
+    print("\nMedian over runs (N-wait run; CPU with min-max):", file=out)
+    print(f"{'N':>6} {'scenario':<9} {'runs':>4} {'cpu s':>7} {'min-max':>13} {'us/wait':>8} {'us/call':>8} "
+          f"{'peak MiB':>8} {'grow MiB':>8} {'wall s':>7} {'calls':>7} {'c/wait':>6} {'lag p50':>8} "
+          f"{'lag p99':>8} {'det p50':>8} {'det p99':>8} {'done':>6}", file=out)
+    for result in results:
+        for name, row in result["scenarios"].items():
+            span = (f"{row['cpu_seconds_min']:.2f}-{row['cpu_seconds_max']:.2f}"
+                    if "cpu_seconds_min" in row else "-")
+            print(f"{result['n']:>6} {name:<9} {row['runs']:>4} {_fmt(row.get('cpu_seconds'), '>7.2f')} {span:>13} "
+                  f"{_fmt(row.get('cpu_us_per_wait'), '>8')} {_fmt(row.get('cpu_us_per_call'), '>8')} "
+                  f"{_fmt(row.get('peak_rss_mib'), '>8.0f')} {_fmt(row.get('rss_growth_mib'), '>8.0f')} "
+                  f"{_fmt(row.get('wall_seconds'), '>7.1f')} {_fmt(row.get('api_calls'), '>7')} "
+                  f"{_fmt(row.get('calls_per_wait'), '>6.2f')} {_fmt(row.get('loop_lag_p50_ms'), '>6.1f', 'ms')} "
+                  f"{_fmt(row.get('loop_lag_p99_ms'), '>6.1f', 'ms')} "
+                  f"{_fmt(row.get('detection_delay_p50_s'), '>7.2f', 's')} "
+                  f"{_fmt(row.get('detection_delay_p99_s'), '>7.2f', 's')} {row['completed_min']:>6}", file=out)
+    print("\nOne-time costs per process (median; not in the figures above):", file=out)
+    print(f"{'N':>6} {'scenario':<9} {'startup s':>9} {'import s':>9} {'first client s':>14}", file=out)
+    for result in results:
+        for name, row in result["scenarios"].items():
+            print(f"{result['n']:>6} {name:<9} {_fmt(row.get('startup_cpu_s'), '>9.3f')} "
+                  f"{_fmt(row.get('import_cpu_s'), '>9.3f')} {_fmt(row.get('first_client_cpu_s'), '>14.3f')}",
+                  file=out)
+    print("\nRatios of the medians:", file=out)
+    for result in results:
+        for pair, found in result["ratios"].items():
+            print(f"{result['n']:>6} {pair:<20} cpu {_fmt(found['cpu'], '>5.2f', 'x')}  "
+                  f"peak RSS {_fmt(found['peak_rss'], '>5.2f', 'x')}", file=out)
+    print(file=out)
+    for result in results:
+        n, by_name, found = result["n"], result["scenarios"], result["ratios"]
+        vs_floor = found.get("prepared_vs_floor")
+        if vs_floor is None or vs_floor["cpu"] is None:
+            continue
+        print(f"N={n}: prepared CPU = {vs_floor['cpu']:.2f}x floor (target <= {PREPARED_CPU_TARGET:.2f}), "
+              f"peak RSS prepared {by_name['prepared']['peak_rss_mib']:.0f} MiB vs floor "
+              f"{by_name['floor']['peak_rss_mib']:.0f} MiB", file=out)
 
 
 # --------------------------------------------------------------------------- child side
 def child(args: argparse.Namespace) -> None:
-    raise_fd_limit()
-    import_cpu0 = time.process_time()
-    # Same imports for every scenario: only the waiting code differs.
+    startup_cpu = time.process_time()  # interpreter start and this script's stdlib imports
+    ids: list[str] = json.loads(Path(args.ids_file).read_text())
+    nofile_soft, _ = nofile_limit(raise_to_hard=len(ids) >= LARGE_N)
+
+    # The same imports for every scenario, so that only the waiting code differs.
+    cpu0 = time.process_time()
     import aiobotocore.session
     from aiobotocore.config import AioConfig
     from airflow.providers.amazon.aws.hooks.athena import AthenaHook
     from airflow.providers.amazon.aws.triggers.base import AwsBaseWaiterTrigger
 
+    from airflow_querystatus.compat import conf
     from airflow_querystatus.triggers.athena import AthenaCalculationExecutionTrigger
 
-    import_cpu = time.process_time() - import_cpu0
+    import_cpu = time.process_time() - cpu0
 
-    os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps({
-        "conn_type": "aws", "login": "bench-key", "password": "bench-secret",
-        "extra": {"region_name": REGION, "endpoint_url": args.url},
-    })
-    ids: list[str] = json.loads(Path(args.ids_file).read_text())
+    context = ssl.create_default_context(cafile=args.ca)
     events: dict[str, float] = {}
+    failures: dict[str, str] = {}
     lags: list[float] = []
 
     class ProviderCalculationTrigger(AwsBaseWaiterTrigger):
@@ -327,29 +495,12 @@ def child(args: argparse.Namespace) -> None:
         def hook(self) -> AthenaHook:
             return AthenaHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify)
 
-    async def ticker(stop: asyncio.Event) -> None:
+    async def ticker() -> None:
         loop = asyncio.get_running_loop()
-        while not stop.is_set():
+        while True:
             expected = loop.time() + TICK
             await asyncio.sleep(TICK)
             lags.append(max(0.0, loop.time() - expected))
-
-    async def floor() -> None:
-        session = aiobotocore.session.get_session()
-        config = AioConfig(max_pool_connections=50, retries={"mode": "standard", "max_attempts": 3})
-        async with session.create_client("athena", endpoint_url=args.url, region_name=REGION, verify=args.ca,
-                                         aws_access_key_id="k", aws_secret_access_key="s", config=config) as client:
-            async def wait(query_id: str) -> None:
-                interval = args.poll_interval
-                while True:
-                    answer = await client.get_calculation_execution_status(CalculationExecutionId=query_id)
-                    if answer["Status"]["State"] in ("COMPLETED", "FAILED", "CANCELED"):
-                        events[query_id] = time.time()
-                        return
-                    await asyncio.sleep(interval)
-                    interval = min(interval * 1.5, args.max_poll_interval)
-
-            await start_like_the_triggerer([wait(i) for i in ids])
 
     async def start_like_the_triggerer(coroutines: list[Any]) -> None:
         """The triggerer creates each trigger's task and yields to the loop in between."""
@@ -359,97 +510,162 @@ def child(args: argparse.Namespace) -> None:
             await asyncio.sleep(0)
         await asyncio.gather(*tasks)
 
-    async def drain(trigger: Any, query_id: str) -> None:
-        async for _event in trigger.run():
-            events[query_id] = time.time()
-            return
+    async def drain(trigger: Any, query_id: str, ended: dict[str, float], failed: dict[str, str]) -> None:
+        try:
+            async for event in trigger.run():
+                ended[query_id] = time.time()
+                if event.payload.get("status") != "success":
+                    failed[query_id] = f"event {event.payload}"
+                return
+        except Exception as err:
+            ended[query_id] = time.time()
+            failed[query_id] = repr(err)
 
-    async def ours() -> None:
+    def floor_client() -> Any:
+        session = aiobotocore.session.get_session()
+        config = AioConfig(max_pool_connections=50, retries={"mode": "standard", "max_attempts": 3})
+        return session.create_client("athena", endpoint_url=args.url, region_name=REGION, verify=args.ca,
+                                     aws_access_key_id=FLOOR_KEY, aws_secret_access_key=FLOOR_SECRET, config=config)
+
+    shared: dict[str, Any] = {}  # the floor's one client, made by the warm-up
+
+    async def floor(query_ids: list[str], ended: dict[str, float], failed: dict[str, str]) -> None:
+        client = shared["floor"]  # made and closed by keep_first_client
+
+        async def wait(query_id: str) -> None:
+            interval = args.poll_interval
+            try:
+                while True:
+                    answer = await client.get_calculation_execution_status(CalculationExecutionId=query_id)
+                    state = answer["Status"]["State"]
+                    if state in ("COMPLETED", "FAILED", "CANCELED"):
+                        ended[query_id] = time.time()
+                        if state != "COMPLETED":
+                            failed[query_id] = f"state {state}"
+                        return
+                    await asyncio.sleep(interval)
+                    interval = min(interval * 1.5, args.max_poll_interval)
+            except Exception as err:
+                ended[query_id] = time.time()
+                failed[query_id] = repr(err)
+
+        await start_like_the_triggerer([wait(i) for i in query_ids])
+
+    async def ours(query_ids: list[str], ended: dict[str, float], failed: dict[str, str]) -> None:
         deadline = time.time() + 3600
 
         async def one(query_id: str) -> None:
             trigger = AthenaCalculationExecutionTrigger(
                 calculation_execution_id=query_id, verify=args.ca, poll_interval=args.poll_interval,
                 max_poll_interval=args.max_poll_interval, deadline=deadline)
-            await drain(trigger, query_id)
+            await drain(trigger, query_id, ended, failed)
 
-        await start_like_the_triggerer([one(i) for i in ids])
+        await start_like_the_triggerer([one(i) for i in query_ids])
 
-    async def provider() -> None:
+    async def provider(query_ids: list[str], ended: dict[str, float], failed: dict[str, str]) -> None:
         async def one(query_id: str) -> None:
-            trigger = ProviderCalculationTrigger(query_id, waiter_delay=int(args.poll_interval),
+            trigger = ProviderCalculationTrigger(query_id, waiter_delay=max(1, round(args.poll_interval)),
                                                  waiter_max_attempts=1000, aws_conn_id="aws_default",
                                                  region_name=REGION, verify=args.ca)
-            await drain(trigger, query_id)
+            await drain(trigger, query_id, ended, failed)
 
-        await start_like_the_triggerer([one(i) for i in ids])
+        await start_like_the_triggerer([one(i) for i in query_ids])
 
-    async def floor_warmup() -> None:
-        session = aiobotocore.session.get_session()
-        async with session.create_client("athena", endpoint_url=args.url, region_name=REGION, verify=args.ca,
-                                         aws_access_key_id="k", aws_secret_access_key="s"):
-            pass
+    scenario = {"floor": floor, "prepared": ours, "plain": ours, "provider": provider}[args.child]
 
-    async def ours_warmup() -> None:
-        await drain(AthenaCalculationExecutionTrigger(calculation_execution_id=args.warmup_id, verify=args.ca),
-                    "warm-up")
+    def requests_so_far() -> int:
+        return sum(get_json(args.url + "/_emulator/stats", context)["requests"].values())
 
-    async def provider_warmup() -> None:
-        await drain(ProviderCalculationTrigger(args.warmup_id, waiter_delay=1, waiter_max_attempts=10,
-                                               aws_conn_id="aws_default", region_name=REGION, verify=args.ca),
-                    "warm-up")
-
-    scenario, warmup = {
-        "floor": (floor, floor_warmup),
-        "prepared": (ours, ours_warmup),
-        "plain": (ours, ours_warmup),
-        "provider": (provider, provider_warmup),
-    }[args.child]
-    warmup_cpu0 = time.process_time()
-    asyncio.run(warmup())
-    first_client_cpu = time.process_time() - warmup_cpu0
-    events.pop("warm-up", None)
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        tick = asyncio.ensure_future(ticker(stop))
-        await scenario()
-        stop.set()
-        await tick
-
-    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    cpu0, wall0 = time.process_time(), time.time()
+    profiler: Any = None
     if args.profile:
         import cProfile
 
-        cProfile.runctx("asyncio.run(main())", globals(), locals(), args.profile)
-    else:
-        asyncio.run(main())
-    cpu, wall = time.process_time() - cpu0, time.time() - wall0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        profiler = cProfile.Profile()
+    figures: dict[str, Any] = {}
+
+    @contextlib.asynccontextmanager
+    async def keep_first_client() -> Any:
+        """The client the warm-up builds stays for the N-wait run (see the module docstring)."""
+        if args.child == "floor":
+            async with floor_client() as client:
+                shared["floor"] = client
+                yield
+        elif args.child in ("prepared", "plain"):
+            from airflow_querystatus.clients import shared_pool
+
+            key = AthenaCalculationExecutionTrigger(calculation_execution_id=args.warmup_id, verify=args.ca,
+                                                    poll_interval=args.poll_interval,
+                                                    max_poll_interval=args.max_poll_interval).client_key()
+            async with shared_pool().subscribe(key):
+                yield
+        else:
+            yield
+
+    async def main() -> None:
+        # Warm-up: the first client's and the first call's one-time costs, on this loop.
+        cpu0 = time.process_time()
+        async with keep_first_client():
+            await measured(cpu0)
+
+    async def measured(cpu0: float) -> None:
+        warm_failed: dict[str, str] = {}
+        await scenario([args.warmup_id], {}, warm_failed)
+        figures["first_client_cpu_s"] = round(time.process_time() - cpu0, 3)
+        if warm_failed:
+            raise RuntimeError(f"the warm-up wait failed: {warm_failed}")
+        gc.collect()  # the imports' and the warm-up's garbage is not collected inside the measured run
+        figures["baseline_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        before = requests_so_far()
+
+        # The N waits.
+        tick = asyncio.ensure_future(ticker())
+        if profiler is not None:
+            profiler.enable()
+        cpu0, wall0 = time.process_time(), time.time()
+        await scenario(ids, events, failures)
+        cpu, wall = time.process_time() - cpu0, time.time() - wall0
+        if profiler is not None:
+            profiler.disable()
+        tick.cancel()
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        figures.update({
+            "cpu_seconds": round(cpu, 4),
+            "wall_seconds": round(wall, 2),
+            "peak_rss_mib": round(peak, 1),
+            "rss_growth_mib": round(peak - figures["baseline_rss_mib"], 1),
+            "api_calls": requests_so_far() - before,
+        })
+
+    asyncio.run(main())
+    if profiler is not None:
+        profiler.dump_stats(args.profile)
+    setting: bool | None = None  # None: a release without prepared status calls
+    if importlib.util.find_spec("airflow_querystatus.prepared") is not None:
+        setting = conf.getboolean("querystatus", "prepared_status_calls", fallback=True)
     Path(args.out).write_text(json.dumps({
-        "cpu_seconds": round(cpu, 2),
-        "import_cpu_s": round(import_cpu, 2),
-        "first_client_cpu_s": round(first_client_cpu, 3),
-        "wall_seconds": round(wall, 2),
-        "peak_rss_mib": round(peak, 1),
-        "baseline_rss_mib": round(baseline, 1),
-        "rss_growth_mib": round(peak - baseline, 1),
-        "completed": len(events),
+        "startup_cpu_s": round(startup_cpu, 3),
+        "import_cpu_s": round(import_cpu, 3),
+        **figures,
+        "completed": len(events) - len(failures),
+        "errors": len(failures),
+        "error_sample": next(iter(failures.values()), None),
         "loop_lag_p50_ms": round((statistics.median(lags) if lags else 0) * 1000, 1),
         "loop_lag_p99_ms": round((percentile(lags, 99) or 0) * 1000, 1),
+        "nofile_soft": nofile_soft,
+        "prepared_status_calls": setting if args.child in PREPARED_SETTING else None,
         "events": events,
     }))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
-    parser.add_argument("--provider-sizes", type=int, nargs="*", default=[1000, 10000],
-                        help="sizes at which to run the provider's pattern too (10,000 takes minutes)")
-    parser.add_argument("--runs", type=int, default=3, help="interleaved rounds; figures are their medians")
-    parser.add_argument("--provider-runs", type=int, default=1,
-                        help="rounds that include the provider's pattern (the slowest by far)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, LARGE_N])
+    parser.add_argument("--runs", type=int, default=3, help="interleaved runs per size; medians are reported")
+    parser.add_argument("--provider-sizes", type=int, nargs="*", default=[1000, LARGE_N],
+                        help="sizes at which to run the provider's pattern too (10,000 takes many minutes)")
+    parser.add_argument("--provider-runs", type=int,
+                        help="runs of the provider's pattern (default: --runs below N = 10,000, 1 from there)")
+    parser.add_argument("--no-provider", action="store_true", help="never run the provider's pattern")
     # 7.5 s sits between the schedule's polls (0, 2, 5, 9.5 s), so every scenario makes the
     # same four polls even when a burst delays some of them by a second.
     parser.add_argument("--running-seconds", type=float, default=7.5)
@@ -457,18 +673,22 @@ def main() -> None:
     parser.add_argument("--max-poll-interval", type=float, default=4.0)
     parser.add_argument("--no-scale-intervals", dest="scale_intervals", action="store_false",
                         help="use the same intervals at every N (saturates two cores at N = 10,000)")
-    parser.add_argument("--child", choices=["floor", "prepared", "plain", "provider"], help=argparse.SUPPRESS)
-    parser.add_argument("--warmup-id", help=argparse.SUPPRESS)
+    parser.add_argument("--profile", help="write a cProfile of each N-wait run to this path prefix")
+    parser.add_argument("--child", choices=SCENARIOS, help=argparse.SUPPRESS)
     parser.add_argument("--ids-file", help=argparse.SUPPRESS)
+    parser.add_argument("--warmup-id", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--ca", help=argparse.SUPPRESS)
-    parser.add_argument("--profile", help="write a cProfile of each child run to this path prefix")
     args = parser.parse_args()
     if args.child:
         child(args)
-    else:
-        parent(args)
+        return
+    if args.runs < 1 or (args.provider_runs is not None and args.provider_runs < 0):
+        parser.error("--runs must be at least 1 and --provider-runs at least 0")
+    if args.no_provider:
+        args.provider_sizes = []
+    sys.exit(parent(args))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ No emulator, no sleeping: each test drives :class:`StatusTracker`, :class:`PollS
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 
@@ -16,12 +17,14 @@ from airflow_querystatus.polling import (
     BACKOFF_FACTOR,
     ERROR_BACKOFF_FACTOR,
     JITTER,
+    WAKE_UP_GRID,
     Outcome,
     PollLoop,
     PollSchedule,
     StatusTracker,
     Verdict,
     WaitOptions,
+    _on_the_grid,
 )
 from airflow_querystatus.status import (
     ATHENA_CALCULATION_EXECUTION,
@@ -200,3 +203,20 @@ def test_the_last_sleep_ends_at_the_deadline_and_then_it_times_out() -> None:
     timeout = loop.next_step(PENDING)
     assert isinstance(timeout, Verdict) and timeout.outcome is Outcome.TIMEOUT
     assert "still RUNNING" in timeout.message and "deadline" in timeout.message
+
+
+def test_wake_ups_land_on_the_grid_but_never_after_the_deadline() -> None:
+    """Polls due within the same grid step share one loop iteration; the deadline's own poll
+    is never pushed past the deadline."""
+
+    async def check() -> None:
+        loop = asyncio.get_running_loop()
+        for delay in (0.01, 0.37, 2.0, 59.99):
+            stretched = _on_the_grid(delay, None)
+            assert delay <= stretched < delay + WAKE_UP_GRID + 1e-6
+            steps = (loop.time() + stretched) / WAKE_UP_GRID
+            assert abs(steps - round(steps)) < 1e-2
+        assert _on_the_grid(0.37, 0.37) == 0.37  # the poll at the deadline itself
+        assert _on_the_grid(0.37, 10.0) >= 0.37
+
+    asyncio.run(check())

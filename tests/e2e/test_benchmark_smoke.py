@@ -16,19 +16,19 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_triggerer_scale_benchmark_reports_all_scenarios(tmp_path: Path) -> None:
     out = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "triggerer_scale.py"), "--sizes", "20", "--provider-sizes", "20",
-         "--runs", "2", "--running-seconds", "1", "--poll-interval", "0.5", "--max-poll-interval", "1"],
+         "--runs", "1", "--running-seconds", "1", "--poll-interval", "0.5", "--max-poll-interval", "1"],
         capture_output=True, text=True, check=True, timeout=300,
     )
     report = json.loads(out.stdout)
+    assert report["errors"] == []
     (result,) = report["results"]
     assert set(result["scenarios"]) == {"floor", "prepared", "plain", "provider"}
-    for name, row in result["scenarios"].items():
-        assert row["completed"] == 20 and row["api_calls"] >= 20, (name, row)
-        assert row["runs"] == (1 if name == "provider" else 2)
-        for key in ("cpu_seconds", "cpu_seconds_min_max", "cpu_us_per_wait", "cpu_us_per_call", "import_cpu_s",
-                    "first_client_cpu_s", "peak_rss_mib", "loop_lag_p99_ms", "detection_delay_p99_s",
-                    "wall_seconds"):
-            assert key in row, (name, key)
-    for ratio in ("prepared_vs_floor", "plain_vs_floor", "provider_vs_prepared"):
-        assert {"cpu", "peak_rss"} <= set(result[ratio])
-    assert "prepared CPU =" in out.stderr
+    for row in result["scenarios"].values():
+        assert row["completed_min"] == 20 and row["api_calls"] >= 20
+        for key in ("cpu_seconds", "cpu_seconds_min", "cpu_seconds_max", "cpu_us_per_wait", "cpu_us_per_call",
+                    "import_cpu_s", "first_client_cpu_s", "peak_rss_mib", "loop_lag_p99_ms",
+                    "detection_delay_p99_s", "wall_seconds"):
+            assert key in row
+    for pair in ("prepared_vs_floor", "plain_vs_floor", "provider_vs_prepared"):
+        assert {"cpu", "peak_rss"} <= set(result["ratios"][pair])
+    assert "prepared CPU = " in out.stderr
