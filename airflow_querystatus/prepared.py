@@ -130,6 +130,14 @@ class PreparedClient:
     parts: _ClientParts | None = None
     #: Operation name -> the self-check's result (a future while it runs).
     _checks: dict[str, asyncio.Future[bool | None]] = field(default_factory=dict)
+    #: One copy of each template part that waits have in common (headers, URL, scope), so
+    #: that ten thousand waits hold ten thousand bodies, not ten thousand header sets.
+    _shared: dict[Any, Any] = field(default_factory=dict)
+
+    def shared(self, value: Any) -> Any:
+        """The copy of ``value`` (a str or a dict of str) that this client's templates share."""
+        key = tuple(sorted(value.items())) if isinstance(value, dict) else value
+        return self._shared.setdefault(key, value)
 
     @classmethod
     def attach(cls, client: Any, *, enabled: bool) -> PreparedClient:
@@ -261,7 +269,7 @@ def prepared_client(client: Any) -> PreparedClient:
 
 
 # --------------------------------------------------------------------------- per wait
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class _Template:
     """The unchanging part of one wait's status request."""
 
@@ -300,18 +308,19 @@ class _Template:
         if len(scope) != 5 or scope[4] != "aws4_request" or signed == [""]:
             return None
         kept = {name: value for name, value in headers.items() if name not in _PER_REQUEST_HEADERS}
+        share = owner.shared
         return cls(
             owner=owner,
             method=method,
             operation=operation,
             operation_model=model,
-            http_method=request.method,
+            http_method=share(request.method),
             url=request.url,
-            signed_headers={name: value for name, value in kept.items() if name in signed},
-            unsigned_headers={name: value for name, value in kept.items() if name not in signed},
+            signed_headers=share({name: value for name, value in kept.items() if name in signed}),
+            unsigned_headers=share({name: value for name, value in kept.items() if name not in signed}),
             body=_as_bytes(request.body),
-            region=scope[2],
-            signing_name=scope[3],
+            region=share(scope[2]),
+            signing_name=share(scope[3]),
         )
 
     async def signed_request(self) -> AWSPreparedRequest:
