@@ -42,6 +42,25 @@ def emulator_server() -> Iterator[EmulatorServer]:
         yield server
 
 
+def edit_aws_default(monkeypatch: pytest.MonkeyPatch, *, password: str | None = None, **extra: object) -> None:
+    """Change the ``aws_default`` connection for one test (restored by ``monkeypatch``)."""
+    connection = json.loads(os.environ["AIRFLOW_CONN_AWS_DEFAULT"])
+    if password is not None:
+        connection["password"] = password
+    connection["extra"].update(extra)
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(connection))
+
+
+@pytest.fixture
+def assume_role_connection(emulator_server: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """``aws_default`` assumes a role through the emulator's STS (keys with session tokens)."""
+    edit_aws_default(monkeypatch, role_arn="arn:aws:iam::123456789012:role/querystatus",
+                     assume_role_method="assume_role", service_config={"sts": {"endpoint_url": emulator_server.url}})
+    yield
+    emulator_server.emulator.sts_key_lifetime = None
+    emulator_server.emulator.sts_announced_duration = 3600.0
+
+
 @pytest.fixture
 def emulator(emulator_server: EmulatorServer) -> Iterator[Emulator]:
     """The running emulator; default scripts and global faults are reset after each test."""

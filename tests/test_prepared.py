@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import json
 import logging
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -24,6 +22,7 @@ from airflow_querystatus import prepared
 from airflow_querystatus.clients import ClientKey, create_client_through_hook, prepared_calls_enabled
 from airflow_querystatus.prepared import StatusCall, request_differences
 from tests.cases import CASE_IDS, CASES, Case
+from tests.conftest import edit_aws_default
 
 
 @pytest.fixture(autouse=True)
@@ -73,6 +72,19 @@ def _shape(value: Any) -> Any:
 
 def run(coroutine: Awaitable[Any]) -> Any:
     return asyncio.run(coroutine)  # type: ignore[arg-type]
+
+
+def polled(case: Case, params: dict[str, str], *, times: int) -> StatusCall:
+    """A wait's status call after ``times`` polls on one client (each poll must succeed)."""
+    call = StatusCall(case.spec.operation, params, _keep_every_error)
+
+    async def go() -> None:
+        async with client_for(case.spec.service) as client:
+            for _ in range(times):
+                await call(client)
+
+    run(go())
+    return call
 
 
 # --------------------------------------------------------------------------- answers
@@ -132,13 +144,10 @@ def prepared_fault(code: str) -> Any:
     return Fault(error=code, count=1)
 
 
-def test_a_wrong_secret_is_refused_on_prepared_polls_too(emulator_server, emulator) -> None:
+def test_a_wrong_secret_is_refused_on_prepared_polls_too(monkeypatch: pytest.MonkeyPatch, emulator) -> None:
     case = CASES[0]
     _, params = plant(case, emulator, [{"state": case.pending}])
-    saved = os.environ["AIRFLOW_CONN_AWS_DEFAULT"]
-    connection = json.loads(saved)
-    connection["password"] = "not-the-secret"
-    os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps(connection)
+    edit_aws_default(monkeypatch, password="not-the-secret")
 
     async def go() -> None:
         async with client_for(case.spec.service) as client:
@@ -147,10 +156,7 @@ def test_a_wrong_secret_is_refused_on_prepared_polls_too(emulator_server, emulat
                 with pytest.raises(ClientError, match="InvalidSignatureException"):
                     await call(client)
 
-    try:
-        run(go())
-    finally:
-        os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = saved
+    run(go())
 
 
 # --------------------------------------------------------------------------- signing
@@ -185,38 +191,19 @@ def test_prepared_polls_sign_with_the_new_date_after_midnight(clock: list[dateti
     run(go())
 
 
-@pytest.fixture
-def assumed_role(emulator_server) -> Iterator[None]:
-    saved = os.environ["AIRFLOW_CONN_AWS_DEFAULT"]
-    connection = json.loads(saved)
-    connection["extra"].update(role_arn="arn:aws:iam::123456789012:role/querystatus", assume_role_method="assume_role",
-                               service_config={"sts": {"endpoint_url": emulator_server.url}})
-    os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps(connection)
-    yield
-    os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = saved
-    emulator_server.emulator.sts_announced_duration = 3600.0
-
-
-@pytest.mark.usefixtures("assumed_role")
+@pytest.mark.usefixtures("assume_role_connection")
 def test_prepared_polls_sign_with_temporary_credentials_and_their_session_token(emulator) -> None:
     """The emulator checks the session token and the signature of every AssumeRole key."""
     case = CASES[0]
     _, params = plant(case, emulator, [{"state": case.pending}])
     start = len(emulator.request_log)
 
-    async def go() -> None:
-        async with client_for(case.spec.service) as client:
-            call = StatusCall(case.spec.operation, params, _keep_every_error)
-            for _ in range(4):
-                await call(client)
-            assert call.prepared_polls == 3
-
-    run(go())
+    assert polled(case, params, times=4).prepared_polls == 3
     keys = [key for _, op, key in emulator.request_log[start:] if op == case.spec.operation]
     assert len(keys) == 4 and all(key and key.startswith("ASIAEMULATOR") for key in keys)
 
 
-@pytest.mark.usefixtures("assumed_role")
+@pytest.mark.usefixtures("assume_role_connection")
 def test_credentials_refreshed_on_every_call_keep_the_wait_on_plain_calls(emulator) -> None:
     """Keys announced to expire within botocore's refresh window (15 min) are refreshed on
     every signature, so the self-check cannot compare two requests signed with one key: it is
@@ -225,14 +212,7 @@ def test_credentials_refreshed_on_every_call_keep_the_wait_on_plain_calls(emulat
     case = CASES[0]
     _, params = plant(case, emulator, [{"state": case.pending}])
 
-    async def go() -> None:
-        async with client_for(case.spec.service) as client:
-            call = StatusCall(case.spec.operation, params, _keep_every_error)
-            for _ in range(3):
-                await call(client)
-            assert call.plain_polls == 3
-
-    run(go())
+    assert polled(case, params, times=3).plain_polls == 3
 
 
 # --------------------------------------------------------------------------- safety valves
@@ -315,18 +295,8 @@ def test_prepared_calls_can_be_turned_off_globally_or_per_connection(
     assert prepared_calls_enabled(extra) is enabled
     case = CASES[0]
     _, params = plant(case, emulator, [{"state": case.pending}])
-    connection = json.loads(os.environ["AIRFLOW_CONN_AWS_DEFAULT"])
-    connection["extra"].update(extra)
-    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(connection))
-
-    async def go() -> None:
-        async with client_for(case.spec.service) as client:
-            call = StatusCall(case.spec.operation, params, _keep_every_error)
-            for _ in range(3):
-                await call(client)
-            assert call.prepared_polls == (2 if enabled else 0)
-
-    run(go())
+    edit_aws_default(monkeypatch, **extra)
+    assert polled(case, params, times=3).prepared_polls == (2 if enabled else 0)
 
 
 def test_request_differences_name_parts_without_values() -> None:

@@ -6,6 +6,7 @@ import importlib
 import subprocess
 import sys
 from importlib.metadata import entry_points
+from pathlib import Path
 
 import airflow_querystatus
 
@@ -21,15 +22,19 @@ def test_entry_point_returns_provider_info() -> None:
                 importlib.import_module(module)
 
 
-def test_airflow_providers_list_shows_it(tmp_path) -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "airflow", "providers", "list", "-o", "plain"],
+def airflow_cli(airflow_home: Path, *args: str) -> str:
+    """What ``airflow <args>`` prints, in a fresh AIRFLOW_HOME."""
+    return subprocess.run(
+        [sys.executable, "-m", "airflow", *args],
         capture_output=True,
         text=True,
         check=True,
-        env={"AIRFLOW_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        env={"AIRFLOW_HOME": str(airflow_home), "PATH": "/usr/bin:/bin"},
     ).stdout
-    assert "airflow-querystatus" in out
+
+
+def test_airflow_providers_list_shows_it(tmp_path) -> None:
+    assert "airflow-querystatus" in airflow_cli(tmp_path, "providers", "list", "-o", "plain")
 
 
 def test_every_integration_links_its_aws_api_reference() -> None:
@@ -61,11 +66,5 @@ def test_the_provider_config_section_is_valid_and_airflow_reads_its_default(tmp_
 
     schema = json.loads(files("airflow").joinpath("provider_info.schema.json").read_text())
     jsonschema.validate(airflow_querystatus.get_provider_info(), schema)
-    out = subprocess.run(
-        [sys.executable, "-m", "airflow", "config", "get-value", "querystatus", "prepared_status_calls"],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={"AIRFLOW_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
-    ).stdout
+    out = airflow_cli(tmp_path, "config", "get-value", "querystatus", "prepared_status_calls")
     assert out.strip().splitlines()[-1] == "True"  # Airflow 3.0 logs plugin set-up lines first

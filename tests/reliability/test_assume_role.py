@@ -3,30 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-from collections.abc import Iterator
 
 import pytest
 
 from airflow_querystatus.triggers.internet_monitor import InternetMonitorQueryTrigger
 from tests.harness import first_event
-
-
-@pytest.fixture
-def assume_role_connection(emulator_server) -> Iterator[None]:
-    saved = os.environ["AIRFLOW_CONN_AWS_DEFAULT"]
-    connection = json.loads(saved)
-    connection["extra"].update(
-        role_arn="arn:aws:iam::123456789012:role/querystatus",
-        assume_role_method="assume_role",
-        service_config={"sts": {"endpoint_url": emulator_server.url}},
-    )
-    os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps(connection)
-    yield
-    os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = saved
-    emulator_server.emulator.sts_key_lifetime = None
-    emulator_server.emulator.sts_announced_duration = 3600.0
 
 
 def run_one(trigger) -> dict:  # type: ignore[no-untyped-def]
