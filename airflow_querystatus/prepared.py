@@ -8,9 +8,11 @@ which is about half the CPU of a call. A :class:`StatusCall` therefore
 
 * makes the first poll of a wait through the plain client call, and keeps the request that
   call sent (observed on the client's ``before-send`` event) as the wait's template;
-* for each later poll, signs a copy of the template with botocore's own SigV4 signer (fresh
-  frozen credentials from the client's credential provider each time, so refreshable and
-  assume-role credentials keep working), sends it through the client's own HTTP session
+* for each later poll, signs a copy of the template (fresh frozen credentials from the
+  client's credential provider each time, so refreshable and assume-role credentials keep
+  working) with :class:`~airflow_querystatus.signing.FixedRequestSigner`, which keeps
+  botocore's canonical form of the request and is proven byte-identical to botocore's SigV4
+  signer, sends it through the client's own HTTP session
   (proxies, timeouts, TLS settings and the connection pool kept) and parses the answer with
   the client's own parser, raising errors exactly as the plain call raises them.
 
@@ -48,16 +50,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiobotocore.endpoint import convert_to_response_dict
-from botocore.awsrequest import AWSPreparedRequest, AWSRequest
+from botocore.awsrequest import AWSPreparedRequest
+
+from airflow_querystatus.signing import FixedRequestSigner, SigningKeys
 
 log = logging.getLogger(__name__)
 
-#: Headers that are made anew for every request: by the signer, by ``prepare()`` (length),
+#: Headers that are made anew for every request: by the signer, the length (as botocore's ``prepare()``),
 #: and botocore's per-call invocation id.
 _PER_REQUEST_HEADERS = frozenset(
     {"authorization", "x-amz-date", "x-amz-security-token", "content-length", "amz-sdk-invocation-id"}
 )
 _SIGV4 = "AWS4-HMAC-SHA256 Credential="
+#: Methods for which botocore's ``AWSRequest.prepare()`` sets no Content-Length.
+_NO_CONTENT_LENGTH = frozenset({"GET", "HEAD", "OPTIONS"})
 #: Attempts at making the self-check's two requests within the same second (same X-Amz-Date).
 _SELF_CHECK_ATTEMPTS = 5
 
@@ -133,6 +139,8 @@ class PreparedClient:
     #: One copy of each template part that waits have in common (headers, URL, scope), so
     #: that ten thousand waits hold ten thousand bodies, not ten thousand header sets.
     _shared: dict[Any, Any] = field(default_factory=dict)
+    #: The client's last derived SigV4 signing key, shared by its templates.
+    signing_keys: SigningKeys = field(default_factory=SigningKeys)
 
     def shared(self, value: Any) -> Any:
         """The copy of ``value`` (a str or a dict of str) that this client's templates share."""
@@ -283,9 +291,8 @@ class _Template:
     #: after signing (``amz-sdk-request``, ``user-agent``...), which are added after it here too.
     signed_headers: dict[str, str]
     unsigned_headers: dict[str, str]
-    body: bytes
-    region: str
-    signing_name: str
+    body: bytes | None
+    signer: FixedRequestSigner
 
     @classmethod
     def from_request(cls, owner: PreparedClient, method: str, request: AWSPreparedRequest) -> _Template | None:
@@ -309,32 +316,37 @@ class _Template:
             return None
         kept = {name: value for name, value in headers.items() if name not in _PER_REQUEST_HEADERS}
         share = owner.shared
+        http_method, url = share(request.method), request.url
+        signed_headers = share({name: value for name, value in kept.items() if name in signed})
+        body = None if request.body is None else _as_bytes(request.body)
+        signer = FixedRequestSigner(http_method, url, signed_headers, body or b"", share(scope[2]), share(scope[3]),
+                                    owner.signing_keys)
+        if signer.signed_header_names(with_token="x-amz-security-token" in headers) != ";".join(signed):
+            return None  # botocore would sign other headers than the plain call did
         return cls(
             owner=owner,
             method=method,
             operation=operation,
             operation_model=model,
-            http_method=share(request.method),
-            url=request.url,
-            signed_headers=share({name: value for name, value in kept.items() if name in signed}),
+            http_method=http_method,
+            url=url,
+            signed_headers=signed_headers,
             unsigned_headers=share({name: value for name, value in kept.items() if name not in signed}),
-            body=_as_bytes(request.body),
-            region=share(scope[2]),
-            signing_name=share(scope[3]),
+            body=body,
+            signer=signer,
         )
 
     async def signed_request(self) -> AWSPreparedRequest:
         """A copy of the template, signed now with the client's current credentials."""
+        signer = self.signer
         auth = await self.owner.parts.signer.get_auth_instance(  # type: ignore[union-attr]
-            signing_name=self.signing_name, region_name=self.region, signature_version="v4"
+            signing_name=signer.service, region_name=signer.region, signature_version="v4"
         )
-        request = AWSRequest(method=self.http_method, url=self.url, headers=self.signed_headers, data=self.body)
-        auth.add_auth(request)
-        headers = request.headers
-        for name, value in self.unsigned_headers.items():
-            headers[name] = value
-        headers["amz-sdk-invocation-id"] = str(uuid.uuid4())
-        return request.prepare()
+        headers = {**self.signed_headers, **signer.sign(auth.credentials), **self.unsigned_headers,
+                   "amz-sdk-invocation-id": str(uuid.uuid4())}
+        if self.http_method not in _NO_CONTENT_LENGTH:  # as botocore's AWSRequest.prepare() sets it
+            headers["content-length"] = str(len(self.body or b""))
+        return AWSPreparedRequest(self.http_method, self.url, headers, self.body, False)
 
     async def send(self) -> dict[str, Any]:
         """One prepared poll: sign, send, parse; errors raised as the plain call raises them."""
