@@ -257,7 +257,8 @@ def schedule(n: int, args: argparse.Namespace) -> list[list[str]]:
     rounds = []
     for r in range(max(args.runs, provider_runs(n, args))):
         order = SCENARIOS[r % len(SCENARIOS):] + SCENARIOS[: r % len(SCENARIOS)]
-        rounds.append([s for s in order if r < (provider_runs(n, args) if s == "provider" else args.runs)])
+        rounds.append([s for s in order if s in args.scenarios
+                       and r < (provider_runs(n, args) if s == "provider" else args.runs)])
     return rounds
 
 
@@ -704,6 +705,8 @@ def main() -> None:
     parser.add_argument("--provider-runs", type=int,
                         help="runs of the provider's pattern (default: --runs below N = 10,000, 1 from there)")
     parser.add_argument("--no-provider", action="store_true", help="never run the provider's pattern")
+    parser.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS),
+                        help="run only these scenarios (default: all four)")
     # 7.5 s sits between the schedule's polls (0, 2, 5, 9.5 s), so every scenario makes the
     # same four polls even when a burst delays some of them by a second.
     parser.add_argument("--running-seconds", type=float, default=7.5)
