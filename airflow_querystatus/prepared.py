@@ -52,7 +52,7 @@ from typing import Any
 from aiobotocore.endpoint import convert_to_response_dict
 from botocore.awsrequest import AWSPreparedRequest
 
-from airflow_querystatus.signing import FixedRequestSigner, SigningKeys
+from airflow_querystatus.signing import ALGORITHM, FixedRequestSigner, SigningKeys
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ log = logging.getLogger(__name__)
 _PER_REQUEST_HEADERS = frozenset(
     {"authorization", "x-amz-date", "x-amz-security-token", "content-length", "amz-sdk-invocation-id"}
 )
-_SIGV4 = "AWS4-HMAC-SHA256 Credential="
+_SIGV4 = f"{ALGORITHM} Credential="
 #: Methods for which botocore's ``AWSRequest.prepare()`` sets no Content-Length.
 _NO_CONTENT_LENGTH = frozenset({"GET", "HEAD", "OPTIONS"})
 #: Attempts at making the self-check's two requests within the same second (same X-Amz-Date).
@@ -285,14 +285,11 @@ class _Template:
     method: str
     operation: str
     operation_model: Any
-    http_method: str
-    url: str
-    #: Headers the plain call signed (they go to the signer), and the headers botocore adds
-    #: after signing (``amz-sdk-request``, ``user-agent``...), which are added after it here too.
-    signed_headers: dict[str, str]
-    unsigned_headers: dict[str, str]
-    body: bytes | None
+    #: The request's method, URL, body and the headers the plain call signed.
     signer: FixedRequestSigner
+    #: The headers botocore adds after signing (``amz-sdk-request``, ``user-agent``...), which
+    #: are added after the signature here too.
+    unsigned_headers: dict[str, str]
 
     @classmethod
     def from_request(cls, owner: PreparedClient, method: str, request: AWSPreparedRequest) -> _Template | None:
@@ -316,11 +313,10 @@ class _Template:
             return None
         kept = {name: value for name, value in headers.items() if name not in _PER_REQUEST_HEADERS}
         share = owner.shared
-        http_method, url = share(request.method), request.url
-        signed_headers = share({name: value for name, value in kept.items() if name in signed})
-        body = None if request.body is None else _as_bytes(request.body)
-        signer = FixedRequestSigner(http_method, url, signed_headers, body or b"", share(scope[2]), share(scope[3]),
-                                    owner.signing_keys)
+        signer = FixedRequestSigner(
+            share(request.method), request.url, share({name: value for name, value in kept.items() if name in signed}),
+            None if request.body is None else _as_bytes(request.body), share(scope[2]), share(scope[3]),
+            owner.signing_keys)
         if signer.signed_header_names(with_token="x-amz-security-token" in headers) != ";".join(signed):
             return None  # botocore would sign other headers than the plain call did
         return cls(
@@ -328,12 +324,8 @@ class _Template:
             method=method,
             operation=operation,
             operation_model=model,
-            http_method=http_method,
-            url=url,
-            signed_headers=signed_headers,
-            unsigned_headers=share({name: value for name, value in kept.items() if name not in signed}),
-            body=body,
             signer=signer,
+            unsigned_headers=share({name: value for name, value in kept.items() if name not in signed}),
         )
 
     async def signed_request(self) -> AWSPreparedRequest:
@@ -342,11 +334,11 @@ class _Template:
         auth = await self.owner.parts.signer.get_auth_instance(  # type: ignore[union-attr]
             signing_name=signer.service, region_name=signer.region, signature_version="v4"
         )
-        headers = {**self.signed_headers, **signer.sign(auth.credentials), **self.unsigned_headers,
+        headers = {**signer.headers, **signer.sign(auth.credentials), **self.unsigned_headers,
                    "amz-sdk-invocation-id": str(uuid.uuid4())}
-        if self.http_method not in _NO_CONTENT_LENGTH:  # as botocore's AWSRequest.prepare() sets it
-            headers["content-length"] = str(len(self.body or b""))
-        return AWSPreparedRequest(self.http_method, self.url, headers, self.body, False)
+        if signer.method not in _NO_CONTENT_LENGTH:  # as botocore's AWSRequest.prepare() sets it
+            headers["content-length"] = str(len(signer.body or b""))
+        return AWSPreparedRequest(signer.method, signer.url, headers, signer.body, False)
 
     async def send(self) -> dict[str, Any]:
         """One prepared poll: sign, send, parse; errors raised as the plain call raises them."""

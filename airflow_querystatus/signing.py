@@ -29,7 +29,6 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 
 ALGORITHM = "AWS4-HMAC-SHA256"
-TIMESTAMP_FORMAT = "%Y%m%dT%H%M%SZ"  # botocore.auth.SIGV4_TIMESTAMP
 _DATE_SLOT = "\x00x-amz-date\x00"
 _TOKEN_SLOT = "\x00x-amz-security-token\x00"
 
@@ -75,14 +74,16 @@ class FixedRequestSigner:
     """Signs one unchanging request again and again.
 
     ``headers`` are the request's headers that SigV4 signs, without ``X-Amz-Date``,
-    ``X-Amz-Security-Token`` and ``Authorization`` (the signer adds those).
+    ``X-Amz-Security-Token`` and ``Authorization`` (the signer adds those). The request's
+    parts stay readable (``method``, ``url``, ``headers``, ``body``), so that whoever sends it
+    holds them once, here.
     """
 
-    __slots__ = ("_body", "_forms", "_headers", "_keys", "_method", "_url", "region", "service")
+    __slots__ = ("_forms", "_keys", "body", "headers", "method", "region", "service", "url")
 
-    def __init__(self, method: str, url: str, headers: dict[str, str], body: bytes, region: str, service: str,
-                 keys: SigningKeys | None = None) -> None:
-        self._method, self._url, self._headers, self._body = method, url, headers, body
+    def __init__(self, method: str, url: str, headers: dict[str, str], body: bytes | None, region: str,
+                 service: str, keys: SigningKeys | None = None) -> None:
+        self.method, self.url, self.headers, self.body = method, url, headers, body
         self.region, self.service = region, service
         self._forms: dict[bool, _CanonicalForm] = {}
         self._keys = keys if keys is not None else SigningKeys()
@@ -95,7 +96,8 @@ class FixedRequestSigner:
         form = self._forms.get(with_token)
         if form is None:
             form = self._forms[with_token] = _canonical_form(
-                self._method, self._url, self._headers, self._body, self.region, self.service, with_token=with_token)
+                self.method, self.url, self.headers, self.body or b"", self.region, self.service,
+                with_token=with_token)
         return form
 
     def sign(self, credentials: Any, timestamp: str | None = None) -> dict[str, str]:
@@ -103,9 +105,9 @@ class FixedRequestSigner:
         headers for ``credentials`` (botocore frozen credentials) at ``timestamp`` (default: now,
         by botocore's clock)."""
         if timestamp is None:
-            # Looked up on the module at each call: the same clock as botocore's signer, also
-            # when a test or a user replaced it.
-            timestamp = botocore.auth.get_current_datetime().strftime(TIMESTAMP_FORMAT)
+            # Looked up on the module at each call: the same clock and format as botocore's
+            # signer, also when a test or a user replaced the clock.
+            timestamp = botocore.auth.get_current_datetime().strftime(botocore.auth.SIGV4_TIMESTAMP)
         token = credentials.token
         form = self._form(bool(token))
         canonical = form.text.replace(_DATE_SLOT, timestamp)
