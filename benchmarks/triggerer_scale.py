@@ -3,7 +3,7 @@
     make benchmark                                                     # the same as the next line
     .venvs/airflow-3.3/bin/python benchmarks/triggerer_scale.py        # N = 1,000 and 10,000, 3 runs
     .venvs/airflow-3.3/bin/python benchmarks/triggerer_scale.py --sizes 1000 --runs 5
-    .venvs/airflow-3.3/bin/python benchmarks/triggerer_scale.py --sizes 200 --runs 1 --no-provider  # smoke
+    .venvs/airflow-3.3/bin/python benchmarks/triggerer_scale.py --sizes 200 --runs 1 --scenarios floor prepared plain
 
 The emulator runs in its own process over TLS on 127.0.0.1 (a self-signed certificate is
 made on the fly), so its CPU is not counted. If the emulator accepts ``--credentials`` it is
@@ -704,7 +704,6 @@ def main() -> None:
                         help="sizes at which to run the provider's pattern too (10,000 takes many minutes)")
     parser.add_argument("--provider-runs", type=int,
                         help="runs of the provider's pattern (default: --runs below N = 10,000, 1 from there)")
-    parser.add_argument("--no-provider", action="store_true", help="never run the provider's pattern")
     parser.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS),
                         help="run only these scenarios (default: all four)")
     # 7.5 s sits between the schedule's polls (0, 2, 5, 9.5 s), so every scenario makes the
@@ -727,8 +726,6 @@ def main() -> None:
         return
     if args.runs < 1 or (args.provider_runs is not None and args.provider_runs < 0):
         parser.error("--runs must be at least 1 and --provider-runs at least 0")
-    if args.no_provider:
-        args.provider_sizes = []
     sys.exit(parent(args))
 
 
