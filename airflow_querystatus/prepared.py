@@ -208,7 +208,7 @@ class PreparedClient:
         try:
             for _ in range(_SELF_CHECK_ATTEMPTS):
                 ours = await template.signed_request()
-                theirs = await self.dry_run(template.method, params)
+                theirs = await self.dry_run(template.client_method, params)
                 if _signing_inputs(ours) == _signing_inputs(theirs):
                     break
             else:
@@ -282,7 +282,7 @@ class _Template:
     """The unchanging part of one wait's status request."""
 
     owner: PreparedClient
-    method: str
+    client_method: str  # the client method, e.g. get_calculation_execution_status
     operation: str
     operation_model: Any
     #: The request's method, URL, body and the headers the plain call signed.
@@ -321,7 +321,7 @@ class _Template:
             return None  # botocore would sign other headers than the plain call did
         return cls(
             owner=owner,
-            method=method,
+            client_method=method,
             operation=operation,
             operation_model=model,
             signer=signer,
