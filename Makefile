@@ -49,17 +49,16 @@ test-e2e: venv
 	$(BIN)/pytest -m e2e
 
 ## What CI runs (.ci/run): on every line, the whole suite (fast and end-to-end) with prepared
-## status calls on, and with them off the fast suite everywhere and the end-to-end suite on the
-## newest line, the oldest 3.x line and 2.11 (where the e2e stack differs most).
+## status calls on and with them off.
 ci:
 	$(MAKE) test AIRFLOW=3.3
 	$(MAKE) test-fast test-e2e AIRFLOW=3.3 PREPARED=off
 	$(MAKE) check-dist AIRFLOW=3.3
 	$(MAKE) docs AIRFLOW=3.3
 	$(MAKE) test-fast test-e2e AIRFLOW=3.2
-	$(MAKE) test-fast AIRFLOW=3.2 PREPARED=off
+	$(MAKE) test-fast test-e2e AIRFLOW=3.2 PREPARED=off
 	$(MAKE) test-fast test-e2e AIRFLOW=3.1
-	$(MAKE) test-fast AIRFLOW=3.1 PREPARED=off
+	$(MAKE) test-fast test-e2e AIRFLOW=3.1 PREPARED=off
 	$(MAKE) test AIRFLOW=3.0
 	$(MAKE) test-fast test-e2e AIRFLOW=3.0 PREPARED=off
 	$(MAKE) test AIRFLOW=2.11
