@@ -83,6 +83,21 @@ async def first_event(trigger: BaseTrigger, timeout: float | None = None) -> Tri
     return await asyncio.wait_for(consume(), timeout)
 
 
+async def until_polled(*queries: Any, timeout: float = 60.0) -> None:
+    """Wait until the emulator has answered a status call for each of ``queries``.
+
+    Tests that cancel a wait "while it waits" start cancelling only after this: a fixed sleep
+    is too short when a loaded machine takes longer to build the first client.
+    """
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + timeout
+    while any(query.status_calls == 0 for query in queries):
+        if loop.time() > give_up:
+            unpolled = sum(query.status_calls == 0 for query in queries)
+            raise AssertionError(f"{unpolled} of {len(queries)} queries not polled within {timeout} s")
+        await asyncio.sleep(0.02)
+
+
 def _reschedule_history(ti: _TaskInstance) -> contextlib.AbstractContextManager[object]:
     """Airflow 2's sensor reads the first reschedule date from its ``task_reschedule`` table
     (Airflow 3 asks the task instance, which ``_TaskInstance`` answers); the harness keeps no

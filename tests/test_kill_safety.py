@@ -17,8 +17,9 @@ from types import SimpleNamespace
 import pytest
 
 from airflow_querystatus import compat
+from airflow_querystatus.emulator.model import Query
 from airflow_querystatus.triggers.athena import AthenaCalculationExecutionTrigger
-from tests.harness import first_event, rebuild_trigger
+from tests.harness import first_event, rebuild_trigger, until_polled
 
 pytestmark = pytest.mark.usefixtures("emulator")
 
@@ -52,10 +53,10 @@ def owned_trigger(query_id: str) -> AthenaCalculationExecutionTrigger:
     return trigger
 
 
-async def cancel_like_the_triggerer(trigger: AthenaCalculationExecutionTrigger) -> None:
-    """Start the wait, then cancel it as this Airflow line cancels a trigger."""
+async def cancel_like_the_triggerer(trigger: AthenaCalculationExecutionTrigger, query: Query) -> None:
+    """Start the wait, then (once it has polled) cancel it as this Airflow line cancels a trigger."""
     waiting = asyncio.ensure_future(first_event(trigger))
-    await asyncio.sleep(0.3)
+    await until_polled(query)
     waiting.cancel("__airflow_user_action__" if compat.TRIGGER_ON_KILL.available else None)
     with contextlib.suppress(asyncio.CancelledError):
         await waiting
@@ -67,7 +68,7 @@ async def cancel_like_the_triggerer(trigger: AthenaCalculationExecutionTrigger) 
 def test_a_killed_cleared_or_marked_task_stops_its_query(emulator, airflow_says, state: str) -> None:
     query = emulator.add_query("athena_calculation", steps=["RUNNING"])
     asked = airflow_says(state)
-    asyncio.run(cancel_like_the_triggerer(owned_trigger(query.query_id)))
+    asyncio.run(cancel_like_the_triggerer(owned_trigger(query.query_id), query))
     assert asked, "the task state was not checked"
     assert query.stopped and emulator.peek(query).state in {"CANCELING", "CANCELED"}
 
@@ -82,7 +83,7 @@ def test_a_second_cancellation_does_not_abort_the_stop(emulator, airflow_says) -
 
     async def cancel_twice() -> None:
         waiting = asyncio.ensure_future(first_event(trigger))
-        await asyncio.sleep(0.3)
+        await until_polled(query)
         waiting.cancel(message)
         killing = asyncio.ensure_future(trigger.on_kill()) if compat.TRIGGER_ON_KILL.available else waiting
         await asyncio.sleep(0.1)  # now inside the slow state read
@@ -101,7 +102,7 @@ def test_a_second_cancellation_does_not_abort_the_stop(emulator, airflow_says) -
 def test_a_trigger_that_moves_or_restarts_leaves_the_query_running(emulator, airflow_says, logs) -> None:
     query = emulator.add_query("athena_calculation", steps=["RUNNING"])
     airflow_says("deferred")
-    asyncio.run(cancel_like_the_triggerer(owned_trigger(query.query_id)))
+    asyncio.run(cancel_like_the_triggerer(owned_trigger(query.query_id), query))
     assert not query.stopped
     assert "still deferred" in logs()
 
@@ -110,7 +111,7 @@ def test_a_trigger_that_moves_or_restarts_leaves_the_query_running(emulator, air
 def test_an_unknown_task_state_leaves_the_query_running(emulator, airflow_says, answer) -> None:
     query = emulator.add_query("athena_calculation", steps=["RUNNING"])
     airflow_says(answer)
-    asyncio.run(cancel_like_the_triggerer(owned_trigger(query.query_id)))
+    asyncio.run(cancel_like_the_triggerer(owned_trigger(query.query_id), query))
     assert not query.stopped
 
 
@@ -118,7 +119,7 @@ def test_sensor_triggers_do_not_stop_queries_they_do_not_own(emulator, airflow_s
     query = emulator.add_query("athena_calculation", steps=["RUNNING"])
     asked = airflow_says("failed")
     trigger = AthenaCalculationExecutionTrigger(calculation_execution_id=query.query_id)
-    asyncio.run(cancel_like_the_triggerer(trigger))  # type: ignore[arg-type]
+    asyncio.run(cancel_like_the_triggerer(trigger, query))
     assert not query.stopped and not asked
 
 

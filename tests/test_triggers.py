@@ -21,7 +21,7 @@ from airflow_querystatus.triggers.network_flow_monitor import (
     NetworkFlowMonitorTopContributorsQueryTrigger,
     NetworkFlowMonitorWorkloadInsightsTopContributorsDataQueryTrigger,
 )
-from tests.harness import first_event, rebuild_trigger, run_task
+from tests.harness import first_event, rebuild_trigger, run_task, until_polled
 
 TRIGGERS: list[QueryStatusTrigger] = [
     InternetMonitorQueryTrigger(monitor_name="m-1", query_id="AQICAHjE50ADcWtUTXGTlgtIHH4U_u4xx/+="),
@@ -136,7 +136,7 @@ def test_cancelled_triggers_release_their_client(emulator) -> None:
             )
             for q in queries
         ]
-        await asyncio.sleep(0.5)
+        await until_polled(*queries)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
