@@ -25,6 +25,7 @@ from airflow.providers.common.compat.sdk import BaseOperator, TaskDeferred
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_querystatus.compat import AIRFLOW_3, REATTACH, AirflowSkipException
+from airflow_querystatus.emulator.model import Query
 
 # What the task runner catches moved to airflow.sdk.exceptions in 3.2; the values the
 # scheduler resumes a timed-out deferral with moved to the Task SDK in 3.0.
@@ -83,7 +84,7 @@ async def first_event(trigger: BaseTrigger, timeout: float | None = None) -> Tri
     return await asyncio.wait_for(consume(), timeout)
 
 
-async def until_polled(*queries: Any, timeout: float = 60.0) -> None:
+async def until_polled(*queries: Query, timeout: float = 60.0) -> None:
     """Wait until the emulator has answered a status call for each of ``queries``.
 
     Tests that cancel a wait "while it waits" start cancelling only after this: a fixed sleep

@@ -17,7 +17,7 @@ from airflow_querystatus.emulator import EmulatorServer
 from airflow_querystatus.triggers.athena import AthenaCalculationExecutionTrigger
 from airflow_querystatus.triggers.internet_monitor import InternetMonitorQueryTrigger
 from tests.conftest import aws_connection_uri
-from tests.harness import first_event
+from tests.harness import first_event, until_polled
 
 FIGURES: dict[str, Any] = {}
 
@@ -173,8 +173,7 @@ def test_10000_cancelled_triggers_leak_no_tasks_sockets_or_clients(emulator) -> 
         before_fds, before_tasks = open_fds(), len(asyncio.all_tasks())
         tasks = [asyncio.ensure_future(first_event(AthenaCalculationExecutionTrigger(
             calculation_execution_id=i, poll_interval=30))) for i in ids]
-        while sum(emulator.query(i).status_calls for i in ids[-50:]) < 50:  # every wait has polled
-            await asyncio.sleep(0.2)
+        await until_polled(*(emulator.query(i) for i in ids[-50:]), timeout=600)  # the last-started waits too
         peak_fds = open_fds()
         for task in tasks:
             task.cancel()
