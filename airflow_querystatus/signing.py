@@ -12,9 +12,10 @@ the payload hash) stays botocore's. Each poll then fills the two slots, hashes, 
 the AWS4 key derivation, which is fixed by the SigV4 specification. The derived signing key
 is cached per (secret, day, region, service), as AWS recommends.
 
-Byte-identical headers against botocore's signer (with and without session tokens, across a
-date change) are proven by ``tests/test_signing.py``; at run time the prepared path's self-check
-compares a request signed here with the plain client's own, signature included.
+Byte-identical headers against botocore's signer (with and without session tokens, tokens with
+whitespace runs, across a date change) are proven by ``tests/test_signing.py``; at run time the
+prepared path's self-check compares a request signed here with the plain client's own, signature
+included.
 """
 
 from __future__ import annotations
@@ -49,6 +50,14 @@ def _canonical_form(method: str, url: str, headers: dict[str, str], body: bytes,
     request = AWSRequest(method=method, url=url, headers={**headers, **slots}, data=body)
     auth = SigV4Auth(None, service, region)
     return _CanonicalForm(auth.canonical_request(request), auth.signed_headers(auth.headers_to_sign(request)))
+
+
+def canonical_header_value(value: str) -> str:
+    """A header value as SigV4's canonical headers hold it: ``Trimall``, i.e. leading and
+    trailing whitespace removed and every run of whitespace (spaces, tabs, newlines, and every
+    other character ``str.split`` counts as whitespace) made one space, exactly as botocore's
+    ``SigV4Auth`` does. The header itself is sent as it is."""
+    return " ".join(value.split())
 
 
 class SigningKeys:
@@ -112,7 +121,7 @@ class FixedRequestSigner:
         form = self._form(bool(token))
         canonical = form.text.replace(_DATE_SLOT, timestamp)
         if token:
-            canonical = canonical.replace(_TOKEN_SLOT, token)
+            canonical = canonical.replace(_TOKEN_SLOT, canonical_header_value(token))
         scope = f"{timestamp[:8]}/{self.region}/{self.service}/aws4_request"
         string_to_sign = f"{ALGORITHM}\n{timestamp}\n{scope}\n{sha256(canonical.encode()).hexdigest()}"
         key = self._keys.get(credentials.secret_key, timestamp[:8], self.region, self.service)

@@ -22,7 +22,7 @@ from airflow_querystatus import prepared
 from airflow_querystatus.clients import ClientKey, create_client_through_hook, prepared_calls_enabled
 from airflow_querystatus.prepared import StatusCall, request_differences
 from tests.cases import CASE_IDS, CASES, Case
-from tests.conftest import edit_aws_default
+from tests.conftest import SECRET_KEY, edit_aws_default
 
 
 @pytest.fixture(autouse=True)
@@ -201,6 +201,24 @@ def test_prepared_polls_sign_with_temporary_credentials_and_their_session_token(
     assert polled(case, params, times=4).prepared_polls == 3
     keys = [key for _, op, key in emulator.request_log[start:] if op == case.spec.operation]
     assert len(keys) == 4 and all(key and key.startswith("ASIAEMULATOR") for key in keys)
+
+
+def test_a_session_token_with_whitespace_runs_keeps_prepared_polls_on(
+    emulator, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SigV4 collapses whitespace runs in the token's canonical form (botocore does): a prepared
+    request signed otherwise would fail the self-check and leave the wait on plain calls."""
+    token = "FwoGZXIv  YXdz\t\tE//tok  en=="
+    edit_aws_default(monkeypatch, aws_session_token=token)
+    emulator.credentials.register("emulator-access-key", SECRET_KEY, token)  # the token is checked too
+    try:
+        case = CASES[0]
+        _, params = plant(case, emulator, [{"state": case.pending}])
+        caplog.set_level(logging.WARNING, logger=prepared.__name__)
+        assert polled(case, params, times=4).prepared_polls == 3
+    finally:
+        emulator.credentials.register("emulator-access-key", SECRET_KEY)
+    assert not [r for r in caplog.records if "differs from the plain client's" in r.getMessage()]
 
 
 @pytest.mark.usefixtures("assume_role_connection")

@@ -3,7 +3,9 @@
 botocore's ``SigV4Auth.add_auth`` is the reference: for every operation in the registry (its
 real request, as the botocore client serialises it), with and without a session token, and
 across a date change on one signer (the cached signing key must follow the day), the
-``X-Amz-Date``, ``X-Amz-Security-Token`` and ``Authorization`` headers must be equal.
+``X-Amz-Date``, ``X-Amz-Security-Token`` and ``Authorization`` headers must be equal. Session
+tokens with whitespace (spaces, tabs, runs, leading and trailing) are signed as botocore signs
+them: its canonical headers collapse the runs, the header keeps the token as it is.
 """
 
 from __future__ import annotations
@@ -24,6 +26,19 @@ from tests.cases import CASE_IDS, CASES, Case
 
 TOKEN = ReadOnlyCredentials("ASIAEXAMPLEKEY", "secret/with+chars", "FwoGZXIvYXdzE//token==")
 NO_TOKEN = ReadOnlyCredentials("AKIAEXAMPLEKEY", "another-secret", None)
+#: Session tokens whose whitespace SigV4's ``Trimall`` rewrites in the canonical headers.
+ODD_TOKENS = {
+    "one-space": "FwoG token==",
+    "space-run": "FwoG    token==",
+    "tab": "FwoG\ttoken==",
+    "tab-run": "FwoG\t\t\ttoken==",
+    "mixed-run": "Fw \t oG\t \ttok en==",
+    "leading": "  \tFwoGtoken==",
+    "trailing": "FwoGtoken==\t  ",
+    "both-ends-and-inside": " \t Fwo  G\ttoken== \t",
+    "newline-and-other-whitespace": "Fwo\nG\r\x0b\x0ctok\x1fen\u00a0==\u2003x",
+    "only-whitespace": " \t  ",
+}
 #: The last second of a year and the first of the next: the scope's day, and the key, change.
 MOMENTS = [datetime.datetime(2026, 12, 31, 23, 59, 59), datetime.datetime(2027, 1, 1, 0, 0, 1)]
 #: Headers the signer adds; everything else of a request goes into the signer.
@@ -59,6 +74,10 @@ def serialised_request(case: Case) -> AWSPreparedRequest:
     with pytest.raises(_Stop):
         getattr(client, case.spec.operation)(**params)
     return captured[0]
+
+
+#: One serialised request per operation for the many token variants (building a client is slow).
+_serialised: dict[str, AWSPreparedRequest] = {}
 
 
 def split(request: Any) -> tuple[dict[str, str], str, str, str]:
@@ -112,6 +131,26 @@ def test_unusual_requests_are_signed_exactly_as_botocore_signs_them(
     for credentials in (TOKEN, NO_TOKEN):
         expected = botocore_signs(method, url, headers, body, "us-east-1", "execute-api", credentials)
         assert signer.sign(credentials) == expected
+
+
+@pytest.mark.parametrize("token", ODD_TOKENS.values(), ids=ODD_TOKENS.keys())
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_session_tokens_with_whitespace_are_signed_exactly_as_botocore_signs_them(
+    case: Case, token: str, clock: list[datetime.datetime]
+) -> None:
+    request = _serialised[case.name] if case.name in _serialised else _serialised.setdefault(
+        case.name, serialised_request(case))
+    headers, region, service, _ = split(request)
+    body = request.body if isinstance(request.body, bytes) else (request.body or "").encode()
+    signer = FixedRequestSigner(request.method, request.url, headers, body, region, service)
+    credentials = ReadOnlyCredentials("ASIAEXAMPLEKEY", "secret/with+chars", token)
+    for moment in MOMENTS:
+        clock[0] = moment
+        for signed_with in (credentials, TOKEN, credentials, NO_TOKEN):
+            expected = botocore_signs(request.method, request.url, headers, body, region, service, signed_with)
+            assert signer.sign(signed_with) == expected, (moment, signed_with.token)
+    # The header carries the token as it is; only the canonical form is trimmed.
+    assert signer.sign(credentials)["x-amz-security-token"] == token
 
 
 def test_an_explicit_timestamp_is_used_as_given(clock: list[datetime.datetime]) -> None:
