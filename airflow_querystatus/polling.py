@@ -87,8 +87,8 @@ class WaitOptions:
     def __post_init__(self) -> None:
         for name in ("poll_interval", "max_poll_interval", "transient_error_budget"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise ValueError(f"`{name}` must be a positive number of seconds, got {value!r}.")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+                raise ValueError(f"`{name}` must be a positive, finite number of seconds, got {value!r}.")
         if isinstance(self.not_found_grace, bool) or not isinstance(self.not_found_grace, (int, float)):
             raise ValueError(f"`not_found_grace` must be a number of seconds, got {self.not_found_grace!r}.")
         if self.not_found_grace < 0:

@@ -23,6 +23,11 @@ NEPTUNE_CANCELLED = "CANCELLED"
 NEPTUNE_FINISHED = "FINISHED"
 
 
+#: What a missing value renders to: Python's None (a template pulling a missing XCom), JSON's null,
+#: or nothing at all. No AWS id is one of these; sending it would only fail later, less clearly.
+_MISSING_RENDERINGS = frozenset({"", "None", "null"})
+
+
 @dataclass(frozen=True)
 class Identifier:
     """One identifier argument: its Python name, its API name and the model's constraints."""
@@ -36,14 +41,19 @@ class Identifier:
         """Return ``value`` if the service model would accept it; raise ``ValueError`` if not.
 
         Checked before any AWS call so that a typo fails at once with the argument's name,
-        not minutes later as an opaque 400 from AWS.
+        not minutes later as an opaque 400 from AWS, and a value that rendered from nothing
+        (``None``, ``'None'``, ``'null'``, blank) says that its XCom or param was missing.
         """
+        if value is None or (isinstance(value, str) and value.strip() in _MISSING_RENDERINGS):
+            raise ValueError(
+                f"{owner}: `{self.name}` must be a non-empty string, got {value!r}: the upstream XCom or param "
+                "it is rendered from was probably missing (a template that pulls a missing XCom renders to "
+                "'None'). Check that the upstream task ran and returned or pushed the id under that key."
+            )
         if not isinstance(value, str):
             raise ValueError(
                 f"{owner}: `{self.name}` must be a non-empty string, got {type(value).__name__} {value!r}."
             )
-        if not value.strip():
-            raise ValueError(f"{owner}: `{self.name}` must be a non-empty string, got {value!r}.")
         if "{{" in value or "{%" in value:
             raise ValueError(
                 f"{owner}: `{self.name}` still contains an unrendered Jinja template ({value!r}); "

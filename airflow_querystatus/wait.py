@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
+from airflow_querystatus.arguments import botocore_config_dict, checked_name, checked_verify, finite_number
 from airflow_querystatus.polling import (
     DEFAULT_MAX_POLL_INTERVAL,
     DEFAULT_POLL_INTERVAL,
@@ -40,7 +41,8 @@ class WaitContract:
     :param aws_conn_id: The Airflow connection used for AWS credentials.
     :param region_name: AWS region; the connection's if not given.
     :param verify: Whether to verify TLS certificates, or a CA bundle path.
-    :param botocore_config: Keyword arguments for ``botocore.config.Config``.
+    :param botocore_config: Keyword arguments for ``botocore.config.Config`` (a ``Config`` is
+        accepted and turned into them, so that the trigger's kwargs stay JSON-safe).
     :param poll_interval: Seconds before the second poll (the first is immediate); each later
         interval is 1.5x longer, jittered, up to ``max_poll_interval``.
     :param max_poll_interval: The ceiling of the adaptive interval, in seconds.
@@ -68,12 +70,27 @@ class WaitContract:
     extras: Mapping[str, Any] = field(default_factory=dict)
 
     def checked(self, owner: str) -> WaitContract:
-        """Validate, naming ``owner`` (the task or trigger) in any complaint."""
+        """Validate, naming ``owner`` (the task or trigger) in any complaint; the result holds
+        ``botocore_config`` as a JSON-safe dict (a ``Config`` is turned into one)."""
         self.options_for(owner)
         deadline = self.deadline
-        if deadline is not None and (isinstance(deadline, bool) or not isinstance(deadline, (int, float))):
-            raise ValueError(f"{owner}: `deadline` must be a UNIX timestamp (seconds), got {deadline!r}.")
-        return self
+        if deadline is not None:
+            finite_number("deadline", deadline, owner=owner, unit="seconds since the epoch (a UNIX timestamp)")
+        connection = self.checked_connection(owner)
+        return self if connection == self.connection_settings() else self.replace(**connection)
+
+    def connection_settings(self) -> dict[str, Any]:
+        return {"aws_conn_id": self.aws_conn_id, "region_name": self.region_name, "verify": self.verify,
+                "botocore_config": self.botocore_config}
+
+    def checked_connection(self, owner: str) -> dict[str, Any]:
+        """The connection arguments, validated (:mod:`airflow_querystatus.arguments`)."""
+        return {
+            "aws_conn_id": checked_name("aws_conn_id", self.aws_conn_id, owner=owner, what="an Airflow connection id"),
+            "region_name": checked_name("region_name", self.region_name, owner=owner, what="an AWS region name"),
+            "verify": checked_verify(self.verify, owner=owner),
+            "botocore_config": botocore_config_dict(self.botocore_config, owner=owner),
+        }
 
     def options_for(self, owner: str) -> WaitOptions:
         """The polling options, validated."""
@@ -136,8 +153,16 @@ class WaitSettings:
         settings.options_for(owner)
         return settings
 
-    def keep_wait_settings(self, settings: WaitContract, extras: Mapping[str, Any]) -> None:
-        """Keep the settings as attributes (templated extras are rendered in place)."""
+    def keep_wait_settings(self, settings: WaitContract, extras: Mapping[str, Any], owner: str) -> None:
+        """Keep the settings as attributes (templated extras are rendered in place), and check the
+        connection arguments the amazon base class took: the same checks as the trigger's, made
+        here so that a value no mode could use fails at parse time in every mode."""
+        connection = WaitContract(
+            aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify,
+            botocore_config=self.botocore_config,
+        ).checked_connection(owner)
+        for name, value in connection.items():
+            setattr(self, name, value)
         self.wait_settings = settings
         for name in TASK_FIELDS:
             setattr(self, name, getattr(settings, name))

@@ -13,7 +13,7 @@ from tests.harness import rebuild_trigger
 
 
 def test_to_kwargs_and_from_kwargs_are_inverse() -> None:
-    contract = WaitContract(aws_conn_id="c", region_name="eu-west-1", verify=False, botocore_config={"a": 1},
+    contract = WaitContract(aws_conn_id="c", region_name="eu-west-1", verify=False, botocore_config={"read_timeout": 1},
                             poll_interval=2, max_poll_interval=3, transient_error_budget=4, deadline=1.5e9,
                             stop_on_kill=True, extras={"endpoint_url": "https://db:8182",
                                                        "fail_on_unknown_query_id": True})

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
+from airflow_querystatus.arguments import botocore_config
 from airflow_querystatus.status import StatusSpec
 
 
@@ -15,13 +16,15 @@ class QueryStatusHook(AwsBaseHook):
 
     Subclasses fix ``client_type``; every other argument is ``AwsBaseHook``'s
     (``aws_conn_id``, ``region_name``, ``verify``, ``config``). The connection's
-    ``endpoint_url`` (or a per-service ``service_config``) is honoured as usual.
+    ``endpoint_url`` (or a per-service ``service_config``) is honoured as usual. ``config`` may
+    be the JSON-safe dict a trigger carries (see :mod:`airflow_querystatus.arguments`).
     """
 
     client_type_name: ClassVar[str]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["client_type"] = self.client_type_name
+        kwargs["config"] = botocore_config(kwargs.get("config"), owner=type(self).__name__, name="config")
         super().__init__(*args, **kwargs)
 
     def get_status(self, spec: StatusSpec, identifiers: Mapping[str, str]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 
+from airflow_querystatus.arguments import duration_seconds, positive_int
 from airflow_querystatus.compat import AirflowException, ObjectStoragePath, conf, query_memory
 from airflow_querystatus.exceptions import QueryExecutionFailedError, QueryStatusUnavailableError
 from airflow_querystatus.hooks.base import QueryStatusHook
@@ -44,7 +45,8 @@ class QueryOperator(WaitSettings, AwsBaseOperator[QueryStatusHook]):
         1.5x per poll, jittered, up to ``max_poll_interval``.
     :param max_poll_interval: The ceiling of the adaptive interval, in seconds.
     :param transient_error_budget: Seconds of unbroken throttling/5xx tolerated (retryable).
-    :param wait_timeout: Seconds to wait for the query before stopping it and failing. If not
+    :param wait_timeout: How long to wait for the query before stopping it and failing, in
+        seconds or as a ``datetime.timedelta``. If not
         given, ``execution_timeout`` is used, else ``[sensors] default_timeout``. Airflow
         does not apply ``execution_timeout`` to deferred time, so this is always set.
     :param deferrable: Wait in the triggerer (default ``[operators] default_deferrable``).
@@ -67,7 +69,7 @@ class QueryOperator(WaitSettings, AwsBaseOperator[QueryStatusHook]):
     def __init__(
         self,
         *,
-        wait_timeout: float | None = None,
+        wait_timeout: float | timedelta | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         max_xcom_bytes: int = DEFAULT_MAX_XCOM_BYTES,
         results_path: str | None = None,
@@ -78,14 +80,12 @@ class QueryOperator(WaitSettings, AwsBaseOperator[QueryStatusHook]):
         extras = {e.name: kwargs.pop(e.name, e.default) for e in self.spec.extras}
         settings = self.take_wait_settings(kwargs, owner)
         super().__init__(**kwargs)
-        self.keep_wait_settings(settings, extras)
-        if wait_timeout is not None and not wait_timeout > 0:
-            raise ValueError(f"{owner}: `wait_timeout` must be a positive number of seconds, got {wait_timeout!r}.")
-        if not isinstance(max_xcom_bytes, int) or max_xcom_bytes <= 0:
-            raise ValueError(f"{owner}: `max_xcom_bytes` must be a positive integer, got {max_xcom_bytes!r}.")
-        self.wait_timeout = wait_timeout
+        self.keep_wait_settings(settings, extras, owner)
+        #: Seconds (a ``timedelta`` is converted), or None.
+        self.wait_timeout = None if wait_timeout is None else duration_seconds("wait_timeout", wait_timeout,
+                                                                                owner=owner)
         self.deferrable = deferrable
-        self.max_xcom_bytes = max_xcom_bytes
+        self.max_xcom_bytes = positive_int("max_xcom_bytes", max_xcom_bytes, owner=owner)
         self.results_path = results_path
         self.reattach = reattach
         self._started: dict[str, str] | None = None
@@ -108,6 +108,7 @@ class QueryOperator(WaitSettings, AwsBaseOperator[QueryStatusHook]):
         return conf.getfloat("sensors", "default_timeout")
 
     def execute(self, context: Context) -> Any:
+        self._check_scope()
         earlier = self._query_of_an_earlier_try(context)
         if earlier is not None:
             identifiers, verdict = earlier
@@ -154,6 +155,15 @@ class QueryOperator(WaitSettings, AwsBaseOperator[QueryStatusHook]):
         verdict = Verdict(Outcome(event["status"]), event.get("state"), str(event.get("message")),
                           event.get("response"), retryable=bool(event.get("retryable")))
         return self._finish(context, identifiers, verdict)
+
+    def _check_scope(self) -> None:
+        """Check the status call's identifiers that come from this task's own (rendered)
+        arguments, such as the monitor or scope, before any AWS call, as a sensor does: a
+        template that pulled a missing XCom must not reach the start call as the name 'None'.
+        The query's own id (the last identifier) comes from the start call."""
+        for ident in self.spec.identifiers[:-1]:
+            if hasattr(self, ident.name):
+                ident.validate(getattr(self, ident.name), owner=self._owner)
 
     # -- re-attach on retry ------------------------------------------------------------------
     def _remember(self, context: Context, identifiers: dict[str, str]) -> None:

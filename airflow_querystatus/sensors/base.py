@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.providers.amazon.aws.sensors.base_aws import AwsBaseSensor
 from airflow.triggers.base import StartTriggerArgs
 
+from airflow_querystatus.arguments import duration_seconds
 from airflow_querystatus.compat import (
     START_FROM_TRIGGER,
     AirflowException,
@@ -65,8 +66,13 @@ class QueryStatusSensor(WaitSettings, AwsBaseSensor[QueryStatusHook]):
         scheduler from the moment the task is deferred.
     :param aws_conn_id: The Airflow connection used for AWS credentials.
     :param region_name: AWS region; the connection's if not given.
-    :param verify: Whether to verify TLS certificates, or a CA bundle path.
-    :param botocore_config: Keyword arguments for ``botocore.config.Config``.
+    :param verify: Whether to verify TLS certificates (True, False, None for botocore's default),
+        or the path of a CA bundle.
+    :param botocore_config: Keyword arguments for ``botocore.config.Config``, or a ``Config``
+        (turned into its arguments, so that deferrable mode can carry it to the triggerer).
+
+    Every argument is checked when the sensor is built, the same way in every mode, and a
+    value that cannot work fails there naming the task and the argument.
     """
 
     spec: ClassVar[StatusSpec]
@@ -87,6 +93,8 @@ class QueryStatusSensor(WaitSettings, AwsBaseSensor[QueryStatusHook]):
                                                   if i.name in kwargs}}
         extras = {e.name: kwargs.pop(e.name, e.default) for e in self.spec.extras}
         settings = self.take_wait_settings(kwargs, owner)
+        if kwargs.get("timeout") is not None:  # Airflow's own check would fail deep in timedelta
+            duration_seconds("timeout", kwargs["timeout"], owner=owner)
         kwargs.setdefault("poke_interval", settings.poll_interval)
         if settings.max_poll_interval > settings.poll_interval:
             kwargs.setdefault("exponential_backoff", True)
@@ -97,7 +105,7 @@ class QueryStatusSensor(WaitSettings, AwsBaseSensor[QueryStatusHook]):
                 f"{owner}: `timeout` ({self.timeout:g}s) is shorter than one `poll_interval` "
                 f"({settings.poll_interval:g}s); the sensor could poll at most once."
             )
-        self.keep_wait_settings(settings, extras)
+        self.keep_wait_settings(settings, extras, owner)
         self.deferrable = deferrable
         for name, value in identifiers.items():
             setattr(self, name, value)
