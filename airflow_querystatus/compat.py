@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import importlib
 import logging
 import warnings
 from collections.abc import Awaitable, Callable
@@ -20,6 +21,7 @@ from airflow import __version__ as AIRFLOW_VERSION_TEXT
 from airflow.providers.common.compat.sdk import (
     AirflowException,
     AirflowFailException,
+    AirflowNotFoundException,
     AirflowSensorTimeout,
     AirflowSkipException,
     ObjectStoragePath,
@@ -32,6 +34,7 @@ from packaging.version import Version
 
 __all__ = [
     "AIRFLOW_VERSION",
+    "CONNECTION_NOT_FOUND",
     "AirflowException",
     "AirflowFailException",
     "AirflowSensorTimeout",
@@ -94,6 +97,25 @@ REATTACH = Feature(
     (3, 3, 0),
     "a retried operator starts a new query instead of re-attaching to the one an earlier try started",
 )
+
+
+def _connection_not_found() -> tuple[type[BaseException], ...]:
+    """What a connection look-up raises for an id that does not exist: the class the amazon
+    provider catches (``airflow.sdk.exceptions`` from 3.2, ``airflow.exceptions`` below) and, where
+    both modules exist, the other one too, so a look-up through either route is recognised."""
+    found: list[type[BaseException]] = [AirflowNotFoundException]
+    for module in ("airflow.sdk.exceptions", "airflow.exceptions"):
+        try:
+            other = getattr(importlib.import_module(module), "AirflowNotFoundException", None)
+        except ImportError:
+            continue
+        if isinstance(other, type) and issubclass(other, BaseException) and other not in found:
+            found.append(other)
+    return tuple(found)
+
+
+#: Catch this tuple around a connection look-up to recognise a connection id that does not exist.
+CONNECTION_NOT_FOUND = _connection_not_found()
 
 _warned: set[str] = set()
 

@@ -3,6 +3,7 @@
 * ``QueryFailedError`` and ``QueryCallerError`` subclass ``AirflowFailException``: the
   remote state cannot change (FAILED stays FAILED) and a wrong id or missing permission
   will not fix itself, so retrying would only waste a worker slot. ``soft_fail`` skips.
+  ``AwsConnectionNotFoundError`` is the caller error of an ``aws_conn_id`` that does not exist.
 * ``QueryExecutionFailedError`` is what an *operator* raises for the same states: it
   started the query, so an Airflow retry starts a fresh one and may well succeed.
 * ``QueryStatusUnavailableError`` is a plain ``AirflowException``: AWS kept throttling or
@@ -20,6 +21,22 @@ class QueryFailedError(AirflowFailException):
 
 class QueryCallerError(AirflowFailException):
     """The status call was refused for a reason the caller must fix (ids, IAM, input)."""
+
+
+class AwsConnectionNotFoundError(QueryCallerError):
+    """The Airflow connection named by ``aws_conn_id`` does not exist."""
+
+    def __init__(self, conn_id: str) -> None:
+        self.conn_id = conn_id
+        super().__init__(
+            f"The Airflow connection {conn_id!r} (`aws_conn_id`) does not exist. Create it (Admin > "
+            f"Connections, `airflow connections add`, an AIRFLOW_CONN_{conn_id.upper()} environment variable "
+            "or your secrets backend) where the tasks and triggers run, or pass `aws_conn_id=None` to use "
+            "boto3's default credential chain (environment, profile, instance or pod role)."
+        )
+
+    def __reduce__(self) -> tuple[type, tuple[str]]:  # pickled across processes: rebuilt from the id
+        return type(self), (self.conn_id,)
 
 
 class QueryStatusUnavailableError(AirflowException):

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from airflow_querystatus.errors import ErrorKind, advice, classify
+from airflow_querystatus.exceptions import QueryCallerError
 from airflow_querystatus.jsonsafe import to_json_safe
 from airflow_querystatus.metrics import WaitMetrics
 from airflow_querystatus.status import StatusSpec
@@ -235,6 +236,8 @@ class StatusTracker:
 
     def _judge_error(self, exc: BaseException) -> Verdict:
         self._count_poll()
+        if isinstance(exc, QueryCallerError):  # ours, and it says what to do (a missing connection)
+            return Verdict(Outcome.ERROR, self.last_state, f"{self.subject}: {exc}", self.last_response)
         error = classify(exc, not_found_codes=self.spec.not_found_codes, vanished_codes=self.spec.vanished_codes)
         detail = f"{error.code}: {error.message}"
         if error.kind is ErrorKind.VANISHED:

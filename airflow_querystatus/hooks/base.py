@@ -8,6 +8,8 @@ from typing import Any, ClassVar
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
 from airflow_querystatus.arguments import botocore_config
+from airflow_querystatus.compat import CONNECTION_NOT_FOUND
+from airflow_querystatus.exceptions import AwsConnectionNotFoundError
 from airflow_querystatus.status import StatusSpec
 
 
@@ -18,6 +20,10 @@ class QueryStatusHook(AwsBaseHook):
     (``aws_conn_id``, ``region_name``, ``verify``, ``config``). The connection's
     ``endpoint_url`` (or a per-service ``service_config``) is honoured as usual. ``config`` may
     be the JSON-safe dict a trigger carries (see :mod:`airflow_querystatus.arguments`).
+
+    A connection id that does not exist fails naming it (:class:`AwsConnectionNotFoundError`),
+    where ``AwsBaseHook`` would carry on with an empty connection and fail later for want of a
+    region or credentials. ``aws_conn_id=None`` still means boto3's default credential chain.
     """
 
     client_type_name: ClassVar[str]
@@ -26,6 +32,15 @@ class QueryStatusHook(AwsBaseHook):
         kwargs["client_type"] = self.client_type_name
         kwargs["config"] = botocore_config(kwargs.get("config"), owner=type(self).__name__, name="config")
         super().__init__(*args, **kwargs)
+
+    @classmethod
+    def get_connection(cls, conn_id: str) -> Any:
+        """The connection, looked up as ``AwsBaseHook`` does (once per hook: it caches the
+        result), but a missing one is an error naming it rather than an empty connection."""
+        try:
+            return super().get_connection(conn_id)
+        except CONNECTION_NOT_FOUND as err:
+            raise AwsConnectionNotFoundError(conn_id) from err
 
     def get_status(self, spec: StatusSpec, identifiers: Mapping[str, str]) -> dict[str, Any]:
         """Make ``spec``'s status call synchronously and return the raw answer."""
