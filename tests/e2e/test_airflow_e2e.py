@@ -29,6 +29,7 @@ pytestmark = pytest.mark.e2e
 RESTART_DAG = "e2e_triggerer_restart"
 START_FROM_TRIGGER_DAG = "e2e_start_from_trigger"
 KILL_DAG = "e2e_kill"
+SETTINGS_DAG = "e2e_settings"
 RESTART_AFTER = 6.0  # seconds after the restart DAG's sensors are deferred
 
 
@@ -146,6 +147,28 @@ def test_start_from_trigger_never_takes_a_worker(runs: Runs) -> None:
         # Below 3.3 the sensor falls back to a normal deferral from a worker, same outcome.
         assert deferred_by_a_worker in log, log[-3000:]
     assert "reached COMPLETED" in log
+
+
+def test_the_triggerer_takes_a_config_object_and_names_a_missing_connection(runs: Runs) -> None:
+    """A botocore ``Config`` given to a deferrable sensor reaches the triggerer (as the JSON-safe
+    options set); a connection id that does not exist is looked up in the triggerer, through
+    its supervisor, and the task fails naming it rather than blaming the region."""
+    stack = runs.stack
+    stack.wait_until_parsed([SETTINGS_DAG])
+    calculation = stack.emulator_call("POST", "/_emulator/queries", {
+        "kind": "athena_calculation", "steps": [{"state": "RUNNING", "seconds": 3}, "COMPLETED"],
+        "clock_from_first_poll": True,
+    })["query_id"]
+    run_id = stack.trigger(SETTINGS_DAG, {"calculation_id": calculation})
+    tasks = stack.follow([run_id], timeout=180)[run_id]
+    configured, missing = tasks["config_object_in_the_triggerer"], tasks["missing_connection_in_the_triggerer"]
+    deferred = "Pausing task as DEFERRED"  # a worker deferred it: the wait ran in the triggerer
+    log = stack.task_log(SETTINGS_DAG, run_id, "config_object_in_the_triggerer")
+    assert configured.state == "success" and deferred in log and "reached COMPLETED" in log, log[-3000:]
+    log = stack.task_log(SETTINGS_DAG, run_id, "missing_connection_in_the_triggerer")
+    assert missing.state == "failed" and deferred in log, log[-3000:]
+    assert "'aws_e2e_missing'" in log and "does not exist" in log, log[-3000:]
+    assert "No AWS region" not in log
 
 
 def test_marking_a_deferred_operator_failed_stops_its_query(runs: Runs) -> None:
