@@ -442,11 +442,14 @@ def _on_the_grid(delay: float, remaining: float | None) -> float:
 
 async def _bounded_fetch(fetcher: StatusFetcher, operation: str, limit: float) -> Mapping[str, Any]:
     """One status call, cut off (as :class:`StatusCallTimeout`) when ``limit`` passes."""
+    bound = asyncio.timeout(limit)
     try:
-        async with asyncio.timeout(limit):
+        async with bound:
             return await fetcher.fetch()
     except TimeoutError as err:
-        raise StatusCallTimeout(operation, limit) from err
+        if bound.expired():
+            raise StatusCallTimeout(operation, limit) from err
+        raise  # a timeout of the HTTP stack itself (connect, read): transient, as it says
 
 
 async def wait_until_done(
