@@ -127,6 +127,8 @@ class QueryOperator(WaitSettings, AwsBaseOperator[QueryStatusHook]):
                     **identifiers, wait=self.wait_contract(deadline=deadline, stop_on_kill=True)
                 ),
                 method_name="execute_complete",
+                # Not needed to resume (the event names the query; dag.test() drops these),
+                # but a worker still on 0.1.0 needs them to resume this task mid-upgrade.
                 kwargs={"identifiers": identifiers},
                 timeout=timedelta(seconds=wait) + DEFER_TIMEOUT_GRACE,
             )
