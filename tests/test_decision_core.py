@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
@@ -25,6 +26,7 @@ from airflow_querystatus.polling import (
     Verdict,
     WaitOptions,
     _on_the_grid,
+    wait_until_done,
 )
 from airflow_querystatus.status import (
     ATHENA_CALCULATION_EXECUTION,
@@ -120,6 +122,39 @@ def test_expired_credentials_refresh_once_then_fail() -> None:
     assert t.observe_error(error("ExpiredTokenException", 403)).refresh_client
     again = t.observe_error(error("ExpiredTokenException", 403))
     assert again.outcome is Outcome.ERROR and "expired" in again.message
+
+
+@pytest.mark.parametrize("code", ["UnrecognizedClientException", "InvalidClientTokenId", "InvalidSignatureException",
+                                  "SignatureDoesNotMatch", "AuthFailure"])
+def test_refused_credentials_rebuild_the_client_once_then_fail_naming_the_connection(code: str) -> None:
+    """A rotated or deactivated key: the client is rebuilt from the connection (which holds the
+    new key) and polled again; only a second refusal in a row ends the wait."""
+    t = tracker()
+    assert t.observe_error(error(code, 403)).refresh_client
+    assert t.observe({"Status": "RUNNING"}).outcome is Outcome.PENDING  # the fresh client works
+    assert t.observe_error(error(code, 403)).refresh_client  # a later rotation is survived too
+    again = t.observe_error(error(code, 403))
+    assert again.outcome is Outcome.ERROR and not again.retryable
+    assert "'aws_default'" in again.message and "rotated" in again.message
+
+
+def test_transient_errors_log_progress_at_most_once_a_minute(caplog) -> None:
+    clock = Clock()
+    options = WaitOptions(poll_interval=1, max_poll_interval=8, transient_error_budget=600)
+    t = StatusTracker(INTERNET_MONITOR_QUERY, IDS, options, aws_conn_id="aws_default", clock=clock,
+                      logger=logging.getLogger("test"))
+    caplog.set_level(logging.WARNING)
+    for _ in range(50):  # 250 s of errors, one every 5 s
+        assert t.observe_error(error("ServiceUnavailableException", 503)).outcome is Outcome.PENDING
+        clock.now += 5
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 + 4  # the first error, then one line a minute
+    assert "still failing: 13 errors in 60s" in warnings[1]
+    assert "ServiceUnavailableException" in warnings[1] and "540s left" in warnings[1]
+    t.observe({"Status": "RUNNING"})  # the run of errors ends: the next one starts a new run
+    caplog.clear()
+    t.observe_error(error("ThrottlingException", 429))
+    assert next(r.getMessage() for r in caplog.records).endswith("backing off and retrying.")
 
 
 def test_caller_errors_fail_at_once_naming_the_iam_action() -> None:
@@ -220,3 +255,50 @@ def test_wake_ups_land_on_the_grid_but_never_after_the_deadline() -> None:
         assert _on_the_grid(0.37, 10.0) >= 0.37
 
     asyncio.run(check())
+
+
+class _ScriptedFetcher:
+    """The network boundary, scripted: each fetch sleeps, raises or answers in turn."""
+
+    def __init__(self, *steps: object) -> None:
+        self.steps = list(steps)
+        self.calls = 0
+
+    async def fetch(self) -> dict[str, str]:
+        self.calls += 1
+        step = self.steps.pop(0) if len(self.steps) > 1 else self.steps[0]
+        if isinstance(step, float):
+            await asyncio.sleep(step)  # longer than any limit: never answers in time
+            return {"Status": "RUNNING"}
+        if isinstance(step, BaseException):
+            raise step
+        assert isinstance(step, dict)
+        return step
+
+    async def refresh(self) -> None:
+        pass
+
+
+def test_a_call_over_its_limit_is_cut_off_as_a_transient_error(caplog) -> None:
+    """A call that outlives its limit is a transient error naming the limit; one that ends in a
+    timeout of its own (the HTTP stack's) keeps its own message. The wait goes on and succeeds."""
+    fetcher = _ScriptedFetcher(3600.0, TimeoutError("read timed out"), {"Status": "SUCCEEDED"})
+    t = StatusTracker(INTERNET_MONITOR_QUERY, IDS,
+                      WaitOptions(poll_interval=0.01, max_poll_interval=0.01, transient_error_budget=60),
+                      aws_conn_id="aws_default", logger=logging.getLogger("test"))
+    caplog.set_level(logging.WARNING)
+    started = time.monotonic()
+    verdict = asyncio.run(wait_until_done(t, fetcher, deadline=None, call_timeout=0.2))
+    assert verdict.outcome is Outcome.SUCCESS and fetcher.calls == 3
+    assert time.monotonic() - started < 5
+    warnings = " ".join(r.getMessage() for r in caplog.records)
+    assert "get_query_status did not answer within 0.2s" in warnings
+
+
+def test_the_last_call_is_bounded_by_the_deadline_plus_a_grace() -> None:
+    from airflow_querystatus.bounds import DEADLINE_GRACE, call_limit
+
+    assert call_limit(30.0, None) == 30.0
+    assert call_limit(30.0, 100.0) == 30.0
+    assert call_limit(30.0, 1.0) == 1.0 + DEADLINE_GRACE
+    assert call_limit(30.0, -5.0) == DEADLINE_GRACE  # past the deadline: only the grace
