@@ -125,7 +125,10 @@ class Verdict:
         return self.outcome is not Outcome.PENDING
 
     def event_payload(self, identifiers: Mapping[str, str]) -> dict[str, Any]:
-        """The trigger event payload (see the sensors' ``execute_complete``)."""
+        """The trigger event payload (see the sensors' and operators' ``execute_complete``).
+
+        It names the query (its identifiers): a resumed operator reads its results and stops
+        its query from the event alone, since ``dag.test()`` drops the ``defer()`` kwargs."""
         return {
             "status": self.outcome.value,
             "state": self.state,

@@ -172,7 +172,9 @@ class Example:
     dags: Mapping[str, str]
     #: Values for every identifier but the query's own id, e.g. ``{"monitor_name": ...}``.
     scope: Mapping[str, str] = field(default_factory=dict)
-    #: A running query the demo plants for the example's sensor (control API body).
+    #: A running query someone else runs, for the example's sensor to wait on: the emulator
+    #: plants it (recurring) when it starts on its own (``emulator.examples``). Members as in
+    #: the control API's query body: ``text``, ``steps``, ``identifiers``.
     plant: Mapping[str, Any] | None = None
 
 

@@ -105,12 +105,19 @@ class TriggerRow:
 class AirflowStack:
     home: Path
     dags_folder: Path = ROOT / "dags"
-    #: "postgres" (a real server, started here) or "sqlite" (Airflow 3 only).
+    #: "postgres" (a real server, started here) or "sqlite" (Airflow 3 only, unless ``executor``
+    #: is not LocalExecutor).
     database: str = "postgres"
+    #: The executor every process is configured with; None: Airflow's default (what
+    #: ``airflow dags test`` alone needs: it runs tasks in its own process).
+    executor: str | None = "LocalExecutor"
     #: Production-shaped high availability (see :func:`ha_settings`): triggers leave a silent
     #: triggerer after 10 s; a task whose whole worker died fails (and retries) after 30 s.
     ha: bool = False
     emulator_port: int = field(default_factory=free_port)
+    #: Extra arguments of ``python -m airflow_querystatus.emulator`` (e.g. ``--no-examples``:
+    #: without the running queries it plants for the example DAGs).
+    emulator_args: tuple[str, ...] = ()
     api_port: int = field(default_factory=free_port)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     postgres: PostgresServer | None = None
@@ -123,7 +130,7 @@ class AirflowStack:
     _triggerers: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
-        if self.database == "sqlite" and not AIRFLOW_3:
+        if self.database == "sqlite" and self.executor == "LocalExecutor" and not AIRFLOW_3:
             raise ValueError(f"Airflow {AIRFLOW_VERSION} refuses LocalExecutor on SQLite; use database='postgres'.")
 
     @property
@@ -149,7 +156,6 @@ class AirflowStack:
             AIRFLOW_HOME=str(self.home),
             AIRFLOW__CORE__DAGS_FOLDER=str(self.dags_folder),
             AIRFLOW__CORE__LOAD_EXAMPLES="False",
-            AIRFLOW__CORE__EXECUTOR="LocalExecutor",
             AIRFLOW__CORE__PARALLELISM="8",
             AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="False",
             AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{self.api_port}/execution/",
@@ -181,6 +187,8 @@ class AirflowStack:
             ),
             AWS_EC2_METADATA_DISABLED="true",
         )
+        if self.executor is not None:
+            env["AIRFLOW__CORE__EXECUTOR"] = self.executor
         if self.ha:
             env.update(ha_settings())
         return env
@@ -196,6 +204,20 @@ class AirflowStack:
     def start(self, triggerers: int = 1) -> AirflowStack:
         if triggerers > 1 and self.database != "postgres":
             raise ValueError("Several triggerers need PostgreSQL (SQLite has no SKIP LOCKED); use database='postgres'.")
+        self.prepare()
+        if AIRFLOW_3:
+            self._spawn("api-server", str(BIN / "airflow"), "api-server", "--port", str(self.api_port))
+            self._spawn("dag-processor", str(BIN / "airflow"), "dag-processor")
+        else:
+            self._spawn("webserver", str(BIN / "airflow"), "webserver", "--port", str(self.api_port))
+        self._spawn("scheduler", str(BIN / "airflow"), "scheduler")
+        for number in range(1, triggerers + 1):
+            self.start_triggerer("triggerer" if triggerers == 1 else f"triggerer-{number}")
+        return self
+
+    def prepare(self) -> AirflowStack:
+        """The home, the database (migrated) and the emulator, but no Airflow process: what
+        every process needs, and all that ``airflow dags test`` needs."""
         self.home.mkdir(parents=True, exist_ok=True)
         if not AIRFLOW_3:
             # Airflow 2's webserver (Flask-AppBuilder) takes its auth settings from this file:
@@ -207,14 +229,6 @@ class AirflowStack:
         migrate = subprocess.run([str(BIN / "airflow"), "db", "migrate"], env=self.env(), capture_output=True)
         if migrate.returncode != 0:
             raise RuntimeError(f"airflow db migrate failed:\n{migrate.stderr.decode(errors='replace')[-3000:]}")
-        if AIRFLOW_3:
-            self._spawn("api-server", str(BIN / "airflow"), "api-server", "--port", str(self.api_port))
-            self._spawn("dag-processor", str(BIN / "airflow"), "dag-processor")
-        else:
-            self._spawn("webserver", str(BIN / "airflow"), "webserver", "--port", str(self.api_port))
-        self._spawn("scheduler", str(BIN / "airflow"), "scheduler")
-        for number in range(1, triggerers + 1):
-            self.start_triggerer("triggerer" if triggerers == 1 else f"triggerer-{number}")
         return self
 
     def _start_emulator(self, attempts: int = 3) -> None:
@@ -223,7 +237,8 @@ class AirflowStack:
         may take it first: then it starts again on a new one."""
         for _ in range(attempts):
             self._spawn("emulator", str(BIN / "python"), "-m", "airflow_querystatus.emulator",
-                        "--port", str(self.emulator_port), "--credentials", "demo-access-key:demo-secret-key")
+                        "--port", str(self.emulator_port), "--credentials", "demo-access-key:demo-secret-key",
+                        *self.emulator_args)
             process, deadline = self.processes["emulator"], time.time() + 60
             while process.poll() is None and time.time() < deadline:
                 if self._reachable(self.emulator_url + "/_emulator/stats"):

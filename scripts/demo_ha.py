@@ -105,7 +105,8 @@ def main() -> int:
     web = "api-server" if AIRFLOW_3 else "webserver"
     processes = f"PostgreSQL, {web}, scheduler, {'dag-processor, ' if AIRFLOW_3 else ''}two triggerers"
     print(f"Starting the emulator and Airflow ({processes})...", flush=True)
-    stack = AirflowStack(home=home, database="postgres", ha=True)
+    # Its own graph load runs until released (plant_held_graph_load): none of the emulator's.
+    stack = AirflowStack(home=home, database="postgres", ha=True, emulator_args=("--no-examples",))
     try:
         stack.start(triggerers=2)
         stack.wait_for_emulator()

@@ -126,17 +126,21 @@ def run_sensor(
     max_reschedules: int = 200,
     try_number: int = 1,
     task_state_store: TaskStateStore | None = None,
+    keep_defer_kwargs: bool = True,
 ) -> Run:
     """Run a sensor or operator to its end (see the module docstring). ``try_number`` and
-    ``task_state_store`` stand for a retry (the store is offered only where Airflow has it)."""
+    ``task_state_store`` stand for a retry (the store is offered only where Airflow has it).
+    ``keep_defer_kwargs=False`` resumes a deferred task with the event alone, dropping the
+    ``kwargs`` given to ``defer()``, as ``dag.test()`` (``airflow dags test``) does on
+    Airflow 2.11 to 3.3; the triggerer keeps them."""
     ti = _TaskInstance()
     ti.try_number = try_number
     with _reschedule_history(ti):
-        return _run(sensor, ti, max_reschedules, task_state_store)
+        return _run(sensor, ti, max_reschedules, task_state_store, keep_defer_kwargs)
 
 
 def _run(sensor: BaseOperator, ti: _TaskInstance, max_reschedules: int,
-         task_state_store: TaskStateStore | None) -> Run:
+         task_state_store: TaskStateStore | None, keep_defer_kwargs: bool) -> Run:
     context: dict[str, Any] = {"ti": ti, "task_reschedule_count": 0, "task": sensor, "run_id": "manual__test"}
     if REATTACH.available:
         context["task_state_store"] = task_state_store if task_state_store is not None else TaskStateStore()
@@ -178,7 +182,8 @@ def _run(sensor: BaseOperator, ti: _TaskInstance, max_reschedules: int,
                 next_kwargs = {"error": TRIGGER_TIMEOUT}
             else:
                 run.events.append(event.payload)
-                next_method, next_kwargs = deferred.method_name, {**(deferred.kwargs or {}), "event": event.payload}
+                kept = (deferred.kwargs or {}) if keep_defer_kwargs else {}
+                next_method, next_kwargs = deferred.method_name, {**kept, "event": event.payload}
         except Exception as exc:
             run.outcome, run.error = "failed", exc
             return run

@@ -1,4 +1,8 @@
-"""``python -m airflow_querystatus.emulator [--host 127.0.0.1] [--port 4599]``: serve until killed."""
+"""``python -m airflow_querystatus.emulator [--host 127.0.0.1] [--port 4599]``: serve until killed.
+
+It starts with the running queries the example DAGs wait on (``--no-examples``: empty), so
+``airflow dags test <example>`` works against it with nothing else set up.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import signal
 import ssl
 import threading
 
+from airflow_querystatus.emulator.examples import plant_examples
 from airflow_querystatus.emulator.server import EmulatorServer
 
 
@@ -18,6 +23,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tls-key", help="the certificate's PEM private key")
     parser.add_argument("--credentials", action="append", default=[], metavar="KEY:SECRET",
                         help="verify the SigV4 signature of requests signed with this access key (repeatable)")
+    parser.add_argument("--no-examples", action="store_true",
+                        help="start empty, without the running queries the example DAGs wait on")
     args = parser.parse_args(argv)
     context = None
     if args.tls_cert:
@@ -27,8 +34,12 @@ def main(argv: list[str] | None = None) -> None:
     for pair in args.credentials:
         key, _, secret = pair.partition(":")
         server.emulator.credentials.register(key, secret)
+    planted = [] if args.no_examples else plant_examples(server.emulator)
     server.start()
     print(f"emulator listening on {server.url}", flush=True)
+    if planted:
+        print(f"planted {len(planted)} running queries the example DAGs wait on (--no-examples: start empty)",
+              flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

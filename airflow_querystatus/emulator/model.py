@@ -134,6 +134,10 @@ class Query:
     #: Start the script's clock at the first status call instead of at creation, so that
     #: queries planted ahead of a benchmark run for the same time once their wait begins.
     clock_from_first_poll: bool = False
+    #: A recurring query's script: it starts again with it (as a new query, with a new id) once
+    #: it reaches its last step, like someone else's nightly load, so that what an example DAG
+    #: waits on is there for every run. None: it does not recur.
+    recurs_with: list[Step] | None = None
     #: (state, UNIX time it was entered), for detection-delay measurements.
     history: list[tuple[str, float]] = field(default_factory=list)
     _step: int = 0
@@ -223,8 +227,10 @@ class Emulator:
         text: str | None = None,
         session_id: str | None = None,
         clock_from_first_poll: bool = False,
+        recurring: bool = False,
     ) -> Query:
-        """Plant a query (as if it had been started) with a script and faults."""
+        """Plant a query (as if it had been started) with a script and faults; a ``recurring``
+        one is planted again, with a new id, when it reaches the last step of its script."""
         if kind not in KINDS:
             raise ValueError(f"unknown kind {kind!r}; expected one of {KINDS}")
         with self._lock:
@@ -244,9 +250,17 @@ class Emulator:
                 text=text,
                 session_id=session_id,
                 clock_from_first_poll=clock_from_first_poll,
+                recurs_with=[Step(**vars(s)) for s in script] if recurring else None,
             )
             self._queries[query.query_id] = query
             return query
+
+    def _recur(self, query: Query) -> None:
+        """A recurring query that moved on to its last step starts again, once, as a new query."""
+        if query.recurs_with is not None and query._step == len(query.steps) - 1 > 0:
+            script, query.recurs_with = query.recurs_with, None
+            self.add_query(query.kind, query.identifiers, steps=script, result_rows=query.result_rows,
+                           text=query.text, session_id=query.session_id, recurring=True)
 
     def set_default_steps(self, kind: str, steps: Iterable[Any]) -> None:
         """The script for queries started through the API from now on."""
@@ -331,11 +345,15 @@ class Emulator:
 
     def poll(self, query: Query) -> Step:
         with self._lock:
-            return query.poll(time.time())
+            step = query.poll(time.time())
+            self._recur(query)
+            return step
 
     def peek(self, query: Query) -> Step:
         with self._lock:
-            return query.advance(time.time())
+            step = query.advance(time.time())
+            self._recur(query)
+            return step
 
     def stop(self, query: Query) -> None:
         """StopQuery and friends: a running query plays its kind's ``stopped`` script; a

@@ -129,6 +129,8 @@ class QueryOperator(WaitSettings, AwsBaseOperator[QueryStatusHook]):
                     **identifiers, wait=self.wait_contract(deadline=deadline, stop_on_kill=True)
                 ),
                 method_name="execute_complete",
+                # Not needed to resume (the event names the query; dag.test() drops these),
+                # but a worker still on 0.1.0 needs them to resume this task mid-upgrade.
                 kwargs={"identifiers": identifiers},
                 timeout=timedelta(seconds=wait) + DEFER_TIMEOUT_GRACE,
             )
@@ -147,15 +149,40 @@ class QueryOperator(WaitSettings, AwsBaseOperator[QueryStatusHook]):
         )
 
     def execute_complete(
-        self, context: Context, identifiers: dict[str, str], event: dict[str, Any] | None = None
+        self, context: Context, event: dict[str, Any] | None = None, *, identifiers: dict[str, str] | None = None
     ) -> Any:
-        self._started = identifiers
+        """Finish from the trigger's event alone: its payload names the query (see
+        :meth:`Verdict.event_payload`).
+
+        ``dag.test()`` (``airflow dags test``) on Airflow 2.11 to 3.3 resumes a deferred task
+        with the event and drops the ``kwargs`` given to ``defer()``, so nothing may be needed
+        from them. ``identifiers`` is still accepted: a task deferred by an earlier release
+        (0.1.0 required it) resumes with it after an upgrade, and a task deferred by this one
+        still passes it, so that a worker not yet upgraded can resume it too.
+        """
+        found = self._identifiers_of(event, identifiers)
+        self._started = found
         if not isinstance(event, dict) or event.get("status") not in {o.value for o in Outcome}:
-            self._stop(identifiers, "the trigger returned an unexpected event")
+            if found is not None:
+                self._stop(found, "the trigger returned an unexpected event")
             raise AirflowException(f"Task {self.task_id!r}: the trigger returned an unexpected event {event!r}.")
+        if found is None:
+            raise AirflowException(
+                f"Task {self.task_id!r}: the trigger's event names no {self.spec.title} "
+                f"({', '.join(i.name for i in self.spec.identifiers)}), so its results cannot be read: {event!r}."
+            )
         verdict = Verdict(Outcome(event["status"]), event.get("state"), str(event.get("message")),
                           event.get("response"), retryable=bool(event.get("retryable")))
-        return self._finish(context, identifiers, verdict)
+        return self._finish(context, found, verdict)
+
+    def _identifiers_of(self, event: object, given: dict[str, str] | None) -> dict[str, str] | None:
+        """The query's identifiers: from the event payload, else from the legacy kwarg."""
+        names = [ident.name for ident in self.spec.identifiers]
+        if isinstance(event, dict) and all(isinstance(event.get(name), str) for name in names):
+            return self.spec.validate({name: event[name] for name in names}, owner=self._owner)
+        if given is not None:
+            return self.spec.validate(given, owner=self._owner)
+        return None
 
     def _check_scope(self) -> None:
         """Check the status call's identifiers that come from this task's own (rendered)

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from airflow_stack import AirflowStack, TaskTimes  # noqa: E402
-from demo import DAGS, plant_graph_load, plant_scripts  # noqa: E402
+from demo import DAGS, plant_scripts  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 RESTART_DAG = "e2e_triggerer_restart"
@@ -57,7 +57,6 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
         stack.wait_for_emulator()
         plant_scripts(stack)
         stack.wait_until_parsed([*DAGS, RESTART_DAG, START_FROM_TRIGGER_DAG, KILL_DAG])
-        plant_graph_load(stack)
         finishing = stack.emulator_call("POST", "/_emulator/queries", {
             "kind": "athena_calculation", "steps": [{"state": "RUNNING", "seconds": 30}, "COMPLETED"]})["query_id"]
         never = stack.emulator_call("POST", "/_emulator/queries", {
