@@ -29,7 +29,7 @@ def plant_scripts(stack: AirflowStack) -> None:
     """Queries take a few seconds, so that the deferred waits are visible."""
     for spec in SPECS.values():
         if spec.emulated is not None and spec.emulated.demo_steps:
-            stack.emulator_call("PUT", f"/_emulator/defaults/{spec.emulated.kind}",
+            stack.emulator_call("PUT", f"/_emulator/defaults/{spec.key}",
                                 {"steps": list(spec.emulated.demo_steps)})
 
 
@@ -41,7 +41,7 @@ def plant_graph_load(stack: AirflowStack) -> None:
     pipeline looks for it, and the sensor sees it end (``StatusSpec.example.plant``)."""
     for spec in SPECS.values():
         if spec.emulated is not None and spec.example is not None and spec.example.plant is not None:
-            stack.emulator_call("POST", "/_emulator/queries", {"kind": spec.emulated.kind, **spec.example.plant})
+            stack.emulator_call("POST", "/_emulator/queries", {"kind": spec.key, **spec.example.plant})
 
 
 def main() -> int:
