@@ -81,7 +81,10 @@ def routes(emulator: Emulator, spec: StatusSpec) -> list[Route]:
 
     async def run(request: web.Request) -> dict[str, Any]:
         """Synchronous, like Neptune: the answer comes when the query ends, with no id."""
-        form = await request.json() if request.content_type.endswith("json") else dict(await request.post())
+        try:  # JSON (botocore), or a form (Neptune's HTTP API, curl)
+            form = await request.json()
+        except ValueError:
+            form = dict(await request.post())
         text = str(form.get(wire_name) or form.get(text_member) or "")
         if not text.strip():
             raise AwsError("MissingParameterException", "Missing query")

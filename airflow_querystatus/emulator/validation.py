@@ -163,15 +163,16 @@ async def rest_params(request: web.Request, model: Any) -> dict[str, Any]:
         return {}
     body: Mapping[str, Any] = {}
     if request.body_exists:
-        if request.content_type == "application/x-www-form-urlencoded":
-            body = dict(await request.post())
-        else:
-            try:
-                body = json.loads(await request.read() or b"{}")
-            except ValueError:
+        # JSON whatever the content type says (``curl -d`` says form); a form only where it
+        # is one (Neptune's HTTP API takes both).
+        try:
+            body = json.loads(await request.read() or b"{}")
+        except ValueError:
+            if request.content_type != "application/x-www-form-urlencoded":
                 raise AwsError("SerializationException", "The request body is not valid JSON.") from None
-            if not isinstance(body, Mapping):
-                raise AwsError("SerializationException", "The request body must be a JSON object.")
+            body = dict(await request.post())
+        if not isinstance(body, Mapping):
+            raise AwsError("SerializationException", "The request body must be a JSON object.")
     params: dict[str, Any] = {}
     for name, member in shape.members.items():
         where = member.serialization.get("location")
