@@ -146,8 +146,6 @@ ScriptStep = str | tuple[str, int] | Mapping[str, Any]
 class Emulated:
     """How :mod:`airflow_querystatus.emulator` plays an operation."""
 
-    #: The query family's name in the emulator's API (``add_query(kind, ...)``).
-    kind: str
     #: The wire protocol module that serves it: ``rest_json``, ``json_1_1`` or ``neptune``.
     protocol: str
     #: The script of a query started through the API.
@@ -162,6 +160,9 @@ class Emulated:
     page: Callable[[float, int, int], dict[str, Any]] | None = None
     #: The script ``make demo`` plays, slow enough to see the wait.
     demo_steps: tuple[ScriptStep, ...] = ()
+    #: Former names of this operation in the emulator's API, still accepted. Its name there
+    #: (its *kind*) is the spec's ``key``, as in the metrics and the docs.
+    aliases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -320,11 +321,11 @@ def build_registry(specs: tuple[StatusSpec, ...], services: Mapping[str, Service
         _check(spec, services)
         if spec.key in registry:
             raise RegistryError(f"StatusSpec {spec.key!r} is declared twice.")
-        if spec.emulated is not None:
-            if spec.emulated.kind in kinds:
-                raise RegistryError(f"StatusSpec {spec.key!r}: emulator kind {spec.emulated.kind!r} is "
-                                    f"already used by {kinds[spec.emulated.kind]!r}.")
-            kinds[spec.emulated.kind] = spec.key
+        for kind in (spec.key, *(spec.emulated.aliases if spec.emulated else ())):
+            if kind in kinds:
+                raise RegistryError(f"StatusSpec {spec.key!r}: emulator kind {kind!r} is "
+                                    f"already used by {kinds[kind]!r}.")
+            kinds[kind] = spec.key
         registry[spec.key] = spec
     return registry
 
@@ -402,7 +403,7 @@ INTERNET_MONITOR_QUERY = StatusSpec(
     failure_states=_QUERY_FAILURE,
     pending_states=_QUERY_PENDING,
     emulated=Emulated(
-        kind="internet_monitor", protocol="rest_json", steps=_QUERY_STEPS, demo_steps=_QUERY_DEMO_STEPS,
+        aliases=("internet_monitor",), protocol="rest_json", steps=_QUERY_STEPS, demo_steps=_QUERY_DEMO_STEPS,
         page=lambda _created, start, end: {
             "Fields": [{"Name": "city", "Type": "string"}, {"Name": "availability_score", "Type": "float"}],
             "Data": [[f"city-{i}", f"{99 - i * 0.5:.1f}"] for i in range(start, end)],
@@ -428,7 +429,7 @@ NETWORK_FLOW_MONITOR_TOP_CONTRIBUTORS_QUERY = StatusSpec(
     success_states=_QUERY_SUCCESS,
     failure_states=_QUERY_FAILURE,
     pending_states=_QUERY_PENDING,
-    emulated=Emulated(kind="network_flow_monitor_top_contributors", protocol="rest_json", steps=_QUERY_STEPS,
+    emulated=Emulated(aliases=("network_flow_monitor_top_contributors",), protocol="rest_json", steps=_QUERY_STEPS,
                       demo_steps=_QUERY_DEMO_STEPS, page=_top_contributors),
     example=Example({"example_network_flow_monitor": "success"}, scope={"monitor_name": "vpc-monitor"}),
 )
@@ -451,7 +452,7 @@ NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_DATA_QUERY = StatusSpec(
     failure_states=_QUERY_FAILURE,
     pending_states=_QUERY_PENDING,
     emulated=Emulated(
-        kind="network_flow_monitor_workload_insights_data", protocol="rest_json", steps=_QUERY_STEPS,
+        aliases=("network_flow_monitor_workload_insights_data",), protocol="rest_json", steps=_QUERY_STEPS,
         demo_steps=_QUERY_DEMO_STEPS,
         page=lambda created, start, end: {"unit": "Bytes", "datapoints": [
             {"timestamps": [_iso(created)], "values": [float(100 - i)], "label": f"use1-az{i}"}
@@ -474,7 +475,7 @@ NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_QUERY = StatusSpec(
     success_states=_QUERY_SUCCESS,
     failure_states=_QUERY_FAILURE,
     pending_states=_QUERY_PENDING,
-    emulated=Emulated(kind="network_flow_monitor_workload_insights", protocol="rest_json", steps=_QUERY_STEPS,
+    emulated=Emulated(aliases=("network_flow_monitor_workload_insights",), protocol="rest_json", steps=_QUERY_STEPS,
                       demo_steps=_QUERY_DEMO_STEPS, page=_top_contributors),
     example=Example({"example_network_flow_monitor": "success"}, scope={"scope_id": _SCOPE_ID}),
 )
@@ -505,7 +506,8 @@ def _neptune_query(language: str, title: str, plant_text: str) -> StatusSpec:
         quirks=(NEPTUNE_VANISH, EndpointArgument()),
         iam_action_name="neptune-db:GetQueryStatus",
         emulated=Emulated(
-            kind=f"neptune_{language}", protocol="neptune", steps=({"state": "RUNNING", "seconds": 1.0}, "FINISHED"),
+            aliases=(f"neptune_{language}",), protocol="neptune",
+            steps=({"state": "RUNNING", "seconds": 1.0}, "FINISHED"),
             stoppable=frozenset({"RUNNING", "CANCELLED", "WAITING"}),
             # Listed as cancelled briefly, then gone, as the worker thread stops.
             stopped=({"state": "CANCELLED", "seconds": 0.3}, "CANCELLED_GONE"),
@@ -552,7 +554,7 @@ ATHENA_CALCULATION_EXECUTION = StatusSpec(
         "dpu_execution_ms": _path_getter("Statistics", "DpuExecutionInMillis"),
     },
     emulated=Emulated(
-        kind="athena_calculation", protocol="json_1_1",
+        aliases=("athena_calculation",), protocol="json_1_1",
         steps=(("CREATED", 1), {"state": "RUNNING", "polls": 2, "progress": "50%"}, "COMPLETED"),
         stoppable=frozenset({"CREATING", "CREATED", "QUEUED", "RUNNING"}),
         stopped=({"state": "CANCELING", "polls": 1}, "CANCELED"),

@@ -58,7 +58,7 @@ async def cpu_per_call(call: Callable[[], Awaitable[Any]], times: int) -> float:
 async def measure(server: EmulatorServer, spec: StatusSpec, polls: int) -> dict[str, Any]:
     assert spec.emulated is not None and spec.example is not None
     pending = sorted(spec.pending_states)[0]
-    query = server.emulator.add_query(spec.emulated.kind, dict(spec.example.scope), steps=[{"state": pending}])
+    query = server.emulator.add_query(spec.key, dict(spec.example.scope), steps=[{"state": pending}])
     identifiers = {**spec.example.scope, spec.identifiers[-1].name: query.query_id}
     params = spec.api_params(spec.validate(identifiers, owner="per_poll"))
     client, close = await create_client_through_hook(

@@ -5,12 +5,15 @@
 3. A fresh venv that installs only the wheel (plus Airflow, through the line's lock as
    constraints) imports every module the provider metadata lists, registers the provider,
    and starts the emulator command.
+4. With pytest added to that venv, the pytest plugin loads from the wheel's entry point and
+   the documented example project (docs/examples/my_project) passes there.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -67,6 +70,23 @@ def check_fresh_install(wheel: Path, lock: Path, work: Path) -> None:
     finally:
         emulator.terminate()
         emulator.wait(10)
+    check_pytest_plugin(venv, lock, work, env)
+
+
+def check_pytest_plugin(venv: Path, lock: Path, work: Path, env: dict[str, str]) -> None:
+    """The plugin users get from the wheel alone: its fixtures run the documented example."""
+    python = venv / "bin" / "python"
+    run(BIN / "uv", "pip", "install", "-q", "-p", python, "pytest", "-c", lock)
+    project = work / "my_project"
+    shutil.copytree(ROOT / "docs" / "examples" / "my_project", project)
+    env = {**env, "AIRFLOW__CORE__DAGS_FOLDER": str(project / "dags")}
+    run(venv / "bin" / "airflow", "db", "migrate", env=env, capture_output=True)
+    fixtures = run(python, "-m", "pytest", "--fixtures", "-q", cwd=project, env=env, capture_output=True)
+    assert "querystatus_aws_connection" in fixtures.stdout, "the pytest plugin did not load from the wheel"
+    result = subprocess.run([str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=project, env=env,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    print("pytest plugin loads from the wheel; the example project:", result.stdout.strip().splitlines()[-1])
 
 
 def main() -> int:

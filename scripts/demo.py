@@ -29,7 +29,7 @@ def plant_scripts(stack: AirflowStack) -> None:
     """Queries take a few seconds, so that the deferred waits are visible."""
     for spec in SPECS.values():
         if spec.emulated is not None and spec.emulated.demo_steps:
-            stack.emulator_call("PUT", f"/_emulator/defaults/{spec.emulated.kind}",
+            stack.emulator_call("PUT", f"/_emulator/defaults/{spec.key}",
                                 {"steps": list(spec.emulated.demo_steps)})
 
 

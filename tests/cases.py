@@ -54,8 +54,8 @@ class Case:
         assert spec.emulated is not None and spec.example is not None
         failure = sorted(spec.failure_states)
         return cls(
-            name=spec.emulated.kind,
-            kind=spec.emulated.kind,
+            name=spec.key,
+            kind=spec.key,
             sensor_cls=class_for(spec, "sensors", QueryStatusSensor),
             scope=dict(spec.example.scope),
             id_arg=spec.identifiers[-1].name,

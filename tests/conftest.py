@@ -17,6 +17,7 @@ os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 import pytest  # noqa: E402
 
 from airflow_querystatus.emulator import Emulator, EmulatorServer  # noqa: E402
+from airflow_querystatus.emulator.pytest_plugin import EmulatorHandle  # noqa: E402
 
 #: Planted in the connection so tests can check it never leaks into logs or events.
 SECRET_KEY = "emulator-secret-key-do-not-log"
@@ -34,12 +35,14 @@ def aws_connection_uri(endpoint_url: str, **extra: object) -> str:
 
 
 @pytest.fixture(scope="session")
-def emulator_server() -> Iterator[EmulatorServer]:
-    with EmulatorServer() as server:
-        # Every request signed with the test connection's key has its signature verified.
-        server.emulator.credentials.register("emulator-access-key", SECRET_KEY)
-        os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = aws_connection_uri(server.url)
-        yield server
+def emulator_server(querystatus_emulator_session: EmulatorHandle) -> EmulatorServer:
+    """The emulator of the package's pytest plugin (the one users get), with ``aws_default``
+    pointing at it for the whole session."""
+    server = querystatus_emulator_session.server
+    # Every request signed with the test connection's key has its signature verified.
+    server.emulator.credentials.register("emulator-access-key", SECRET_KEY)
+    os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = aws_connection_uri(server.url)
+    return server
 
 
 def edit_aws_default(monkeypatch: pytest.MonkeyPatch, *, password: str | None = None, **extra: object) -> None:

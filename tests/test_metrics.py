@@ -11,7 +11,7 @@ from airflow_querystatus import compat
 from tests.cases import CASES, mode_kwargs
 from tests.harness import run_sensor
 
-ATHENA = next(c for c in CASES if c.kind == "athena_calculation")
+ATHENA = next(c for c in CASES if c.kind == "athena_calculation_execution")
 
 
 class StatsRecorder:

@@ -182,7 +182,7 @@ NEPTUNE = [
 
 @pytest.mark.parametrize(("operator_class", "text", "own"), NEPTUNE)
 def test_neptune_operator_runs_the_query_and_finds_its_id(operator_class, text, own, emulator) -> None:
-    kind = operator_class.spec.emulated.kind
+    kind = operator_class.spec.key
     emulator.set_default_steps(kind, [("RUNNING", 2), "FINISHED"])
     run = run_task(operator_class(task_id="q", query=text, **own, **FAST))
     assert run.outcome == "success", run.error
@@ -194,7 +194,7 @@ def test_neptune_operator_runs_the_query_and_finds_its_id(operator_class, text, 
 
 @pytest.mark.parametrize(("operator_class", "text", "own"), NEPTUNE)
 def test_neptune_operator_cancels_its_query_at_the_wait_timeout(operator_class, text, own, emulator) -> None:
-    kind = operator_class.spec.emulated.kind
+    kind = operator_class.spec.key
     emulator.set_default_steps(kind, [{"state": "RUNNING", "seconds": 30}, "FINISHED"])
     run = run_task(operator_class(task_id="q", query=f"{text} // timeout-me", **own, **{**FAST, "wait_timeout": 0.8}))
     assert isinstance(run.error, QueryExecutionFailedError) and "cancelled" in str(run.error)
@@ -204,7 +204,7 @@ def test_neptune_operator_cancels_its_query_at_the_wait_timeout(operator_class, 
 
 @pytest.mark.parametrize(("operator_class", "text", "own"), NEPTUNE)
 def test_killing_a_neptune_task_cancels_its_query(operator_class, text, own, emulator) -> None:
-    kind = operator_class.spec.emulated.kind
+    kind = operator_class.spec.key
     emulator.set_default_steps(kind, [{"state": "RUNNING", "seconds": 30}, "FINISHED"])
     operator = operator_class(task_id="q", query=f"{text} // kill-me", **own, **FAST)
 
@@ -230,7 +230,7 @@ def test_neptune_operator_reports_a_query_cancelled_by_someone_else(operator_cla
     import boto3
 
     spec = operator_class.spec
-    emulator.set_default_steps(spec.emulated.kind, [{"state": "RUNNING", "seconds": 30}, "FINISHED"])
+    emulator.set_default_steps(spec.key, [{"state": "RUNNING", "seconds": 30}, "FINISHED"])
     client = boto3.client("neptunedata", endpoint_url=emulator_server.url, region_name="us-east-1",
                           aws_access_key_id="a", aws_secret_access_key="b")
 

@@ -130,7 +130,7 @@ def _neptune_operators() -> list[Any]:
 def test_a_neptune_retry_lets_the_earlier_query_end_instead_of_running_it_twice(operator_class, text, emulator,
                                                                                 logs) -> None:
     spec = operator_class.spec
-    query = emulator.add_query(spec.emulated.kind, steps=[("RUNNING", 3), "FINISHED"], text=text)
+    query = emulator.add_query(spec.key, steps=[("RUNNING", 3), "FINISHED"], text=text)
     store = TaskStateStore({QUERY_MEMORY_KEY: {"query_id": query.query_id}})
     executions = emulator.requests.get(spec.start_operation, 0)
     run = run_task(operator_class(task_id="load", query=text, **FAST), try_number=2, task_state_store=store)
@@ -144,7 +144,7 @@ def test_a_neptune_retry_lets_the_earlier_query_end_instead_of_running_it_twice(
 @pytest.mark.parametrize(("operator_class", "text"), _neptune_operators())
 def test_a_neptune_query_is_remembered_while_it_runs_and_forgotten_when_it_ends(operator_class, text,
                                                                                  emulator) -> None:
-    emulator.set_default_steps(operator_class.spec.emulated.kind, [("RUNNING", 2), "FINISHED"])
+    emulator.set_default_steps(operator_class.spec.key, [("RUNNING", 2), "FINISHED"])
     store = TaskStateStore()
     seen: list[Any] = []
     original_set = store.set

@@ -26,7 +26,7 @@ def test_success_returns_json_safe_final_answer(case: Case, mode: str, emulator)
         assert run.value["outcomeReported"] is False
         if mode != "reschedule":  # a rescheduled poke has no memory of the last listing
             assert run.value["lastStatus"]["queryId"] == query.query_id
-    elif case.kind == "athena_calculation":
+    elif case.kind == "athena_calculation_execution":
         assert run.value["Status"]["State"] == "COMPLETED"
         assert run.value["Status"]["CompletionDateTime"].startswith("20")  # ISO-8601 text
         assert "ResponseMetadata" not in run.value
@@ -118,7 +118,7 @@ def test_unknown_id_fails_at_once_saying_what_to_check(case: Case, mode: str, em
 
 @pytest.mark.parametrize("mode", MODES)
 def test_neptune_query_that_vanishes_after_running_has_finished(mode: str, emulator, logs) -> None:
-    case = next(c for c in CASES if c.kind == "neptune_open_cypher")
+    case = next(c for c in CASES if c.kind == "neptune_open_cypher_query")
     query = case.plant(emulator, [("RUNNING", 2), "FINISHED"], text="MATCH (n) RETURN count(n)")
     run = run_sensor(case.sensor(query.query_id, fail_on_unknown_query_id=True, **mode_kwargs(mode)))
     assert run.outcome == "success", run.error
@@ -128,7 +128,7 @@ def test_neptune_query_that_vanishes_after_running_has_finished(mode: str, emula
 
 @pytest.mark.parametrize("mode", MODES)
 def test_neptune_id_never_seen_is_assumed_finished_by_default(mode: str, emulator, logs) -> None:
-    case = next(c for c in CASES if c.kind == "neptune_open_cypher")
+    case = next(c for c in CASES if c.kind == "neptune_open_cypher_query")
     run = run_sensor(case.sensor("0f3c-never-listed", **mode_kwargs(mode)))
     assert run.outcome == "success"
     assert run.value["lastStatus"] is None and run.value["queryId"] == "0f3c-never-listed"
@@ -137,7 +137,7 @@ def test_neptune_id_never_seen_is_assumed_finished_by_default(mode: str, emulato
 
 @pytest.mark.parametrize("mode", MODES)
 def test_neptune_id_never_seen_can_be_made_a_failure(mode: str, emulator) -> None:
-    case = next(c for c in CASES if c.kind == "neptune_open_cypher")
+    case = next(c for c in CASES if c.kind == "neptune_open_cypher_query")
     run = run_sensor(case.sensor("0f3c-never-listed", fail_on_unknown_query_id=True, **mode_kwargs(mode)))
     assert isinstance(run.error, QueryCallerError)
     assert "endpoint_url" in str(run.error) and "0f3c-never-listed" in str(run.error)
@@ -157,7 +157,7 @@ def test_timeout_raises_sensor_timeout_or_skips_with_soft_fail(case: Case, mode:
 
 @pytest.mark.parametrize("mode", MODES)
 def test_state_unknown_to_the_model_keeps_waiting_and_warns_once(mode: str, emulator, logs) -> None:
-    case = next(c for c in CASES if c.kind == "athena_calculation")
+    case = next(c for c in CASES if c.kind == "athena_calculation_execution")
     query = case.plant(emulator, [("REBALANCING", 3), "COMPLETED"])
     run = run_sensor(case.sensor(query.query_id, **mode_kwargs(mode)))
     assert run.outcome == "success"
@@ -192,7 +192,7 @@ def test_expired_credentials_rebuild_the_client_once(mode: str, emulator) -> Non
 
 @pytest.mark.parametrize("mode", MODES)
 def test_state_changes_are_logged_once_with_athena_progress(mode: str, emulator, logs) -> None:
-    case = next(c for c in CASES if c.kind == "athena_calculation")
+    case = next(c for c in CASES if c.kind == "athena_calculation_execution")
     steps = [{"state": "RUNNING", "polls": 4, "progress": "3/7 stages"}, "COMPLETED"]
     query = case.plant(emulator, steps)
     run = run_sensor(case.sensor(query.query_id, **mode_kwargs(mode)))

@@ -26,6 +26,6 @@ def plant_examples(emulator: Emulator) -> list[Query]:
         plant = spec.example.plant
         if unknown := set(plant) - PLANT_MEMBERS:
             raise ValueError(f"{spec.key}: `example.plant` has members the emulator does not know: {sorted(unknown)}")
-        planted.append(emulator.add_query(spec.emulated.kind, plant.get("identifiers"), steps=plant.get("steps"),
+        planted.append(emulator.add_query(spec.key, plant.get("identifiers"), steps=plant.get("steps"),
                                           text=plant.get("text"), recurring=True))
     return planted

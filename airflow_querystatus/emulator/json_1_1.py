@@ -12,8 +12,9 @@ from typing import Any
 
 from aiohttp import web
 
-from airflow_querystatus.emulator.model import Emulator, Query
-from airflow_querystatus.emulator.wire import ERROR_STATUS, AwsError, json_response
+from airflow_querystatus.emulator import validation
+from airflow_querystatus.emulator.model import ControlError, Emulator, Query
+from airflow_querystatus.emulator.wire import ERROR_STATUS, AwsError, json_response, operation_model
 from airflow_querystatus.status import StatusSpec
 
 CONTENT_TYPE = "application/x-amz-json-1.1"
@@ -23,6 +24,13 @@ _STATUS = {**ERROR_STATUS, "ThrottlingException": 400, "ResourceNotFoundExceptio
 
 def error(code: str, message: str) -> web.Response:
     return json_response({"__type": code, "Message": message}, _STATUS.get(code, 400), CONTENT_TYPE)
+
+
+def invalid(found: list[validation.Problem]) -> AwsError:
+    """Athena answers broken constraints with InvalidRequestException (400), in AWS's usual
+    wording ("1 validation error detected: Value ... at 'queryString' failed to satisfy
+    constraint: Member must have length less than or equal to 262144")."""
+    return AwsError("InvalidRequestException", validation.message(found))
 
 
 def _snake(operation: str) -> str:
@@ -35,26 +43,32 @@ class Athena:
     def __init__(self, emulator: Emulator, spec: StatusSpec) -> None:
         assert spec.emulated is not None
         self.emulator = emulator
-        self.kind = spec.emulated.kind
+        self.kind = spec.key
         self.spec = spec
 
     async def dispatch(self, request: web.Request) -> tuple[str, str, Callable[[], Awaitable[Any]]]:
         """The operation's boto3 name, the calculation id it touches, and how to answer it."""
         operation = request.headers.get("X-Amz-Target", "").removeprefix("AmazonAthena.")
-        body = await request.json() if request.body_exists else {}
+        try:
+            body = await request.json() if request.body_exists else {}
+        except ValueError:
+            body = None
         snake = _snake(operation)
-        handler = getattr(self, snake, None)
 
         async def answer() -> Any:
-            if handler is None:
+            if snake not in OPERATIONS:
                 raise AwsError("InvalidRequestException", f"{operation} is not emulated")
-            return handler(body)
+            if not isinstance(body, dict):
+                raise AwsError("SerializationException", "The request body must be a JSON object.")
+            found = validation.problems(operation_model("athena", snake).input_shape, body)
+            if found:
+                raise invalid(found)
+            return getattr(self, snake)(body)
 
-        return snake, str(body.get("CalculationExecutionId", "")), answer
+        query_id = body.get("CalculationExecutionId") if isinstance(body, dict) else None
+        return snake, str(query_id or ""), answer
 
     def start_session(self, body: dict[str, Any]) -> dict[str, Any]:
-        if not body.get("WorkGroup") or not body.get("EngineConfiguration"):
-            raise AwsError("InvalidRequestException", "WorkGroup and EngineConfiguration are required.")
         session_id = str(uuid.uuid4())
         self.emulator.sessions[session_id] = {"State": "IDLE", "WorkGroup": body["WorkGroup"]}
         return {"SessionId": session_id, "State": "CREATING"}
@@ -84,13 +98,14 @@ class Athena:
         code = body.get("CodeBlock") or (body.get("CalculationConfiguration") or {}).get("CodeBlock")
         if not code:
             raise AwsError("InvalidRequestException", "CodeBlock is required.")
-        query = self.emulator.add_query(self.kind, {}, text=code, session_id=str(body["SessionId"]))
+        try:
+            query = self.emulator.add_query(self.kind, {}, text=code, session_id=str(body["SessionId"]))
+        except ControlError as err:  # a broken ``# emulator-script:`` line
+            raise AwsError("InvalidRequestException", f"The emulator cannot play this query: {err}") from None
         return {"CalculationExecutionId": query.query_id, "State": "CREATING"}
 
     def _calculation(self, body: dict[str, Any]) -> Query:
-        calc_id = str(body.get("CalculationExecutionId", ""))
-        if not calc_id or len(calc_id) > 36:
-            raise AwsError("InvalidRequestException", "CalculationExecutionId must be 1 to 36 characters.")
+        calc_id = str(body["CalculationExecutionId"])  # present and 1-36 characters: checked by the model
         query = self.emulator.find(self.kind, {}, calc_id)
         if query is None:
             raise AwsError("InvalidRequestException", f"Calculation {calc_id} was not found.")
@@ -134,3 +149,7 @@ class Athena:
         query = self._calculation(body)
         self.emulator.stop(query)
         return {"State": self.emulator.peek(query).state}
+
+
+#: The Athena operations the emulator answers (boto3 names): the public methods of :class:`Athena`.
+OPERATIONS = frozenset(name for name in vars(Athena) if not name.startswith("_") and name != "dispatch")

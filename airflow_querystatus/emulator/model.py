@@ -17,13 +17,69 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_querystatus.emulator.sigv4 import Credentials
-from airflow_querystatus.status import SPECS, Emulated, StatusSpec
+from airflow_querystatus.status import SPECS, Emulated, Identifier, StatusSpec
 
-#: Every emulated operation by its kind (``StatusSpec.emulated``), derived from the registry.
-SPECS_BY_KIND: dict[str, StatusSpec] = {
-    spec.emulated.kind: spec for spec in SPECS.values() if spec.emulated is not None
-}
+#: Every emulated operation by its kind: the spec's key (``athena_calculation_execution``), the
+#: name its metrics and docs pages use too.
+SPECS_BY_KIND: dict[str, StatusSpec] = {spec.key: spec for spec in SPECS.values() if spec.emulated is not None}
 KINDS = tuple(SPECS_BY_KIND)
+#: Former kind names (``athena_calculation``), still accepted everywhere a kind is.
+KIND_ALIASES: dict[str, str] = {
+    alias: spec.key for spec in SPECS_BY_KIND.values() if spec.emulated is not None for alias in spec.emulated.aliases
+}
+
+
+class ControlError(ValueError):
+    """A wrong request to the emulator's own API (Python or ``/_emulator/``).
+
+    ``field`` names the field at fault (``kind``, ``identifiers.monitor_name``,
+    ``steps[1].polls``...), so that the HTTP answer can say which one.
+    """
+
+    def __init__(self, message: str, field: str | None = None, **details: Any) -> None:
+        super().__init__(message)
+        self.field = field
+        self.details = details
+
+    def answer(self) -> dict[str, Any]:
+        """The JSON body of the 400 answer."""
+        body: dict[str, Any] = {"error": str(self)}
+        if self.field is not None:
+            body["field"] = self.field
+        return {**body, **self.details}
+
+
+def resolve_kind(kind: object, field: str = "kind") -> str:
+    """The kind ``kind`` names (itself or the kind of a former name); :class:`ControlError` if none."""
+    if isinstance(kind, str) and kind in SPECS_BY_KIND:
+        return kind
+    if isinstance(kind, str) and kind in KIND_ALIASES:
+        return KIND_ALIASES[kind]
+    raise ControlError(f"unknown kind {kind!r}; expected one of: {', '.join(KINDS)} "
+                       f"(former names also accepted: {', '.join(KIND_ALIASES)})",
+                       field, kinds=list(KINDS))
+
+
+def _fields(raw: Mapping[str, Any], allowed: Iterable[str], where: str) -> dict[str, Any]:
+    """``raw`` as a dict, refusing any key not in ``allowed`` with the key's name."""
+    if not isinstance(raw, Mapping):
+        raise ControlError(f"{where} must be a JSON object, got {type(raw).__name__} {raw!r}", where)
+    allowed = tuple(allowed)
+    for key in raw:
+        if key not in allowed:
+            raise ControlError(f"unknown field {key!r} in {where}; expected: {', '.join(allowed)}",
+                               f"{where}.{key}" if where != "body" else str(key))
+    return dict(raw)
+
+
+def _number(value: Any, field: str, *, integer: bool = False, minimum: float = 0) -> Any:
+    if value is None:
+        return None
+    wrong_type = isinstance(value, bool) or not isinstance(value, int if integer else (int, float))
+    if wrong_type or value < minimum:
+        what = "an integer" if integer else "a number"
+        raise ControlError(f"{field} must be {what} >= {minimum}, got {value!r}", field)
+    return value
 
 
 @dataclass
@@ -37,14 +93,40 @@ class Step:
     progress: str | None = None
 
     @classmethod
-    def parse(cls, raw: Step | Mapping[str, Any] | tuple[Any, ...] | list[Any] | str) -> Step:
+    def parse(cls, raw: Step | Mapping[str, Any] | tuple[Any, ...] | list[Any] | str, where: str = "step") -> Step:
+        """A step from its short forms: ``"STATE"``, ``["STATE", polls]`` or an object; a wrong
+        one raises :class:`ControlError` naming ``where`` (e.g. ``steps[1]``) and the field."""
         if isinstance(raw, Step):
             return raw
         if isinstance(raw, str):
-            return cls(raw)
-        if isinstance(raw, (tuple, list)):
-            return cls(raw[0], polls=raw[1] if len(raw) > 1 else None)
-        return cls(**dict(raw))
+            values: dict[str, Any] = {"state": raw}
+        elif isinstance(raw, (tuple, list)):
+            if not 1 <= len(raw) <= 2:
+                raise ControlError(f"{where} must be [state] or [state, polls], got {list(raw)!r}", where)
+            values = {"state": raw[0], "polls": raw[1] if len(raw) > 1 else None}
+        else:
+            values = _fields(raw, ("state", "polls", "seconds", "reason", "progress"), where)
+        state = values.get("state")
+        if not isinstance(state, str) or not state:
+            raise ControlError(f"{where}.state must be a non-empty string, got {state!r}", f"{where}.state")
+        for text in ("reason", "progress"):
+            if values.get(text) is not None and not isinstance(values[text], str):
+                raise ControlError(f"{where}.{text} must be a string, got {values[text]!r}", f"{where}.{text}")
+        values["polls"] = _number(values.get("polls"), f"{where}.polls", integer=True)
+        values["seconds"] = _number(values.get("seconds"), f"{where}.seconds")
+        if values["polls"] is not None and values["seconds"] is not None:
+            raise ControlError(f"{where}: give polls or seconds, not both", f"{where}.seconds")
+        return cls(**values)
+
+
+def parse_steps(raw: Any, where: str = "steps") -> list[Step]:
+    """A whole script; it must hold at least one step."""
+    if isinstance(raw, (str, Mapping)) or not isinstance(raw, Iterable):
+        raise ControlError(f"{where} must be a list of steps, got {raw!r}", where)
+    steps = [Step.parse(step, f"{where}[{i}]") for i, step in enumerate(raw)]
+    if not steps:
+        raise ControlError(f"{where} must not be empty", where)
+    return steps
 
 
 #: A query or code block may carry its own script for the emulator, so an example DAG can
@@ -57,18 +139,24 @@ def steps_from_text(text: str | None) -> list[Step] | None:
     """The script a query's text asks for, if it carries :data:`SCRIPT_DIRECTIVE`."""
     if not text or SCRIPT_DIRECTIVE not in text:
         return None
-    line = text.split(SCRIPT_DIRECTIVE, 1)[1].splitlines()[0].strip()
-    return [Step.parse(tuple(s) if isinstance(s, list) else s) for s in json.loads(line)]
+    line = (text.split(SCRIPT_DIRECTIVE, 1)[1].splitlines() or [""])[0].strip()
+    try:
+        script = json.loads(line)
+    except ValueError as err:
+        raise ControlError(f"the {SCRIPT_DIRECTIVE} line is not a JSON list of steps ({err}): {line!r}",
+                           "text") from None
+    return parse_steps(script, SCRIPT_DIRECTIVE.rstrip(":"))
 
 
 def emulated(kind: str) -> Emulated:
-    """The registry's description of how to play ``kind``."""
-    behaviour = SPECS_BY_KIND[kind].emulated
+    """The registry's description of how to play ``kind`` (or a former name of it)."""
+    behaviour = SPECS_BY_KIND[resolve_kind(kind)].emulated
     assert behaviour is not None
     return behaviour
 
 
 def default_steps(kind: str) -> list[Step]:
+    """The registry's script for queries of ``kind`` started through the API."""
     return [Step.parse(step) for step in emulated(kind).steps]
 
 
@@ -93,13 +181,43 @@ class Fault:
     _started: float | None = None
     _used: int = 0
 
+    #: What a fault may say, in the control API and ``add_query(faults=...)``.
+    FIELDS = ("error", "message", "http_status", "body", "content_type", "delay", "reset", "count", "seconds",
+              "operations")
+
     @classmethod
-    def parse(cls, raw: Fault | Mapping[str, Any]) -> Fault:
+    def parse(cls, raw: Fault | Mapping[str, Any], where: str = "fault",
+              operations: Iterable[str] = ()) -> Fault:
+        """A fault from its JSON form; a wrong one raises :class:`ControlError` naming the field.
+        ``operations``: the operation names the server answers (empty: not checked)."""
         if isinstance(raw, Fault):
             return raw
-        values = dict(raw)
-        if "operations" in values:
-            values["operations"] = tuple(values["operations"])
+        values = _fields(raw, cls.FIELDS, where)
+        for text in ("error", "message", "body", "content_type"):
+            if values.get(text) is not None and not isinstance(values[text], str):
+                raise ControlError(f"{where}.{text} must be a string, got {values[text]!r}", f"{where}.{text}")
+        status = values.get("http_status")
+        if status is not None and (isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599):
+            raise ControlError(f"{where}.http_status must be an HTTP status (100-599), got {status!r}",
+                               f"{where}.http_status")
+        if not isinstance(values.get("reset", False), bool):
+            raise ControlError(f"{where}.reset must be true or false, got {values['reset']!r}", f"{where}.reset")
+        values["delay"] = _number(values.get("delay"), f"{where}.delay")
+        values["seconds"] = _number(values.get("seconds"), f"{where}.seconds")
+        values["count"] = _number(values.get("count", 1), f"{where}.count", integer=True, minimum=1)
+        if not any(values.get(k) for k in ("error", "http_status", "delay", "reset")):
+            raise ControlError(f"{where} does nothing: give error, http_status, delay or reset", where)
+        known = frozenset(operations)
+        names = values.get("operations", ())
+        if isinstance(names, str) or not isinstance(names, Iterable):
+            raise ControlError(f"{where}.operations must be a list of operation names, got {names!r}",
+                               f"{where}.operations")
+        for name in names:
+            if known and name not in known:
+                raise ControlError(f"unknown operation {name!r} in {where}.operations (boto3 method names); "
+                                   f"expected any of: {', '.join(sorted(known))}", f"{where}.operations",
+                                   operations=sorted(known))
+        values["operations"] = tuple(names)
         return cls(**values)
 
     def applies_to(self, operation: str) -> bool:
@@ -213,9 +331,31 @@ class Emulator:
         self.sessions: dict[str, dict[str, Any]] = {}
         #: Access keys whose SigV4 signatures are verified (see :mod:`.sigv4`).
         self.credentials = Credentials()
+        #: The operations (boto3 names) the server answers, which faults may name; set by the
+        #: server that serves this emulator (empty: names are not checked).
+        self.operations: frozenset[str] = frozenset()
 
     # -- test-facing API --------------------------------------------------------------------
-    def add_query(
+    def add_query(self, kind: str, identifiers: Mapping[str, str] | None = None, **options: Any) -> Query:
+        """Plant a query (as if it had been started) with a script and faults.
+
+        ``kind`` is an operation's key (``internet_monitor_query``; see :data:`KINDS`) or a former
+        name. ``identifiers`` must hold every identifier its status call takes besides the query's
+        own id (e.g. ``monitor_name``; API names such as ``MonitorName`` work too), or the query
+        could never be found. Planting under an existing ``query_id`` replaces that query.
+        Anything wrong raises :class:`ControlError` naming the field. ``options``: see
+        :meth:`new_query`.
+        """
+        return self.plant([self.new_query(kind, identifiers, **options)])[0]
+
+    def plant(self, queries: list[Query]) -> list[Query]:
+        """Make queries built by :meth:`new_query` known, all at once."""
+        with self._lock:
+            for query in queries:
+                self._queries[query.query_id] = query
+        return queries
+
+    def new_query(
         self,
         kind: str,
         identifiers: Mapping[str, str] | None = None,
@@ -229,31 +369,59 @@ class Emulator:
         clock_from_first_poll: bool = False,
         recurring: bool = False,
     ) -> Query:
-        """Plant a query (as if it had been started) with a script and faults; a ``recurring``
-        one is planted again, with a new id, when it reaches the last step of its script."""
-        if kind not in KINDS:
-            raise ValueError(f"unknown kind {kind!r}; expected one of {KINDS}")
-        with self._lock:
-            if steps is not None:
-                script = [Step.parse(s) for s in steps]
-            else:
-                script = steps_from_text(text) or self.default_steps(kind)
-            if not script:
-                raise ValueError("steps must not be empty")
-            query = Query(
-                kind=kind,
-                query_id=query_id or str(uuid.uuid4()),
-                identifiers=dict(identifiers or {}),
-                steps=script,
-                faults=[Fault.parse(f) for f in faults],
-                result_rows=result_rows,
-                text=text,
-                session_id=session_id,
-                clock_from_first_poll=clock_from_first_poll,
-                recurs_with=[Step(**vars(s)) for s in script] if recurring else None,
-            )
-            self._queries[query.query_id] = query
-            return query
+        """A checked query of ``kind`` that is not known yet (:meth:`plant` makes it known), so
+        that a batch is planted whole or not at all. Steps default to ``text``'s
+        ``# emulator-script:`` line, else to the kind's default script. A ``recurring`` query is
+        planted again, with a new id, when it reaches the last step of its script."""
+        kind = resolve_kind(kind)
+        spec = SPECS_BY_KIND[kind]
+        scope = self._scope(spec, identifiers)
+        if query_id is not None:
+            query_id = self._checked(spec.identifiers[-1], query_id, spec, "query_id")
+        if not isinstance(text, (str, type(None))):
+            raise ControlError(f"text must be a string, got {text!r}", "text")
+        _number(result_rows, "result_rows", integer=True)
+        script = parse_steps(steps) if steps is not None else steps_from_text(text)
+        parsed_faults = [Fault.parse(f, f"faults[{i}]", self.operations) for i, f in enumerate(faults)]
+        script = script or self.default_steps(kind)
+        return Query(
+            kind=kind,
+            query_id=query_id or str(uuid.uuid4()),
+            identifiers=scope,
+            steps=script,
+            faults=parsed_faults,
+            result_rows=result_rows,
+            text=text,
+            session_id=session_id,
+            clock_from_first_poll=clock_from_first_poll,
+            recurs_with=[Step(**vars(s)) for s in script] if recurring else None,
+        )
+
+    @staticmethod
+    def _checked(ident: Identifier, value: Any, spec: StatusSpec, field: str) -> str:
+        try:
+            return ident.validate(value, owner=f"{spec.key} {field}")
+        except ValueError as err:
+            raise ControlError(str(err), field) from None
+
+    def _scope(self, spec: StatusSpec, identifiers: Mapping[str, Any] | None) -> dict[str, str]:
+        """The scope identifiers of a planted query by Python name, each checked like the
+        sensors check theirs; every one the status call needs must be there."""
+        *needed, own = spec.identifiers
+        given = dict(_fields(identifiers or {}, [n for i in spec.identifiers for n in (i.name, i.api_name)],
+                             "identifiers"))
+        if own.name in given or own.api_name in given:
+            raise ControlError(f"{own.name!r} is the query's own id: give it as query_id, not in identifiers",
+                               f"identifiers.{own.name}")
+        scope: dict[str, str] = {}
+        for ident in needed:
+            value = given.get(ident.name, given.get(ident.api_name))
+            if value is None:
+                raise ControlError(
+                    f"{spec.key} queries need identifiers {[i.name for i in needed]} (the status call "
+                    f"{spec.operation} takes them); {ident.name!r} is missing", f"identifiers.{ident.name}")
+            scope[ident.name] = self._checked(ident, value, spec, f"identifiers.{ident.name}")
+        return scope
 
     def _recur(self, query: Query) -> None:
         """A recurring query that moved on to its last step starts again, once, as a new query."""
@@ -264,16 +432,22 @@ class Emulator:
 
     def set_default_steps(self, kind: str, steps: Iterable[Any]) -> None:
         """The script for queries started through the API from now on."""
+        script = parse_steps(steps)
         with self._lock:
-            self._defaults[kind] = [Step.parse(s) for s in steps]
+            self._defaults[resolve_kind(kind)] = script
 
     def default_steps(self, kind: str) -> list[Step]:
+        kind = resolve_kind(kind)
         with self._lock:
             return [Step(**vars(s)) for s in self._defaults.get(kind, default_steps(kind))]
 
     def add_global_faults(self, faults: Iterable[Any]) -> None:
+        """Faults for any call (of their ``operations``), consumed in order."""
+        if isinstance(faults, (str, Mapping)) or not isinstance(faults, Iterable):
+            raise ControlError(f"faults must be a list of faults, got {faults!r}", "faults")
+        parsed = [Fault.parse(f, f"faults[{i}]", self.operations) for i, f in enumerate(faults)]
         with self._lock:
-            self._global_faults.extend(Fault.parse(f) for f in faults)
+            self._global_faults.extend(parsed)
 
     def clear_global_faults(self) -> None:
         with self._lock:
@@ -293,6 +467,8 @@ class Emulator:
                 raise UnknownQuery(query_id) from None
 
     def queries(self, kind: str | None = None) -> list[Query]:
+        """Every query, or those of ``kind`` (or a former name of it)."""
+        kind = None if kind is None else resolve_kind(kind)
         with self._lock:
             return [q for q in self._queries.values() if kind is None or q.kind == kind]
 

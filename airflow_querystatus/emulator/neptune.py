@@ -15,8 +15,9 @@ from typing import Any
 
 from aiohttp import web
 
-from airflow_querystatus.emulator.model import Emulator, Query
-from airflow_querystatus.emulator.wire import ERROR_STATUS, AwsError, Route, http_route, json_response, operation_model
+from airflow_querystatus.emulator.model import ControlError, Emulator, Query
+from airflow_querystatus.emulator.validation import Problem, message, route
+from airflow_querystatus.emulator.wire import ERROR_STATUS, AwsError, Route, json_response, operation_model
 from airflow_querystatus.status import StatusSpec
 
 #: Neptune throttles with 500.
@@ -28,21 +29,28 @@ def error(code: str, message: str) -> web.Response:
     return json_response(body, _STATUS.get(code, 400))
 
 
+def invalid(found: list[Problem]) -> AwsError:
+    """Neptune's engine names a missing parameter with MissingParameterException and refuses
+    other bad input with BadRequestException (400 both; the wording is AWS's usual one)."""
+    code = "MissingParameterException" if all(p.missing for p in found) else "BadRequestException"
+    return AwsError(code, message(found))
+
+
 def routes(emulator: Emulator, spec: StatusSpec) -> list[Route]:
     assert spec.emulated is not None
-    kind = spec.emulated.kind
+    kind = spec.key
     listed = spec.pending_states | spec.failure_states | {"WAITING"}
     execute = operation_model(spec.service, str(spec.start_operation))
     text_member = next(iter(execute.input_shape.required_members))
     wire_name = execute.input_shape.members[text_member].serialization.get("name", text_member)
     result_key = next(m for m in ("results", "result") if m in execute.output_shape.members)
-    invalid = "Supplied queryId {} is invalid"
+    unknown_id = "Supplied queryId {} is invalid"
 
     def find(request: web.Request) -> Query:
         query_id = request.match_info["queryId"]
         query = emulator.find(kind, {}, query_id)
         if query is None or emulator.peek(query).state not in listed:
-            raise AwsError("InvalidParameterException", invalid.format(query_id))
+            raise AwsError("InvalidParameterException", unknown_id.format(query_id))
         return query
 
     def listing(query: Query, state: str) -> dict[str, Any]:
@@ -57,7 +65,7 @@ def routes(emulator: Emulator, spec: StatusSpec) -> list[Route]:
         query = find(request)
         state = emulator.poll(query).state
         if state not in listed:  # it finished during this very call
-            raise AwsError("InvalidParameterException", invalid.format(query.query_id))
+            raise AwsError("InvalidParameterException", unknown_id.format(query.query_id))
         return listing(query, state)
 
     async def list_queries(request: web.Request) -> dict[str, Any]:
@@ -73,11 +81,17 @@ def routes(emulator: Emulator, spec: StatusSpec) -> list[Route]:
 
     async def run(request: web.Request) -> dict[str, Any]:
         """Synchronous, like Neptune: the answer comes when the query ends, with no id."""
-        form = await request.json() if request.content_type.endswith("json") else dict(await request.post())
+        try:  # JSON (botocore), or a form (Neptune's HTTP API, curl)
+            form = await request.json()
+        except ValueError:
+            form = dict(await request.post())
         text = str(form.get(wire_name) or form.get(text_member) or "")
         if not text.strip():
             raise AwsError("MissingParameterException", "Missing query")
-        query = emulator.add_query(kind, {}, text=text)
+        try:
+            query = emulator.add_query(kind, {}, text=text)
+        except ControlError as err:  # a broken ``# emulator-script:`` line
+            raise AwsError("BadRequestException", f"The emulator cannot play this query: {err}") from None
         while (state := emulator.peek(query).state) in listed:
             await asyncio.sleep(0.05)
         if state in spec.success_states:
@@ -89,7 +103,7 @@ def routes(emulator: Emulator, spec: StatusSpec) -> list[Route]:
         raise AwsError("TimeLimitExceededException", "Operation terminated (deadline exceeded)")
 
     return [
-        Route(*http_route(spec.service, str(operation)), str(operation), answer, error)
+        route(spec.service, str(operation), answer, error, invalid)
         for operation, answer in ((spec.start_operation, run), (spec.list_operation, list_queries),
                                   (spec.operation, status), (spec.stop_operation, cancel))
     ]

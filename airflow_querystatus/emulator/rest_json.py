@@ -12,12 +12,12 @@ from typing import Any
 
 from aiohttp import web
 
-from airflow_querystatus.emulator.model import Emulator, Query
+from airflow_querystatus.emulator.model import ControlError, Emulator, Query
+from airflow_querystatus.emulator.validation import Problem, message, route
 from airflow_querystatus.emulator.wire import (
     ERROR_STATUS,
     AwsError,
     Route,
-    http_route,
     json_response,
     member_named,
     operation_model,
@@ -31,9 +31,14 @@ def error(code: str, message: str) -> web.Response:
     return response
 
 
+def invalid(found: list[Problem]) -> AwsError:
+    """rest-json services answer broken constraints with ValidationException (400)."""
+    return AwsError("ValidationException", message(found))
+
+
 def routes(emulator: Emulator, spec: StatusSpec) -> list[Route]:
     assert spec.emulated is not None and spec.emulated.page is not None
-    kind, page = spec.emulated.kind, spec.emulated.page
+    kind, page = spec.key, spec.emulated.page
     *scope_ids, query_ident = spec.identifiers
 
     def scope(request: web.Request) -> dict[str, str]:
@@ -48,11 +53,10 @@ def routes(emulator: Emulator, spec: StatusSpec) -> list[Route]:
 
     async def start(request: web.Request) -> dict[str, Any]:
         body = await request.json() if request.body_exists else {}
-        model = operation_model(spec.service, str(spec.start_operation)).input_shape
-        for required in model.required_members:
-            if model.members[required].serialization.get("location") != "uri" and required not in body:
-                raise AwsError("ValidationException", f"{required} is required.")
-        query = emulator.add_query(kind, scope(request), text=json.dumps(body, sort_keys=True))
+        try:
+            query = emulator.add_query(kind, scope(request), text=json.dumps(body, sort_keys=True))
+        except ControlError as err:  # a broken ``# emulator-script:`` line
+            raise AwsError("ValidationException", f"The emulator cannot play this query: {err}") from None
         return {query_ident.api_name: query.query_id}
 
     state_key = member_named(operation_model(spec.service, spec.operation).output_shape, "status")
@@ -81,7 +85,7 @@ def routes(emulator: Emulator, spec: StatusSpec) -> list[Route]:
         return {}
 
     return [
-        Route(*http_route(spec.service, str(operation)), str(operation), answer, error)
+        route(spec.service, str(operation), answer, error, invalid)
         for operation, answer in ((spec.start_operation, start), (spec.operation, status),
                                   (spec.results_operation, results), (spec.stop_operation, stop))
     ]

@@ -22,7 +22,18 @@ from typing import Any
 from aiohttp import web
 
 from airflow_querystatus.emulator import json_1_1, neptune, rest_json
-from airflow_querystatus.emulator.model import SPECS_BY_KIND, Emulator, Fault, Query, UnknownQuery
+from airflow_querystatus.emulator.model import (
+    KINDS,
+    SPECS_BY_KIND,
+    ControlError,
+    Emulator,
+    Fault,
+    Query,
+    Step,
+    UnknownQuery,
+    _fields,
+    resolve_kind,
+)
 from airflow_querystatus.emulator.sts import access_key, assume_role
 from airflow_querystatus.emulator.wire import AwsError, ErrorShape, Route, json_response
 
@@ -39,15 +50,20 @@ class EmulatorApp:
         self.athena: json_1_1.Athena | None = None
 
     def build(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(middlewares=[self._control_errors])
         r = app.router
+        operations: set[str] = set()
         for spec in SPECS_BY_KIND.values():
             assert spec.emulated is not None
             if spec.emulated.protocol == "json_1_1":
                 self.athena = json_1_1.Athena(self.emulator, spec)
+                operations |= json_1_1.OPERATIONS
                 continue
             for route in _ROUTED[spec.emulated.protocol](self.emulator, spec):
                 r.add_route(route.method, route.path, self._handler(route))
+                operations.add(route.operation)
+        # Faults may name only these: a misspelt name would never fire.
+        self.emulator.operations = frozenset(operations)
         # JSON 1.1 (Athena) and STS's query protocol share ``POST /``.
         r.add_post("/", self.post_root)
         # Control API for out-of-process use (demo, end-to-end tests)
@@ -124,44 +140,82 @@ class EmulatorApp:
         return None  # a pure delay: answer normally afterwards
 
     # -- control API -------------------------------------------------------------------
+    # Documented in docs/emulator.rst. A wrong request answers 400 ``{"error", "field", ...}``
+    # naming the field at fault (see ControlError); an unknown query id 404.
+
+    @staticmethod
+    async def _body(request: web.Request, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> dict[str, Any]:
+        try:
+            body = await request.json() if request.body_exists else {}
+        except ValueError as err:
+            raise ControlError(f"the request body is not JSON: {err}", "body") from None
+        body = _fields(body, allowed, "body")
+        for name in required:
+            if name not in body:
+                raise ControlError(f"missing field {name!r}; this endpoint takes: {', '.join(allowed)}", name)
+        return body
+
+    @staticmethod
+    def _kind_filter(request: web.Request) -> str | None:
+        kind = request.query.get("kind")
+        return None if kind is None else resolve_kind(kind)
+
+    @web.middleware
+    async def _control_errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ControlError as err:
+            return _json(err.answer(), 400)
+
     async def control_add_query(self, request: web.Request) -> web.Response:
         """One query (``{"kind", ...}``) or many (``{"queries": [...]}``, answered in order)."""
-        body = await request.json()
-        try:
-            if "queries" in body:
-                return _json({"query_ids": [self._plant(spec).query_id for spec in body["queries"]]})
-            return _json({"query_id": self._plant(body).query_id})
-        except (KeyError, TypeError, ValueError) as err:
-            return _json({"error": str(err)}, 400)
+        body = await self._body(request, (*PLANT_FIELDS, "queries"))
+        if "queries" in body:
+            if set(body) != {"queries"} or not isinstance(body["queries"], list):
+                raise ControlError("a batch is {\"queries\": [query, ...]} and nothing else", "queries")
+            batch = [self._query(spec, f"queries[{i}]") for i, spec in enumerate(body["queries"])]
+            return _json({"query_ids": [q.query_id for q in self.emulator.plant(batch)]})
+        return _json({"query_id": self.emulator.plant([self._query(body, "body")])[0].query_id})
 
-    def _plant(self, body: dict[str, Any]) -> Query:
-        return self.emulator.add_query(
-            body["kind"],
-            body.get("identifiers") or {},
-            steps=body.get("steps"),
-            faults=body.get("faults") or (),
-            query_id=body.get("query_id"),
-            result_rows=int(body.get("result_rows", 3)),
-            text=body.get("text"),
-            clock_from_first_poll=bool(body.get("clock_from_first_poll", False)),
-        )
+    def _query(self, raw: Any, where: str) -> Query:
+        body = _fields(raw, PLANT_FIELDS, where)
+        prefix = "" if where == "body" else f"{where}."
+        if "kind" not in body:
+            raise ControlError(f"missing field {prefix}kind; one of: {', '.join(KINDS)}", f"{prefix}kind",
+                               kinds=list(KINDS))
+        try:
+            return self.emulator.new_query(
+                body["kind"],
+                body.get("identifiers") or {},
+                steps=body.get("steps"),
+                faults=body.get("faults") or (),
+                query_id=body.get("query_id"),
+                result_rows=body.get("result_rows", 3),
+                text=body.get("text"),
+                clock_from_first_poll=bool(body.get("clock_from_first_poll", False)),
+            )
+        except ControlError as err:
+            if prefix and err.field is not None:
+                err.field = prefix + err.field
+            raise
 
     async def control_history(self, request: web.Request) -> web.Response:
         """When each query entered each state (UNIX time), for detection-delay measurements."""
-        return _json({q.query_id: q.history for q in self.emulator.queries(request.query.get("kind"))})
+        return _json({q.query_id: q.history for q in self.emulator.queries(self._kind_filter(request))})
 
     async def control_get_query(self, request: web.Request) -> web.Response:
+        query_id = request.match_info["query_id"]
         try:
-            query = self.emulator.query(request.match_info["query_id"])
+            query = self.emulator.query(query_id)
         except UnknownQuery:
-            return _json({"error": "unknown query"}, 404)
+            return _json({"error": f"unknown query {query_id!r}", "field": "query_id"}, 404)
         return _json(self._describe(query))
 
     async def control_list_queries(self, request: web.Request) -> web.Response:
         """``?kind=...&text=...``: the queries of a kind whose text contains ``text``, oldest first
         (e.g. to find the calculation an operator started from a marker in its code)."""
         text = request.query.get("text")
-        queries = [q for q in self.emulator.queries(request.query.get("kind"))
+        queries = [q for q in self.emulator.queries(self._kind_filter(request))
                    if text is None or text in (q.text or "")]
         return _json({"queries": [self._describe(q) for q in sorted(queries, key=lambda q: q.created_at)]})
 
@@ -169,6 +223,7 @@ class EmulatorApp:
         return {
             "query_id": query.query_id,
             "kind": query.kind,
+            "identifiers": query.identifiers,
             "state": self.emulator.peek(query).state,
             "status_calls": query.status_calls,
             "stopped": query.stopped,
@@ -176,11 +231,12 @@ class EmulatorApp:
         }
 
     async def control_set_defaults(self, request: web.Request) -> web.Response:
-        self.emulator.set_default_steps(request.match_info["kind"], (await request.json())["steps"])
-        return _json({})
+        kind = resolve_kind(request.match_info["kind"])
+        self.emulator.set_default_steps(kind, (await self._body(request, ("steps",), ("steps",)))["steps"])
+        return _json({"kind": kind, "steps": [_step_json(s) for s in self.emulator.default_steps(kind)]})
 
     async def control_add_faults(self, request: web.Request) -> web.Response:
-        self.emulator.add_global_faults((await request.json())["faults"])
+        self.emulator.add_global_faults((await self._body(request, ("faults",), ("faults",)))["faults"])
         return _json({})
 
     async def control_clear_faults(self, request: web.Request) -> web.Response:
@@ -191,6 +247,12 @@ class EmulatorApp:
         return _json({"requests": dict(self.emulator.requests)})
 
 
+#: What ``POST /_emulator/queries`` (and each item of a batch) may say.
+PLANT_FIELDS = ("kind", "identifiers", "steps", "faults", "query_id", "result_rows", "text", "clock_from_first_poll")
+
+
+def _step_json(step: Step) -> dict[str, Any]:
+    return {k: v for k, v in vars(step).items() if v is not None}
 
 
 def ensure_loopback(host: str) -> None:
