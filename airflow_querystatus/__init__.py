@@ -55,6 +55,25 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "False",
                         "default": "True",
                     },
+                    "status_call_timeout": {
+                        "description": "Seconds one status call may take as a whole, botocore's own retries "
+                        "included, in triggers and on workers. A call near the wait's deadline gets only the time "
+                        "left plus a 3 s grace. A call cut off counts as a transient error: the wait backs off and "
+                        "polls again. Bounds endpoints that accept a call and never answer, or drip their answer.",
+                        "version_added": "0.2.0",
+                        "type": "float",
+                        "example": "10",
+                        "default": "30",
+                    },
+                    "max_answer_bytes": {
+                        "description": "The largest status answer read, in bytes. Status answers are a few KiB; a "
+                        "bigger one (a wrong endpoint, a proxy's page) is refused as soon as its size passes the cap, "
+                        "without reading or parsing the rest, and the wait fails saying so.",
+                        "version_added": "0.2.0",
+                        "type": "integer",
+                        "example": "4194304",
+                        "default": "1048576",
+                    },
                 },
             },
         },

@@ -10,8 +10,15 @@ service, so they share one client per :class:`ClientKey`:
   ``get_async_conn`` does), keeping connection look-ups and STS calls off the event loop;
 * reference-counted by the waits that use it (:meth:`SharedClientPool.subscribe`) and
   closed when the last one leaves;
-* replaced after ``max_age`` seconds (or when credentials expire) so a rotated connection
-  secret is picked up; a replaced client is closed once its in-flight calls return.
+* replaced after ``max_age`` seconds, or at once when AWS refuses its credentials (a rotated
+  or deactivated key, expired credentials): :meth:`SharedClientPool.invalidate` names the
+  client that failed, so however many waits saw the refusal, the client is rebuilt once; a
+  replaced client is closed once its in-flight calls return;
+* bounded in what one call may hold: a call holds one of the client's slots (which pace how
+  many requests are made at once) for at most :data:`SLOT_HOLD` seconds, and the client has
+  more connections than slots, so calls stuck on a hanging or dripping endpoint do not keep
+  healthy waits on the same client from polling (:mod:`airflow_querystatus.bounds` cuts the
+  stuck calls off at their limit).
 """
 
 from __future__ import annotations
@@ -30,13 +37,21 @@ from typing import Any
 import aiobotocore.session  # noqa: F401
 from botocore.config import Config
 
-from airflow_querystatus import __version__, prepared
+from airflow_querystatus import __version__, bounds, prepared
 from airflow_querystatus.compat import conf, run_sync
 from airflow_querystatus.hooks import hook_class_for
+from airflow_querystatus.status import status_methods
 
 DEFAULT_MAX_CLIENT_AGE = 900.0
-#: botocore's default of 10 connections queues calls once hundreds of waits share a client.
-DEFAULT_MAX_POOL_CONNECTIONS = 50
+#: How many calls of one client may be making their request at once (signing, sending,
+#: parsing): more would only queue for the loop. A call still waiting for its answer after
+#: :data:`SLOT_HOLD` seconds gives its slot up: it is waiting on the network, not using CPU.
+DEFAULT_SLOTS = 50
+SLOT_HOLD = 1.0
+#: Connections per client: four times the slots, so that calls stuck on an endpoint that hangs
+#: or drips (until their limit passes) leave connections for the others. botocore's default of
+#: 10 would queue calls once hundreds of waits share a client.
+DEFAULT_MAX_POOL_CONNECTIONS = 4 * DEFAULT_SLOTS
 #: Standard retry mode retries the throttling and 5xx codes these APIs use
 #: (legacy mode misses TooManyRequestsException and LimitExceededException).
 DEFAULT_RETRIES: dict[str, Any] = {"mode": "standard", "max_attempts": 3}
@@ -149,20 +164,44 @@ class SharedClientPool:
         """The key's current client for one call (the caller must hold a subscription)."""
         pooled = await self._current(key)
         pooled.in_flight += 1
+        slots = pooled.slots
+        held = False
+
+        def give_back() -> None:
+            nonlocal held
+            if held:
+                held = False
+                slots.release()
+
         try:
-            async with pooled.slots:
+            await slots.acquire()
+            held = True
+            # A call that outlives SLOT_HOLD waits on the network: its slot goes to the next call.
+            timer = asyncio.get_running_loop().call_later(SLOT_HOLD, give_back)
+            try:
                 yield pooled.client
+            finally:
+                timer.cancel()
+                give_back()
         finally:
             pooled.in_flight -= 1
             await self._close_if_idle(pooled)
 
-    async def invalidate(self, key: ClientKey) -> None:
-        """Build a new client on the next borrow (e.g. after credentials expired)."""
+    async def invalidate(self, key: ClientKey, failed: Any = None) -> None:
+        """Build a new client on the next borrow (after AWS refused this one's credentials).
+
+        ``failed`` is the client the caller's call failed on: if the key's client is already
+        another one (another wait saw the refusal first and it was rebuilt), nothing happens,
+        so a refusal seen by a thousand waits rebuilds the client once.
+        """
         slot = self._slots.get(key)
-        if slot is not None and slot.current is not None:
-            pooled, slot.current = slot.current, None
-            pooled.retired = True
-            await self._close_if_idle(pooled)
+        if slot is None or slot.current is None:
+            return
+        if failed is not None and slot.current.client is not failed:
+            return
+        pooled, slot.current = slot.current, None
+        pooled.retired = True
+        await self._close_if_idle(pooled)
 
     @property
     def open_clients(self) -> int:
@@ -187,7 +226,8 @@ class SharedClientPool:
                 self.clients_created += 1
                 connections = getattr(getattr(client, "meta", None), "config", None)
                 limit = getattr(connections, "max_pool_connections", None) or DEFAULT_MAX_POOL_CONNECTIONS
-                pooled = slot.current = _PooledClient(client, close, time.monotonic(), asyncio.Semaphore(limit))
+                slots = asyncio.Semaphore(min(limit, DEFAULT_SLOTS))
+                pooled = slot.current = _PooledClient(client, close, time.monotonic(), slots)
             return pooled
 
     async def _close_if_idle(self, pooled: _PooledClient) -> None:
@@ -238,7 +278,9 @@ async def create_client_through_hook(key: ClientKey) -> tuple[Any, Callable[[], 
     # drops no half-made client (aiobotocore's creator wraps a coroutine).
     creator = session.create_client(**arguments)
     client = await creator.__aenter__()
-    prepared.attach(client, enabled=prepared_calls)
+    max_answer_bytes = bounds.configured_max_answer_bytes()
+    prepared.attach(client, enabled=prepared_calls, max_answer_bytes=max_answer_bytes)
+    bounds.limit_answers(client, status_methods(key.service), max_answer_bytes, asynchronous=True)
 
     async def close() -> None:
         await creator.__aexit__(None, None, None)

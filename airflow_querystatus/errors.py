@@ -26,12 +26,14 @@ from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
 
+from airflow_querystatus.bounds import AnswerTooLarge
+
 
 class ErrorKind(enum.Enum):
     TRANSIENT = "transient"  # throttling, 5xx, timeouts, resets: wait and retry
     NOT_FOUND = "not_found"  # id unknown: transient for a short grace period, then caller
     VANISHED = "vanished"  # the id is no longer listed (FinishedQueriesVanish: finished or never existed)
-    EXPIRED_CREDENTIALS = "expired_credentials"  # rebuild the client once
+    REJECTED_CREDENTIALS = "rejected_credentials"  # rotated, deactivated or expired: rebuild the client once
     CALLER = "caller"  # fix the ids, permissions or connection; retrying will not help
 
 
@@ -66,6 +68,12 @@ TRANSIENT_CODES = frozenset(
 EXPIRED_CREDENTIAL_CODES = frozenset(
     {"ExpiredToken", "ExpiredTokenException", "RequestExpired", "TokenRefreshRequired"}
 )
+#: What AWS answers to a key that was rotated away, deactivated or mistyped. A connection whose
+#: key was just rotated holds the new key: a client rebuilt from it succeeds.
+REFUSED_CREDENTIAL_CODES = frozenset(
+    {"UnrecognizedClientException", "InvalidClientTokenId", "InvalidSignatureException", "SignatureDoesNotMatch",
+     "AuthFailure"}
+)
 
 
 @dataclass(frozen=True)
@@ -98,8 +106,8 @@ def classify(
             kind = ErrorKind.VANISHED
         elif code in not_found_codes:
             kind = ErrorKind.NOT_FOUND
-        elif code in EXPIRED_CREDENTIAL_CODES:
-            kind = ErrorKind.EXPIRED_CREDENTIALS
+        elif code in EXPIRED_CREDENTIAL_CODES or code in REFUSED_CREDENTIAL_CODES:
+            kind = ErrorKind.REJECTED_CREDENTIALS
         elif (
             code in THROTTLING_CODES
             or code in TRANSIENT_CODES
@@ -111,6 +119,8 @@ def classify(
         else:
             kind = ErrorKind.CALLER
         return ClassifiedError(kind, code or str(http_status or "ClientError"), message, http_status)
+    if isinstance(exc, AnswerTooLarge):
+        return ClassifiedError(ErrorKind.CALLER, "AnswerTooLarge", str(exc))
     if isinstance(exc, (NoCredentialsError, PartialCredentialsError, NoRegionError, ParamValidationError)):
         return ClassifiedError(ErrorKind.CALLER, type(exc).__name__, str(exc))
     # aiobotocore wraps what aiohttp raised; botocore raises SSLError itself.
@@ -137,10 +147,13 @@ def advice(error: ClassifiedError, *, iam_action: str, aws_conn_id: str | None) 
     conn = f"connection {aws_conn_id!r}" if aws_conn_id else "the default boto3 credentials"
     if error.code in {"AccessDeniedException", "AccessDenied", "UnauthorizedOperation"}:
         return f"Check that the IAM identity of {conn} is allowed `{iam_action}` on this resource."
-    if error.code in {"UnrecognizedClientException", "InvalidClientTokenId", "InvalidSignatureException"}:
-        return f"Check the credentials of {conn}."
-    if error.kind is ErrorKind.EXPIRED_CREDENTIALS:
+    if error.code in REFUSED_CREDENTIAL_CODES:
+        return (f"AWS refused the credentials of {conn}, also after the client was rebuilt from it: check "
+                "its access key (rotated, deactivated or mistyped?), its secret, and the clocks.")
+    if error.kind is ErrorKind.REJECTED_CREDENTIALS:
         return f"The credentials of {conn} expired and could not be refreshed; check its role or keys."
+    if error.code == "AnswerTooLarge":
+        return ""
     if error.code in {"NoCredentialsError", "PartialCredentialsError"}:
         return f"No usable AWS credentials: check {conn}."
     if error.code == "SSLError":

@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from airflow_querystatus.bounds import DEFAULT_CALL_TIMEOUT, StatusCallTimeout, call_limit
 from airflow_querystatus.errors import ErrorKind, advice, classify
 from airflow_querystatus.jsonsafe import to_json_safe
 from airflow_querystatus.metrics import WaitMetrics
@@ -33,6 +34,8 @@ DEFAULT_POLL_INTERVAL = 5.0
 DEFAULT_MAX_POLL_INTERVAL = 60.0
 DEFAULT_TRANSIENT_ERROR_BUDGET = 900.0
 DEFAULT_NOT_FOUND_GRACE = 30.0
+#: While transient errors last, at most one progress line per this many seconds.
+PROGRESS_LOG_INTERVAL = 60.0
 #: Growth of the interval after each pending answer, and after each throttled/failed call.
 BACKOFF_FACTOR = 1.5
 ERROR_BACKOFF_FACTOR = 2.0
@@ -113,7 +116,7 @@ class Verdict:
     retryable: bool = False
     #: For PENDING: the call failed transiently; back off harder than after a normal answer.
     backoff: bool = False
-    #: For PENDING: credentials expired; rebuild the client and poll again at once.
+    #: For PENDING: AWS refused the credentials; rebuild the client and poll again at once.
     refresh_client: bool = False
 
     @property
@@ -165,6 +168,9 @@ class StatusTracker:
         self._clock = clock
         self._first_poll_at: float | None = None
         self._errors_since: float | None = None
+        #: Errors in the current run of transient errors, and when progress was last logged.
+        self._errors = 0
+        self._last_progress_at = 0.0
         self._credentials_refreshed = False
         self._warned: set[str] = set()
         self._metrics = WaitMetrics(spec.key)
@@ -241,9 +247,10 @@ class StatusTracker:
             return self._vanished(detail)
         if error.kind is ErrorKind.NOT_FOUND and self._within_not_found_grace():
             return self._transient(detail, "not found yet (waiting for eventual consistency)", throttled=False)
-        if error.kind is ErrorKind.EXPIRED_CREDENTIALS and not self._credentials_refreshed:
+        if error.kind is ErrorKind.REJECTED_CREDENTIALS and not self._credentials_refreshed:
             self._credentials_refreshed = True
-            self._log.warning("%s: credentials expired (%s); rebuilding the AWS client.", self.subject, detail)
+            self._log.warning("%s: AWS refused the credentials (%s); rebuilding the AWS client from %s and "
+                              "polling again.", self.subject, detail, self._connection)
             return Verdict(Outcome.PENDING, self.last_state, detail, refresh_client=True)
         if error.kind is ErrorKind.TRANSIENT:
             return self._transient(detail, "throttled" if error.throttled else "transient error",
@@ -252,7 +259,7 @@ class StatusTracker:
         return Verdict(
             Outcome.ERROR,
             self.last_state,
-            f"{self.spec.operation} for {self.subject} failed with {detail}. {what_to_do}",
+            f"{self.spec.operation} for {self.subject} failed with {detail}. {what_to_do}".rstrip(),
             self.last_response,
         )
 
@@ -272,6 +279,10 @@ class StatusTracker:
         self._metrics.poll()
         if self._first_poll_at is None:
             self._first_poll_at = self._clock()
+
+    @property
+    def _connection(self) -> str:
+        return f"connection {self.aws_conn_id!r}" if self.aws_conn_id else "the default boto3 credentials"
 
     def _within_not_found_grace(self) -> bool:
         return self._first_poll_at is not None and self._clock() - self._first_poll_at < self.options.not_found_grace
@@ -318,9 +329,12 @@ class StatusTracker:
         self._metrics.transient(throttled=throttled)
         now = self._clock()
         if self._errors_since is None:
-            self._errors_since = now
+            self._errors_since = self._last_progress_at = now
+            self._errors = 1
             self._log.warning("%s: %s (%s); backing off and retrying.", self.subject, what, detail)
-        elif now - self._errors_since > self.options.transient_error_budget:
+            return Verdict(Outcome.PENDING, self.last_state, detail, backoff=True)
+        self._errors += 1
+        if now - self._errors_since > self.options.transient_error_budget:
             return Verdict(
                 Outcome.ERROR,
                 self.last_state,
@@ -331,6 +345,11 @@ class StatusTracker:
                 self.last_response,
                 retryable=True,
             )
+        if now - self._last_progress_at >= PROGRESS_LOG_INTERVAL:
+            self._last_progress_at = now
+            left = self.options.transient_error_budget - (now - self._errors_since)
+            self._log.warning("%s: still failing: %d errors in %.0fs, the last %s; %.0fs left of the transient "
+                              "error budget.", self.subject, self._errors, now - self._errors_since, detail, left)
         return Verdict(Outcome.PENDING, self.last_state, detail, backoff=True)
 
     def _log_change(self, state: str, response: Mapping[str, Any]) -> None:
@@ -421,18 +440,34 @@ def _on_the_grid(delay: float, remaining: float | None) -> float:
     return delay if remaining is not None and aligned >= remaining else aligned
 
 
+async def _bounded_fetch(fetcher: StatusFetcher, operation: str, limit: float) -> Mapping[str, Any]:
+    """One status call, cut off (as :class:`StatusCallTimeout`) when ``limit`` passes."""
+    try:
+        async with asyncio.timeout(limit):
+            return await fetcher.fetch()
+    except TimeoutError as err:
+        raise StatusCallTimeout(operation, limit) from err
+
+
 async def wait_until_done(
     tracker: StatusTracker,
     fetcher: StatusFetcher,
     *,
     deadline: float | None,
+    call_timeout: float = DEFAULT_CALL_TIMEOUT,
     rng: random.Random | None = None,
 ) -> Verdict:
-    """Poll asynchronously until a final verdict or until ``deadline`` (UNIX time) passes."""
+    """Poll asynchronously until a final verdict or until ``deadline`` (UNIX time) passes.
+
+    Each call is bounded by :func:`~airflow_querystatus.bounds.call_limit`, so whatever the
+    endpoint does, the final verdict comes within a few seconds of the deadline.
+    """
     loop = PollLoop(tracker, deadline, rng)
+    operation = tracker.spec.operation
     while True:
         try:
-            verdict = tracker.observe(await fetcher.fetch())
+            answer = await _bounded_fetch(fetcher, operation, call_limit(call_timeout, loop.remaining()))
+            verdict = tracker.observe(answer)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # every error is classified; none is swallowed
@@ -448,17 +483,20 @@ async def wait_until_done(
 
 def wait_until_done_sync(
     tracker: StatusTracker,
-    fetch: Callable[[], Mapping[str, Any]],
+    fetch: Callable[[float | None], Mapping[str, Any]],
     refresh: Callable[[], None],
     *,
     deadline: float | None,
     rng: random.Random | None = None,
 ) -> Verdict:
-    """The same loop for a worker that waits in place (non-deferrable operators)."""
+    """The same loop for a worker that waits in place (non-deferrable operators).
+
+    ``fetch`` is given the seconds left before the deadline, to bound its call by.
+    """
     loop = PollLoop(tracker, deadline, rng)
     while True:
         try:
-            verdict = tracker.observe(fetch())
+            verdict = tracker.observe(fetch(loop.remaining()))
         except Exception as exc:  # every error is classified; none is swallowed
             verdict = tracker.observe_error(exc)
         step = loop.next_step(verdict)

@@ -31,7 +31,8 @@ plain call. An operation or client the template cannot represent (not SigV4, str
 checksums, compression) never uses it. The ``[querystatus] prepared_status_calls`` option or
 a connection's ``prepared_status_calls`` extra turns the whole path off.
 
-This is the one module that reads private attributes of botocore and aiobotocore. They are
+This module and :mod:`airflow_querystatus.bounds` are the only ones that read private attributes
+of botocore and aiobotocore. They are
 read once per client (:class:`_ClientParts`); if one is missing, or if the self-check finds
 that a prepared request differs from the plain client's request (method, URL, body, every
 header including the signature, made in the same second with the same credentials), the
@@ -52,6 +53,7 @@ from typing import Any
 from aiobotocore.endpoint import convert_to_response_dict
 from botocore.awsrequest import AWSPreparedRequest
 
+from airflow_querystatus import bounds
 from airflow_querystatus.signing import ALGORITHM, FixedRequestSigner, SigningKeys
 
 log = logging.getLogger(__name__)
@@ -133,6 +135,8 @@ class PreparedClient:
 
     client: Any
     enabled: bool
+    #: The cap on one status answer (``airflow_querystatus.bounds``).
+    max_answer_bytes: int = bounds.DEFAULT_MAX_ANSWER_BYTES
     parts: _ClientParts | None = None
     #: Operation name -> the self-check's result (a future while it runs).
     _checks: dict[str, asyncio.Future[bool | None]] = field(default_factory=dict)
@@ -148,8 +152,8 @@ class PreparedClient:
         return self._shared.setdefault(key, value)
 
     @classmethod
-    def attach(cls, client: Any, *, enabled: bool) -> PreparedClient:
-        prepared = cls(client, enabled)
+    def attach(cls, client: Any, *, enabled: bool, max_answer_bytes: int) -> PreparedClient:
+        prepared = cls(client, enabled, max_answer_bytes)
         if enabled:
             try:
                 prepared.parts = _ClientParts.read(client)
@@ -264,9 +268,9 @@ def _as_bytes(body: Any) -> bytes:
 _clients: weakref.WeakKeyDictionary[Any, PreparedClient] = weakref.WeakKeyDictionary()
 
 
-def attach(client: Any, *, enabled: bool) -> None:
+def attach(client: Any, *, enabled: bool, max_answer_bytes: int = bounds.DEFAULT_MAX_ANSWER_BYTES) -> None:
     """Called once when a client is built: whether its status polls may be prepared."""
-    _clients[client] = PreparedClient.attach(client, enabled=enabled)
+    _clients[client] = PreparedClient.attach(client, enabled=enabled, max_answer_bytes=max_answer_bytes)
 
 
 def prepared_client(client: Any) -> PreparedClient:
@@ -345,7 +349,8 @@ class _Template:
         parts = self.owner.parts
         assert parts is not None  # templates exist only for enabled clients
         request = await self.signed_request()
-        http = await parts.endpoint.http_session.send(request)
+        http = await bounds.send_bounded_async(parts.endpoint.http_session, request, self.owner.max_answer_bytes,
+                                               self.operation)
         model = self.operation_model
         response_dict = await convert_to_response_dict(http, model)
         parsed: dict[str, Any] = await parts.parser.parse(response_dict, model.output_shape)

@@ -563,3 +563,8 @@ SPECS: dict[str, StatusSpec] = build_registry(
     ),
     SERVICES,
 )
+
+
+def status_methods(service: str) -> tuple[str, ...]:
+    """The status calls (boto3 method names) declared for one AWS service (boto3 client name)."""
+    return tuple(spec.operation for spec in SPECS.values() if spec.service == service)

@@ -122,6 +122,39 @@ def test_expired_credentials_refresh_once_then_fail() -> None:
     assert again.outcome is Outcome.ERROR and "expired" in again.message
 
 
+@pytest.mark.parametrize("code", ["UnrecognizedClientException", "InvalidClientTokenId", "InvalidSignatureException",
+                                  "SignatureDoesNotMatch", "AuthFailure"])
+def test_refused_credentials_rebuild_the_client_once_then_fail_naming_the_connection(code: str) -> None:
+    """A rotated or deactivated key: the client is rebuilt from the connection (which holds the
+    new key) and polled again; only a second refusal in a row ends the wait."""
+    t = tracker()
+    assert t.observe_error(error(code, 403)).refresh_client
+    assert t.observe({"Status": "RUNNING"}).outcome is Outcome.PENDING  # the fresh client works
+    assert t.observe_error(error(code, 403)).refresh_client  # a later rotation is survived too
+    again = t.observe_error(error(code, 403))
+    assert again.outcome is Outcome.ERROR and not again.retryable
+    assert "'aws_default'" in again.message and "rotated" in again.message
+
+
+def test_transient_errors_log_progress_at_most_once_a_minute(caplog) -> None:
+    clock = Clock()
+    options = WaitOptions(poll_interval=1, max_poll_interval=8, transient_error_budget=600)
+    t = StatusTracker(INTERNET_MONITOR_QUERY, IDS, options, aws_conn_id="aws_default", clock=clock,
+                      logger=logging.getLogger("test"))
+    caplog.set_level(logging.WARNING)
+    for _ in range(50):  # 250 s of errors, one every 5 s
+        assert t.observe_error(error("ServiceUnavailableException", 503)).outcome is Outcome.PENDING
+        clock.now += 5
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 + 4  # the first error, then one line a minute
+    assert "still failing: 13 errors in 60s" in warnings[1]
+    assert "ServiceUnavailableException" in warnings[1] and "540s left" in warnings[1]
+    t.observe({"Status": "RUNNING"})  # the run of errors ends: the next one starts a new run
+    caplog.clear()
+    t.observe_error(error("ThrottlingException", 429))
+    assert next(r.getMessage() for r in caplog.records).endswith("backing off and retrying.")
+
+
 def test_caller_errors_fail_at_once_naming_the_iam_action() -> None:
     denied = tracker().observe_error(error("AccessDeniedException", 403))
     assert denied.outcome is Outcome.ERROR and "internetmonitor:GetQueryStatus" in denied.message

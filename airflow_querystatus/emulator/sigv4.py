@@ -45,12 +45,20 @@ class Credentials:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._keys: dict[str, _Secret] = {}
+        self._deactivated: set[str] = set()
         #: Off only for tests that sign with a faked clock.
         self.check_clock = True
 
     def register(self, access_key: str, secret_key: str, session_token: str | None = None) -> None:
         with self._lock:
             self._keys[access_key] = _Secret(secret_key, session_token)
+            self._deactivated.discard(access_key)
+
+    def deactivate(self, access_key: str) -> None:
+        """Refuse the key from now on, as AWS refuses a deactivated or deleted access key."""
+        with self._lock:
+            self._deactivated.add(access_key)
+            self._keys.pop(access_key, None)
 
     def known(self, access_key: str | None) -> bool:
         with self._lock:
@@ -67,6 +75,9 @@ class Credentials:
         scope = fields.get("Credential", "").split("/")
         with self._lock:
             secret = self._keys.get(scope[0])
+            deactivated = scope[0] in self._deactivated
+        if deactivated:
+            return Refusal("UnrecognizedClientException", "The security token included in the request is invalid.")
         if secret is None:
             return None  # not a key this emulator checks
         if len(scope) != 5 or scope[4] != "aws4_request" or "SignedHeaders" not in fields:

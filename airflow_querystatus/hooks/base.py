@@ -7,7 +7,8 @@ from typing import Any, ClassVar
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
-from airflow_querystatus.status import StatusSpec
+from airflow_querystatus import bounds
+from airflow_querystatus.status import StatusSpec, status_methods
 
 
 class QueryStatusHook(AwsBaseHook):
@@ -24,12 +25,24 @@ class QueryStatusHook(AwsBaseHook):
         kwargs["client_type"] = self.client_type_name
         super().__init__(*args, **kwargs)
 
-    def get_status(self, spec: StatusSpec, identifiers: Mapping[str, str]) -> dict[str, Any]:
-        """Make ``spec``'s status call synchronously and return the raw answer."""
+    def get_status(
+        self, spec: StatusSpec, identifiers: Mapping[str, str], *, remaining: float | None = None
+    ) -> dict[str, Any]:
+        """Make ``spec``'s status call synchronously and return the raw answer.
+
+        The call is bounded as a whole (:mod:`airflow_querystatus.bounds`): by
+        ``[querystatus] status_call_timeout``, or by ``remaining`` (the seconds left before the
+        wait's deadline) plus a grace if that is sooner; its answer by ``max_answer_bytes``.
+        """
         if spec.service != self.client_type_name:
             raise ValueError(f"{type(self).__name__} cannot call {spec.service}.{spec.operation}")
-        method = getattr(self.conn, spec.operation)
-        response: dict[str, Any] = method(**spec.api_params(identifiers))
+        client = self.conn  # the connection is looked up here, in the task's own thread
+        bounds.limit_answers(client, status_methods(spec.service), bounds.configured_max_answer_bytes(),
+                             asynchronous=False)
+        method = getattr(client, spec.operation)
+        params = spec.api_params(identifiers)
+        limit = bounds.call_limit(bounds.configured_call_timeout(), remaining)
+        response: dict[str, Any] = bounds.call_with_limit(lambda: method(**params), limit, spec.operation)
         return response
 
     def reset_client(self) -> None:

@@ -139,7 +139,7 @@ class QueryOperator(WaitSettings, AwsBaseOperator[QueryStatusHook]):
                                 seen_running=seen_running, logger=self.log)
         return wait_until_done_sync(
             tracker,
-            lambda: self.hook.get_status(self.spec, identifiers),
+            lambda remaining: self.hook.get_status(self.spec, identifiers, remaining=remaining),
             self.hook.reset_client,
             deadline=deadline,
         )

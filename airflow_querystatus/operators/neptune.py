@@ -164,7 +164,7 @@ class NeptuneQueryOperator(QueryOperator):
                                             logger=self.log)
             elif tracker is not None:
                 try:
-                    tracker.observe(self.hook.get_status(self.spec, self._started))
+                    tracker.observe(self.hook.get_status(self.spec, self._started, remaining=deadline - time.time()))
                 except Exception as err:
                     tracker.observe_error(err)  # logged by the tracker; the query's answer decides
             if time.time() >= deadline:

@@ -103,6 +103,7 @@ class QueryStatusSensor(WaitSettings, AwsBaseSensor[QueryStatusHook]):
             setattr(self, name, value)
         self._check_identifiers_at_parse_time(owner)
         self._tracker: StatusTracker | None = None
+        self._poke_deadline: float | None = None
         if start_from_trigger and not deferrable:
             raise ValueError(f"{owner}: `start_from_trigger=True` needs `deferrable=True`.")
         if start_from_trigger and not START_FROM_TRIGGER.available:
@@ -197,10 +198,19 @@ class QueryStatusSensor(WaitSettings, AwsBaseSensor[QueryStatusHook]):
             )
         return self._tracker
 
+    def _remaining(self) -> float | None:
+        """Seconds left of ``timeout`` in poke mode (counted from this process's first poke), to
+        bound each call by; a rescheduled poke knows no start, only the per-call limit."""
+        if self.reschedule:
+            return None
+        if self._poke_deadline is None:
+            self._poke_deadline = time.time() + self.timeout
+        return self._poke_deadline - time.time()
+
     def _poll_once(self, tracker: StatusTracker, identifiers: dict[str, str]) -> Verdict:
         for _attempt in range(2):
             try:
-                return tracker.observe(self.hook.get_status(self.spec, identifiers))
+                return tracker.observe(self.hook.get_status(self.spec, identifiers, remaining=self._remaining()))
             except Exception as exc:  # classified by the tracker; nothing is swallowed
                 verdict = tracker.observe_error(exc)
                 if not verdict.refresh_client:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import weakref
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import fields
 from datetime import timedelta
@@ -11,6 +12,7 @@ from typing import Any, ClassVar
 
 from airflow.triggers.base import BaseTrigger, TaskSuccessEvent, TriggerEvent
 
+from airflow_querystatus.bounds import configured_call_timeout
 from airflow_querystatus.clients import ClientKey, SharedClientPool, shared_pool
 from airflow_querystatus.compat import TRIGGER_ON_KILL, task_instance_state
 from airflow_querystatus.errors import ErrorKind, classify
@@ -47,17 +49,24 @@ class _PooledStatusFetcher:
     """Makes the status call through the process-wide shared client (prepared after the first
     poll, see :mod:`airflow_querystatus.prepared`)."""
 
+    __slots__ = ("_call", "_key", "_last_client", "_pool")
+
     def __init__(self, spec: StatusSpec, params: dict[str, str], key: ClientKey, pool: SharedClientPool) -> None:
         self._call = StatusCall(spec.operation, params, keep_template=functools.partial(_expected_error, spec))
         self._key = key
         self._pool = pool
+        #: The client of the last call, so that a refusal rebuilds that client and no newer one.
+        self._last_client: weakref.ref[Any] | None = None
 
     async def fetch(self) -> Mapping[str, Any]:
         async with self._pool.borrow(self._key) as client:
+            self._last_client = weakref.ref(client)
             return await self._call(client)
 
     async def refresh(self) -> None:
-        await self._pool.invalidate(self._key)
+        failed = self._last_client() if self._last_client is not None else None
+        if failed is not None:
+            await self._pool.invalidate(self._key, failed)
 
 
 class QueryStatusTrigger(BaseTrigger):
@@ -149,7 +158,8 @@ class QueryStatusTrigger(BaseTrigger):
         try:
             async with pool.subscribe(key):
                 fetcher = _PooledStatusFetcher(self.spec, self.spec.api_params(identifiers), key, pool)
-                verdict = await wait_until_done(tracker, fetcher, deadline=contract.deadline)
+                verdict = await wait_until_done(tracker, fetcher, deadline=contract.deadline,
+                                                call_timeout=configured_call_timeout())
         except asyncio.CancelledError:
             if not TRIGGER_ON_KILL.available:
                 # Below 3.3 a user's kill arrives only as this cancellation, like a triggerer

@@ -1,0 +1,272 @@
+"""Bounds on every status call: how long it may take as a whole, and how big its answer may be.
+
+What the world sends does not always end. An endpoint (a proxy, a VPC endpoint, a wrong
+``endpoint_url``) can accept a connection and never answer; it can send a byte every few
+seconds, which aiohttp's and urllib3's read timeouts never catch because they restart at
+every byte; it can answer hundreds of MiB. botocore bounds none of these as a whole, and its
+own retries multiply what it does bound (60 s read timeout times its attempts). So:
+
+* **Time.** Each status call, botocore's attempts included, gets :func:`call_limit`: the
+  smaller of ``[querystatus] status_call_timeout`` and the time left before the wait's
+  deadline plus :data:`DEADLINE_GRACE`. The trigger's engine cancels the call when it passes
+  (which also frees its client slot and connection); the worker's path runs the call in a
+  daemon thread (:func:`call_with_limit`) and stops waiting for it. Either way the call
+  raises :class:`StatusCallTimeout`, a transient error: the engine backs off, polls again,
+  and a deadline still ends the wait on time.
+* **Size.** Status answers are a few KiB. Each client reads its status answers through
+  :func:`limit_answers`: a ``before-send`` handler (botocore's public hook for answering a
+  request instead of the default sender) that sends the request through the client's own HTTP
+  session and reads the body in chunks, refusing one over ``[querystatus] max_answer_bytes``
+  (by its Content-Length at once, else as soon as the chunks pass the cap) with
+  :class:`AnswerTooLarge`. Nothing bigger than the cap is ever buffered or parsed, so no
+  answer can hold the triggerer's event loop.
+
+The sender reads the client's ``_endpoint.http_session``: with :mod:`prepared`, the only
+modules that touch a private botocore/aiobotocore attribute (see CONTRIBUTING.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import weakref
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
+
+import aiohttp
+import urllib3
+from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+from botocore.exceptions import ConnectionClosedError
+
+from airflow_querystatus.compat import conf
+
+T = TypeVar("T")
+
+#: The ``[querystatus]`` options (declared in the provider info, ``get_provider_info``).
+CALL_TIMEOUT_OPTION = "status_call_timeout"
+MAX_ANSWER_OPTION = "max_answer_bytes"
+#: A status call answers in well under a second; 30 s covers a slow region and botocore's own
+#: retry of a reset connection, and is short enough that a stuck call frees its slot quickly.
+DEFAULT_CALL_TIMEOUT = 30.0
+#: The largest real status answer of the registered operations is a Neptune status with its
+#: ``queryString`` (truncated by Neptune to 1,024 characters) and ``subqueries``: a few KiB.
+#: 1 MiB is hundreds of times that, and parses in a few milliseconds.
+DEFAULT_MAX_ANSWER_BYTES = 1024 * 1024
+#: How long past the wait's deadline its last call may run: the last poll happens at the
+#: deadline itself, and must still end within a few seconds of it.
+DEADLINE_GRACE = 3.0
+#: Chunks in which answers are read: small enough that one read is cheap on the loop.
+_CHUNK = 64 * 1024
+
+
+class StatusCallTimeout(TimeoutError):
+    """A status call did not end within its limit (transient: the wait polls again)."""
+
+    def __init__(self, operation: str, limit: float) -> None:
+        super().__init__(
+            f"{operation} did not answer within {limit:.1f}s (the endpoint accepted the call but did not "
+            f"finish answering; `[querystatus] {CALL_TIMEOUT_OPTION}` sets the limit)"
+        )
+        self.operation = operation
+        self.limit = limit
+
+
+class AnswerTooLarge(Exception):
+    """A status answer over the size cap: not a status answer, most likely a wrong endpoint."""
+
+    def __init__(self, operation: str, size: int | None, cap: int) -> None:
+        told = f"{size:,} bytes" if size is not None else f"more than {cap:,} bytes"
+        super().__init__(
+            f"The answer to {operation} is {told}, over the {cap:,}-byte cap for status answers. A status "
+            f"answer is a few KiB: check the connection's endpoint_url (a proxy or another service may be "
+            f"answering), or raise `[querystatus] {MAX_ANSWER_OPTION}` if the answer is really expected."
+        )
+        self.operation = operation
+        self.size = size
+        self.cap = cap
+
+
+def _positive(option: str, value: float) -> float:
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"`[querystatus] {option}` must be a positive, finite number, got {value!r}.")
+    return value
+
+
+def configured_call_timeout() -> float:
+    """``[querystatus] status_call_timeout`` in seconds (read when a client or hook is made)."""
+    value = conf.getfloat("querystatus", CALL_TIMEOUT_OPTION, fallback=DEFAULT_CALL_TIMEOUT)
+    return _positive(CALL_TIMEOUT_OPTION, value)
+
+
+def configured_max_answer_bytes() -> int:
+    """``[querystatus] max_answer_bytes`` (read when a client is made)."""
+    value = conf.getint("querystatus", MAX_ANSWER_OPTION, fallback=DEFAULT_MAX_ANSWER_BYTES)
+    return int(_positive(MAX_ANSWER_OPTION, value))
+
+
+def call_limit(per_call: float, remaining: float | None) -> float:
+    """The time one call may take: ``per_call``, or less when the deadline is nearer."""
+    if remaining is None:
+        return per_call
+    return min(per_call, max(remaining, 0.0) + DEADLINE_GRACE)
+
+
+def call_with_limit(call: Callable[[], T], limit: float, operation: str) -> T:
+    """Run a blocking call for at most ``limit`` seconds (the worker's path).
+
+    The call runs in a daemon thread; when the limit passes we stop waiting and raise
+    :class:`StatusCallTimeout`. The thread itself ends when its socket does (it cannot be
+    interrupted), and with the task's process at the latest. boto3 clients are thread-safe.
+    """
+    outcome: list[Any] = []
+    finished = threading.Event()
+
+    def run() -> None:
+        try:
+            outcome.append((True, call()))
+        except BaseException as exc:  # handed to the caller below
+            outcome.append((False, exc))
+        finally:
+            finished.set()
+
+    threading.Thread(target=run, name=f"querystatus-{operation}", daemon=True).start()
+    if not finished.wait(limit):
+        raise StatusCallTimeout(operation, limit)
+    ok, value = outcome[0]
+    if ok:
+        return value
+    raise value
+
+
+# --------------------------------------------------------------------------- size
+class _Body:
+    """An answer already read (and bounded): what botocore's and aiobotocore's responses read."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def stream(self, *_: Any, **__: Any) -> Iterator[bytes]:  # botocore's AWSResponse.content
+        yield self._data
+
+    async def read(self) -> bytes:  # aiobotocore's AioAWSResponse.content
+        return self._data
+
+
+def _announced_size(headers: Any) -> int | None:
+    value = headers.get("content-length") if headers is not None else None
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+class _Reader:
+    """Accumulates one answer's body, refusing it once it passes the cap."""
+
+    __slots__ = ("body", "cap", "operation")
+
+    def __init__(self, response: Any, cap: int, operation: str) -> None:
+        self.cap = cap
+        self.operation = operation
+        self.body = bytearray()
+        size = _announced_size(response.headers)
+        if size is not None and size > cap:
+            raise AnswerTooLarge(operation, size, cap)
+
+    def add(self, chunk: bytes) -> None:
+        self.body += chunk
+        if len(self.body) > self.cap:
+            raise AnswerTooLarge(self.operation, None, self.cap)
+
+
+def _cut_off(request: Any, err: Exception) -> ConnectionClosedError:
+    """An answer that broke off while being read: transient, as botocore reports a reset."""
+    error = ConnectionClosedError(endpoint_url=request.url)
+    error.__cause__ = err
+    return error
+
+
+def _streamed(request: AWSPreparedRequest) -> AWSPreparedRequest:
+    """A copy the HTTP session sends without reading the answer (we read it, bounded). A copy:
+    observers of ``before-send`` (prepared calls' capture) keep the request as botocore made it."""
+    return AWSPreparedRequest(request.method, request.url, request.headers, request.body, True)
+
+
+async def send_bounded_async(http_session: Any, request: Any, cap: int, operation: str) -> Any:
+    """Send through an aiobotocore HTTP session; the answer read whole only if within ``cap``."""
+    from aiobotocore.awsrequest import AioAWSResponse
+
+    request = _streamed(request)
+    response = await http_session.send(request)
+    raw = response.raw  # aiohttp's ClientResponse, body not read yet
+    try:
+        reader = _Reader(response, cap, operation)
+        while chunk := await raw.content.read(_CHUNK):
+            reader.add(chunk)
+    except AnswerTooLarge:
+        raw.close()
+        raise
+    except (aiohttp.ClientError, asyncio.TimeoutError) as err:
+        raw.close()
+        raise _cut_off(request, err) from err
+    raw.release()
+    return AioAWSResponse(response.url, response.status_code, response.headers, _Body(bytes(reader.body)))
+
+
+def send_bounded_sync(http_session: Any, request: Any, cap: int, operation: str) -> AWSResponse:
+    """Send through a botocore HTTP session; the answer read whole only if within ``cap``."""
+    request = _streamed(request)
+    response = http_session.send(request)
+    raw = response.raw  # urllib3's HTTPResponse, preload_content=False
+    try:
+        reader = _Reader(response, cap, operation)
+        for chunk in raw.stream(_CHUNK):
+            reader.add(chunk)
+    except AnswerTooLarge:
+        raw.close()
+        raise
+    except (urllib3.exceptions.HTTPError, OSError) as err:
+        raw.close()
+        raise _cut_off(request, err) from err
+    raw.release_conn()
+    return AWSResponse(response.url, response.status_code, response.headers, _Body(bytes(reader.body)))
+
+
+_limited: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def limit_answers(client: Any, methods: Iterable[str], cap: int, *, asynchronous: bool) -> None:
+    """Make ``client`` read the answers of its ``methods`` (boto3 names) within ``cap`` bytes.
+
+    Registered last on the service's ``before-send`` (botocore calls an operation's own
+    handlers before its service's), after any observer such as prepared calls' capture, so a
+    dry run that an observer ends sends nothing. Other operations (starting a query, reading
+    its results) are sent as botocore sends them. Idempotent per client.
+    """
+    if client in _limited:
+        return
+    _limited.add(client)
+    http_session = client._endpoint.http_session
+    service_id = client.meta.service_model.service_id.hyphenize()
+    operations = frozenset(client.meta.method_to_api_mapping[method] for method in methods)
+
+    def operation_of(event_name: str) -> str | None:
+        operation = event_name.rpartition(".")[2]
+        return operation if operation in operations else None
+
+    if asynchronous:
+        async def send_async(request: Any, event_name: str = "", **_: Any) -> Any:
+            operation = operation_of(event_name)
+            return None if operation is None else await send_bounded_async(http_session, request, cap, operation)
+
+        handler: Callable[..., Any] = send_async
+    else:
+        def send_sync(request: Any, event_name: str = "", **_: Any) -> Any:
+            operation = operation_of(event_name)
+            return None if operation is None else send_bounded_sync(http_session, request, cap, operation)
+
+        handler = send_sync
+    client.meta.events.register_last(f"before-send.{service_id}", handler, unique_id="querystatus-bounded-answers")
