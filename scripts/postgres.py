@@ -15,7 +15,6 @@ and its directory removed, on exit.
 
 from __future__ import annotations
 
-import grp
 import importlib.util
 import os
 import pwd
@@ -30,8 +29,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-#: Who runs the server when this runs as root (PostgreSQL refuses root).
-UNPRIVILEGED_USER, UNPRIVILEGED_GROUP = "nobody", "nogroup"
+#: Who runs the server when this runs as root (PostgreSQL refuses root), with that user's own
+#: group (``nogroup`` on Debian, ``nobody`` elsewhere).
+UNPRIVILEGED_USER = "nobody"
 
 
 def _wheel_install() -> tuple[Path, Path]:
@@ -60,7 +60,7 @@ def install_copy(target: Path) -> Path:
     return copy / "bin"
 
 
-def _readable_to_others(path: Path) -> Path | None:
+def _first_closed_directory(path: Path) -> Path | None:
     """The first directory from ``/`` down to ``path`` that other users cannot enter, if any."""
     for directory in [*reversed(path.parents), path]:
         if not directory.stat().st_mode & stat.S_IXOTH:
@@ -105,8 +105,8 @@ class PostgresServer:
         assert self.bin_dir is not None, "start() first"
         command = [str(self.bin_dir / args[0]), *args[1:]]
         if self._as_root():
-            command = ["setpriv", f"--reuid={UNPRIVILEGED_USER}", f"--regid={UNPRIVILEGED_GROUP}",
-                       "--clear-groups", *command]
+            user = pwd.getpwnam(UNPRIVILEGED_USER)
+            command = ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups", *command]
         done = subprocess.run(command, capture_output=True, cwd=self.root)
         if check and done.returncode != 0:
             # The program's own words: "exit status 127" alone says nothing.
@@ -121,29 +121,35 @@ class PostgresServer:
         if not self._as_root():
             self.bin_dir = _wheel_install()[0] / "bin"
             return
-        closed = _readable_to_others(self.root.parent)
+        closed = _first_closed_directory(self.root.parent)
         if closed is not None:
             raise PostgresError(
                 f"PostgreSQL runs as {UNPRIVILEGED_USER}, who cannot enter {closed}: "
                 f"choose a temporary directory others can reach (TMPDIR={self.root.parent})")
         self.bin_dir = install_copy(self.root / "install")
-        uid, gid = pwd.getpwnam(UNPRIVILEGED_USER).pw_uid, grp.getgrnam(UNPRIVILEGED_GROUP).gr_gid
+        user = pwd.getpwnam(UNPRIVILEGED_USER)
         for directory, subdirectories, files in os.walk(self.root):
             for name in [directory, *(os.path.join(directory, f) for f in [*subdirectories, *files])]:
-                os.chown(name, uid, gid, follow_symlinks=False)
+                os.chown(name, user.pw_uid, user.pw_gid, follow_symlinks=False)
 
     def start(self) -> PostgresServer:
-        self._prepare()
-        self._run("initdb", "-D", str(self._data), "-U", self.user, "--auth=trust", "-E", "UTF8", "--no-sync")
-        options = f"-h 127.0.0.1 -p {self.port} -k {self.root} -c fsync=off -c max_connections=300"
+        """Start the server; if it cannot start, nothing is left behind (not even the copy)."""
         try:
-            self._run("pg_ctl", "-D", str(self._data), "-l", str(self.root / "server.log"), "-o", options,
-                      "-w", "-t", "60", "start")
-        except PostgresError as err:
-            log = (self.root / "server.log").read_text(errors="replace") if (self.root / "server.log").exists() else ""
-            raise PostgresError(f"PostgreSQL did not start: {err}\n{log}") from err
-        self._run("psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, "-d", "postgres",
-                  "-c", f"CREATE DATABASE {self.database}")
+            self._prepare()
+            self._run("initdb", "-D", str(self._data), "-U", self.user, "--auth=trust", "-E", "UTF8", "--no-sync")
+            options = f"-h 127.0.0.1 -p {self.port} -k {self.root} -c fsync=off -c max_connections=300"
+            try:
+                self._run("pg_ctl", "-D", str(self._data), "-l", str(self.root / "server.log"), "-o", options,
+                          "-w", "-t", "60", "start")
+            except PostgresError as err:
+                log_file = self.root / "server.log"
+                log = log_file.read_text(errors="replace") if log_file.exists() else ""
+                raise PostgresError(f"PostgreSQL did not start: {err}\n{log}") from err
+            self._run("psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, "-d", "postgres",
+                      "-c", f"CREATE DATABASE {self.database}")
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def stop(self) -> None:

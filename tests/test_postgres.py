@@ -13,6 +13,7 @@ import os
 import pwd
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -113,3 +114,19 @@ def test_an_ordinary_user_runs_the_server_from_their_own_venv() -> None:
             assert query_as(url) == ("airflow", "airflow")
     finally:
         shutil.rmtree(home, ignore_errors=True)
+
+
+def test_a_server_that_cannot_start_says_why_and_leaves_nothing_behind() -> None:
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        from postgres import PostgresError, PostgresServer
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    with socket.socket() as taken:  # its port is in use: pg_ctl cannot start the server
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        server = PostgresServer(port=taken.getsockname()[1])
+        with pytest.raises(PostgresError, match="PostgreSQL did not start") as raised:
+            server.start()
+    assert "could not" in str(raised.value)  # the server's own log line is in the message
+    assert not server.root.exists()
