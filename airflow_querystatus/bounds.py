@@ -77,11 +77,7 @@ class AnswerTooLarge(Exception):
 
     def __init__(self, operation: str, size: int | None, cap: int) -> None:
         told = f"{size:,} bytes" if size is not None else f"more than {cap:,} bytes"
-        super().__init__(
-            f"The answer to {operation} is {told}, over the {cap:,}-byte cap for status answers. A status "
-            f"answer is a few KiB: check the connection's endpoint_url (a proxy or another service may be "
-            f"answering), or raise `[querystatus] {MAX_ANSWER_OPTION}` if the answer is really expected."
-        )
+        super().__init__(f"The answer to {operation} is {told}, over the {cap:,}-byte cap for status answers.")
         self.operation = operation
         self.size = size
         self.cap = cap

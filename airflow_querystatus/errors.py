@@ -26,7 +26,7 @@ from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
 
-from airflow_querystatus.bounds import AnswerTooLarge
+from airflow_querystatus.bounds import MAX_ANSWER_OPTION, AnswerTooLarge
 
 
 class ErrorKind(enum.Enum):
@@ -153,7 +153,8 @@ def advice(error: ClassifiedError, *, iam_action: str, aws_conn_id: str | None) 
     if error.kind is ErrorKind.REJECTED_CREDENTIALS:
         return f"The credentials of {conn} expired and could not be refreshed; check its role or keys."
     if error.code == "AnswerTooLarge":
-        return ""
+        return (f"A status answer is a few KiB: check the endpoint_url of {conn} (a proxy or another service may "
+                f"be answering), or raise `[querystatus] {MAX_ANSWER_OPTION}` if such answers are expected.")
     if error.code in {"NoCredentialsError", "PartialCredentialsError"}:
         return f"No usable AWS credentials: check {conn}."
     if error.code == "SSLError":

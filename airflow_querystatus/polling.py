@@ -259,7 +259,7 @@ class StatusTracker:
         return Verdict(
             Outcome.ERROR,
             self.last_state,
-            f"{self.spec.operation} for {self.subject} failed with {detail}. {what_to_do}".rstrip(),
+            f"{self.spec.operation} for {self.subject} failed with {detail}. {what_to_do}",
             self.last_response,
         )
 

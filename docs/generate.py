@@ -159,8 +159,10 @@ def arguments(cls: type, spec: StatusSpec, kind: str) -> list[Argument]:
 #: One representative error code per advice branch of :func:`airflow_querystatus.errors.advice`.
 CALLER_ERRORS = (
     ("AccessDeniedException", ErrorKind.CALLER, "access denied"),
-    ("UnrecognizedClientException", ErrorKind.CALLER, "unknown or invalid keys"),
-    ("ExpiredTokenException", ErrorKind.EXPIRED_CREDENTIALS, "credentials expired (after one client rebuild)"),
+    ("UnrecognizedClientException", ErrorKind.REJECTED_CREDENTIALS,
+     "keys refused: rotated, deactivated or mistyped (after one client rebuild)"),
+    ("ExpiredTokenException", ErrorKind.REJECTED_CREDENTIALS, "credentials expired (after one client rebuild)"),
+    ("AnswerTooLarge", ErrorKind.CALLER, "a status answer over ``max_answer_bytes``"),
     ("NoCredentialsError", ErrorKind.CALLER, "no credentials"),
     ("SSLError", ErrorKind.CALLER, "TLS failure or missing CA bundle"),
     ("NoRegionError", ErrorKind.CALLER, "no region"),

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 
+from airflow_querystatus.bounds import call_with_limit, configured_call_timeout
 from airflow_querystatus.compat import AirflowException, ObjectStoragePath, conf, query_memory
 from airflow_querystatus.exceptions import QueryExecutionFailedError, QueryStatusUnavailableError
 from airflow_querystatus.hooks.base import QueryStatusHook
@@ -236,8 +237,11 @@ class QueryOperator(WaitSettings, AwsBaseOperator[QueryStatusHook]):
         subject = self.spec.describe(identifiers)
         if self.spec.stop_operation is None:
             return
+        params = self.spec.api_params(identifiers)
         try:
-            getattr(self.hook.conn, self.spec.stop_operation)(**self.spec.api_params(identifiers))
+            stop = getattr(self.hook.conn, self.spec.stop_operation)
+            # Bounded like a status call: a stuck endpoint must not hold a killed task forever.
+            call_with_limit(lambda: stop(**params), configured_call_timeout(), self.spec.stop_operation)
         except Exception as err:  # reported, and the task still fails with the original reason
             self.log.error("Could not stop %s after %s: %s. Stop it by hand.", subject, why, err)
         else:

@@ -207,7 +207,7 @@ class QueryStatusTrigger(BaseTrigger):
         pool = shared_pool()
         key = self.client_key()
         try:
-            async with pool.subscribe(key), pool.borrow(key) as client:
+            async with pool.subscribe(key), pool.borrow(key) as client, asyncio.timeout(configured_call_timeout()):
                 await getattr(client, stop_operation)(**self.spec.api_params(self.identifiers))
         except Exception:
             self.log.exception("The task was killed (now %s) but stopping %s failed; stop it by hand.", state, subject)
