@@ -11,6 +11,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
+
 from airflow_querystatus.emulator import Emulator, Query
 from airflow_querystatus.operators.base import QueryOperator
 from airflow_querystatus.sensors.base import QueryStatusSensor
@@ -97,7 +99,12 @@ class Case:
 
 CASES = [Case.of(spec) for spec in SPECS.values() if spec.emulated is not None]
 CASE_IDS = [c.name for c in CASES]
-MODES = ["poke", "reschedule", "deferrable"]
+#: Deferrable mode waits in a trigger, whose status polls ``[querystatus] prepared_status_calls``
+#: changes: CI runs those cases again with the option off (``prepared_sensitive``).
+DEFERRABLE = pytest.param("deferrable", marks=pytest.mark.prepared_sensitive, id="deferrable")
+MODES = ["poke", "reschedule", DEFERRABLE]
+#: An operator's ``deferrable`` argument, both ways (``True`` waits in a trigger).
+DEFERRABLE_OR_NOT = [False, pytest.param(True, marks=pytest.mark.prepared_sensitive, id="True")]
 
 
 def mode_kwargs(mode: str) -> dict[str, Any]:

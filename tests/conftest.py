@@ -18,6 +18,7 @@ import pytest  # noqa: E402
 
 from airflow_querystatus.emulator import Emulator, EmulatorServer  # noqa: E402
 from airflow_querystatus.emulator.pytest_plugin import EmulatorHandle  # noqa: E402
+from airflow_querystatus.prepared import StatusCall  # noqa: E402
 
 #: Planted in the connection so tests can check it never leaks into logs or events.
 SECRET_KEY = "emulator-secret-key-do-not-log"
@@ -88,3 +89,40 @@ def logs(capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture):
         return printed + "".join(f"{line}\n" for line in only_in_caplog)
 
     return text
+
+
+#: How many trigger status polls this process has made: the only calls that
+#: ``[querystatus] prepared_status_calls`` changes (see airflow_querystatus/prepared.py).
+_status_polls = 0
+_status_call = StatusCall.__call__
+
+
+async def _counted_status_call(self: StatusCall, client: object) -> object:
+    global _status_polls
+    _status_polls += 1
+    return await _status_call(self, client)
+
+
+StatusCall.__call__ = _counted_status_call  # type: ignore[method-assign]
+
+
+@pytest.fixture
+def prepared_calls_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Prepared status calls on for this test whatever ``[querystatus] prepared_status_calls``
+    the suite runs with: the test does not depend on that option."""
+    monkeypatch.setenv("AIRFLOW__QUERYSTATUS__PREPARED_STATUS_CALLS", "True")
+
+
+@pytest.fixture(autouse=True)
+def _prepared_sensitive_is_marked(request: pytest.FixtureRequest) -> Iterator[None]:
+    """CI runs only ``prepared_sensitive`` tests a second time, with prepared status calls
+    off (``make test-fast PREPARED=off``). A test that polls through a trigger but lacks the
+    mark would silently lose that run: it fails here instead (unless it pins the option
+    itself with ``prepared_calls_on``)."""
+    before = _status_polls
+    yield
+    pinned = "prepared_calls_on" in request.fixturenames
+    if _status_polls != before and not pinned and request.node.get_closest_marker("prepared_sensitive") is None:
+        pytest.fail(f"{request.node.nodeid} made {_status_polls - before} trigger status poll(s), which "
+                    "[querystatus] prepared_status_calls changes: mark it @pytest.mark.prepared_sensitive "
+                    "so that CI runs it with prepared calls off too", pytrace=False)

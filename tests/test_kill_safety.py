@@ -21,7 +21,8 @@ from airflow_querystatus.emulator.model import Query
 from airflow_querystatus.triggers.athena import AthenaCalculationExecutionTrigger
 from tests.harness import first_event, rebuild_trigger, until_polled
 
-pytestmark = pytest.mark.usefixtures("emulator")
+#: Every test here runs triggers, whose status polls [querystatus] prepared_status_calls changes.
+pytestmark = [pytest.mark.usefixtures("emulator"), pytest.mark.prepared_sensitive]
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from airflow_querystatus import compat
-from tests.cases import CASES, mode_kwargs
+from tests.cases import CASES, DEFERRABLE, mode_kwargs
 from tests.harness import run_sensor
 
 ATHENA = next(c for c in CASES if c.kind == "athena_calculation_execution")
@@ -37,7 +37,7 @@ def stats(monkeypatch: pytest.MonkeyPatch) -> StatsRecorder:
     return recorder
 
 
-@pytest.mark.parametrize("mode", ["poke", "deferrable"])
+@pytest.mark.parametrize("mode", ["poke", DEFERRABLE])
 def test_a_throttled_then_successful_wait_is_counted(emulator, stats: StatsRecorder, mode: str) -> None:
     faults = [{"error": "ThrottlingException", "count": 2}, {"error": "InternalServerException", "count": 1}]
     query = ATHENA.plant(emulator, [("RUNNING", 2), "COMPLETED"], faults=faults)
@@ -53,6 +53,7 @@ def test_a_throttled_then_successful_wait_is_counted(emulator, stats: StatsRecor
     assert name == f"querystatus.{op}.wait_duration" and waited_ms > 0
 
 
+@pytest.mark.prepared_sensitive
 def test_failures_and_timeouts_are_counted_by_outcome(emulator, stats: StatsRecorder) -> None:
     failed = ATHENA.plant(emulator, ATHENA.failure_steps())
     never = ATHENA.plant(emulator, ["RUNNING"])

@@ -24,6 +24,7 @@ from airflow_querystatus.operators.network_flow_monitor import (
     NetworkFlowMonitorWorkloadInsightsTopContributorsDataQueryOperator,
     NetworkFlowMonitorWorkloadInsightsTopContributorsQueryOperator,
 )
+from tests.cases import DEFERRABLE_OR_NOT
 from tests.harness import run_task
 
 FAST: dict[str, Any] = {"poll_interval": 0.05, "max_poll_interval": 0.1, "wait_timeout": 30}
@@ -44,7 +45,7 @@ def athena_session(emulator_server) -> str:
     return client.start_session(WorkGroup="wg", EngineConfiguration={"MaxConcurrentDpus": 2})["SessionId"]
 
 
-@pytest.mark.parametrize("deferrable", [False, True])
+@pytest.mark.parametrize("deferrable", DEFERRABLE_OR_NOT)
 def test_internet_monitor_operator_returns_all_rows_keyed_by_field(deferrable: bool, emulator) -> None:
     emulator.set_default_steps("internet_monitor", [("QUEUED", 1), ("RUNNING", 1), "SUCCEEDED"])
     run = run_task(im_operator(deferrable=deferrable))
@@ -56,7 +57,7 @@ def test_internet_monitor_operator_returns_all_rows_keyed_by_field(deferrable: b
     assert run.ti.xcom["identifiers"]["monitor_name"] == "web"
 
 
-@pytest.mark.parametrize("deferrable", [False, True])
+@pytest.mark.parametrize("deferrable", DEFERRABLE_OR_NOT)
 def test_network_flow_monitor_operators_fetch_every_page(deferrable: bool, emulator) -> None:
     top = run_task(NetworkFlowMonitorTopContributorsQueryOperator(
         task_id="nfm", monitor_name="vpc", metric_name="DATA_TRANSFERRED", destination_category="INTER_AZ",
@@ -70,7 +71,7 @@ def test_network_flow_monitor_operators_fetch_every_page(deferrable: bool, emula
     assert data.value["datapoints"][0]["label"] == "use1-az0"
 
 
-@pytest.mark.parametrize("deferrable", [False, True])
+@pytest.mark.parametrize("deferrable", DEFERRABLE_OR_NOT)
 def test_workload_insights_top_contributors_operator_starts_with_limit_and_stops(deferrable: bool, emulator) -> None:
     run = run_task(NetworkFlowMonitorWorkloadInsightsTopContributorsQueryOperator(
         task_id="wit", scope_id="scope-2", metric_name="RETRANSMISSIONS", destination_category="INTER_VPC",
@@ -87,7 +88,7 @@ def test_workload_insights_top_contributors_operator_starts_with_limit_and_stops
     assert emulator.query(stopped.ti.xcom["identifiers"]["query_id"]).stopped
 
 
-@pytest.mark.parametrize("deferrable", [False, True])
+@pytest.mark.parametrize("deferrable", DEFERRABLE_OR_NOT)
 def test_athena_operator_returns_result_uris(deferrable: bool, emulator, emulator_server) -> None:
     session = athena_session(emulator_server)
     run = run_task(AthenaCalculationExecutionOperator(
@@ -99,7 +100,7 @@ def test_athena_operator_returns_result_uris(deferrable: bool, emulator, emulato
     assert ".py" in AthenaCalculationExecutionOperator.template_ext
 
 
-@pytest.mark.parametrize("deferrable", [False, True])
+@pytest.mark.parametrize("deferrable", DEFERRABLE_OR_NOT)
 def test_failed_query_fails_the_task_so_that_retries_start_a_new_one(deferrable: bool, emulator) -> None:
     emulator.set_default_steps("internet_monitor", [("RUNNING", 1), "FAILED"])
     run = run_task(im_operator(deferrable=deferrable))
@@ -108,7 +109,7 @@ def test_failed_query_fails_the_task_so_that_retries_start_a_new_one(deferrable:
     assert "FAILED" in str(run.error)
 
 
-@pytest.mark.parametrize("deferrable", [False, True])
+@pytest.mark.parametrize("deferrable", DEFERRABLE_OR_NOT)
 def test_wait_timeout_stops_the_query(deferrable: bool, emulator) -> None:
     emulator.set_default_steps("athena_calculation", ["RUNNING"])
     run = run_task(AthenaCalculationExecutionOperator(

@@ -24,11 +24,9 @@ from airflow_querystatus.prepared import StatusCall, request_differences
 from tests.cases import CASE_IDS, CASES, Case
 from tests.conftest import SECRET_KEY, edit_aws_default
 
-
-@pytest.fixture(autouse=True)
-def prepared_calls_on(monkeypatch: pytest.MonkeyPatch) -> None:
-    """These tests are about the prepared path, also when the suite runs with it turned off."""
-    monkeypatch.setenv("AIRFLOW__QUERYSTATUS__PREPARED_STATUS_CALLS", "True")
+#: These tests are about the prepared path, also when the suite runs with it turned off: the
+#: option cannot change them, so CI does not run them again with it off.
+pytestmark = pytest.mark.usefixtures("prepared_calls_on")
 
 
 def _keep_every_error(exc: BaseException) -> bool:

@@ -15,6 +15,7 @@ import pytest
 from airflow_querystatus import compat
 from airflow_querystatus.operators.base import QUERY_MEMORY_KEY
 from airflow_querystatus.operators.internet_monitor import InternetMonitorQueryOperator
+from tests.cases import DEFERRABLE_OR_NOT
 from tests.harness import TaskStateStore, run_task
 
 needs_store = pytest.mark.skipif(not compat.REATTACH.available, reason="re-attach needs Airflow >= 3.3")
@@ -38,7 +39,7 @@ def starts(emulator) -> int:
 
 
 @needs_store
-@pytest.mark.parametrize("deferrable", [False, True])
+@pytest.mark.parametrize("deferrable", DEFERRABLE_OR_NOT)
 def test_a_retry_waits_on_the_query_that_still_runs(emulator, logs, deferrable: bool) -> None:
     store = left_by_an_earlier_try(emulator, [("RUNNING", 3), "SUCCEEDED"])
     before = starts(emulator)
@@ -94,6 +95,7 @@ def test_reattach_can_be_turned_off_per_task(emulator) -> None:
 
 
 @needs_store
+@pytest.mark.prepared_sensitive
 def test_the_started_query_is_remembered_before_the_wait(emulator) -> None:
     """So that a try killed while it waits leaves the ids for its retry."""
     emulator.set_default_steps("internet_monitor", [("RUNNING", 2), "FAILED"])

@@ -17,6 +17,9 @@ import pytest
 
 from tests.harness import first_event
 
+#: Every test here runs triggers, whose status polls [querystatus] prepared_status_calls changes.
+pytestmark = pytest.mark.prepared_sensitive
+
 WRITTEN = json.loads((Path(__file__).parent / "data" / "trigger_kwargs_0.1.0.json").read_text())["triggers"]
 #: The emulator's name for each trigger's query family, and what a finished one looks like.
 KINDS = {

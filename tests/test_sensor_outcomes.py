@@ -8,7 +8,7 @@ import pytest
 
 from airflow_querystatus.compat import AirflowFailException, AirflowSensorTimeout
 from airflow_querystatus.exceptions import QueryCallerError, QueryFailedError, QueryStatusUnavailableError
-from tests.cases import CASE_IDS, CASES, MODES, Case, mode_kwargs
+from tests.cases import CASE_IDS, CASES, DEFERRABLE, MODES, Case, mode_kwargs
 from tests.harness import run_sensor
 
 pytestmark = pytest.mark.usefixtures("emulator")
@@ -79,7 +79,7 @@ def test_throttling_and_transient_errors_are_waited_out(case: Case, mode: str, f
     assert query.status_calls == (2 if case.vanishes else 3)
 
 
-@pytest.mark.parametrize("mode", ["poke", "deferrable"])
+@pytest.mark.parametrize("mode", ["poke", DEFERRABLE])
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 def test_exhausted_transient_budget_is_a_retryable_error(case: Case, mode: str, emulator) -> None:
     query = case.plant(emulator, case.success_steps(), faults=[{"error": "ThrottlingException", "count": 10_000}])
@@ -177,7 +177,7 @@ def test_answer_without_state_keeps_waiting(mode: str, emulator, logs) -> None:
     assert "answered without a state" in logs()
 
 
-@pytest.mark.parametrize("mode", ["poke", "deferrable"])
+@pytest.mark.parametrize("mode", ["poke", DEFERRABLE])
 def test_expired_credentials_rebuild_the_client_once(mode: str, emulator) -> None:
     case = CASES[0]
     query = case.plant(emulator, case.success_steps(), faults=[{"error": "ExpiredTokenException", "count": 1}])
@@ -203,7 +203,7 @@ def test_state_changes_are_logged_once_with_athena_progress(mode: str, emulator,
         assert len(running) == 1  # four RUNNING answers, one log line
 
 
-@pytest.mark.parametrize("mode", ["poke", "deferrable"])
+@pytest.mark.parametrize("mode", ["poke", DEFERRABLE])
 def test_a_missing_ca_bundle_fails_at_once_naming_verify(mode: str, emulator_server) -> None:
     """TLS set-up errors are configuration, not transient: no 15-minute wait before failing."""
     import os

@@ -23,6 +23,9 @@ from airflow_querystatus.triggers.network_flow_monitor import (
 )
 from tests.harness import first_event, rebuild_trigger, run_task, until_polled
 
+#: Every test here runs triggers, whose status polls [querystatus] prepared_status_calls changes.
+pytestmark = pytest.mark.prepared_sensitive
+
 TRIGGERS: list[QueryStatusTrigger] = [
     InternetMonitorQueryTrigger(monitor_name="m-1", query_id="AQICAHjE50ADcWtUTXGTlgtIHH4U_u4xx/+="),
     NetworkFlowMonitorTopContributorsQueryTrigger(monitor_name="m.2", query_id="aecd3a88-0283-35b0-a17d"),

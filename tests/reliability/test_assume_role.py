@@ -9,6 +9,9 @@ import pytest
 from airflow_querystatus.triggers.internet_monitor import InternetMonitorQueryTrigger
 from tests.harness import first_event
 
+#: Every test here runs triggers, whose status polls [querystatus] prepared_status_calls changes.
+pytestmark = pytest.mark.prepared_sensitive
+
 
 def run_one(trigger) -> dict:  # type: ignore[no-untyped-def]
     return asyncio.run(first_event(trigger, timeout=60)).payload

@@ -19,6 +19,9 @@ from airflow_querystatus.triggers.internet_monitor import InternetMonitorQueryTr
 from tests.conftest import aws_connection_uri
 from tests.harness import first_event, until_polled
 
+#: Every test here runs triggers, whose status polls [querystatus] prepared_status_calls changes.
+pytestmark = pytest.mark.prepared_sensitive
+
 FIGURES: dict[str, Any] = {}
 
 

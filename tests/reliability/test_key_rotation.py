@@ -41,6 +41,7 @@ def rotate(monkeypatch: pytest.MonkeyPatch, emulator: Any, *, update_connection:
     emulator.credentials.deactivate(OLD_KEY)
 
 
+@pytest.mark.prepared_sensitive  # a trigger polls: prepared calls on and off
 def test_every_wait_sharing_a_client_survives_a_key_rotation_with_one_rebuild(rotating_key, monkeypatch) -> None:
     emulator = rotating_key
     queries = [emulator.add_query("internet_monitor", {"monitor_name": "m"},
@@ -64,6 +65,7 @@ def test_every_wait_sharing_a_client_survives_a_key_rotation_with_one_rebuild(ro
     assert refused  # the waits really polled through the emulator
 
 
+@pytest.mark.prepared_sensitive  # a trigger polls: prepared calls on and off
 def test_a_key_that_stays_refused_fails_the_wait_naming_the_connection(rotating_key, monkeypatch) -> None:
     emulator = rotating_key
     query = emulator.add_query("internet_monitor", {"monitor_name": "m"}, steps=[("RUNNING", 1000)])

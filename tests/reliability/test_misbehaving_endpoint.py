@@ -71,6 +71,7 @@ async def _timed(waited: AthenaCalculationExecutionTrigger) -> tuple[dict[str, A
     return event.payload, time.time(), stall
 
 
+@pytest.mark.prepared_sensitive  # a trigger polls: prepared calls on and off
 @pytest.mark.parametrize("behaviour", ["hang", "drip"])
 def test_a_trigger_ends_within_seconds_of_its_deadline_whatever_the_endpoint_does(endpoint, behaviour) -> None:
     waited = trigger(f"{behaviour}-1", deadline_in=3.0)
@@ -106,6 +107,7 @@ def test_a_worker_call_is_bounded_by_the_time_left_before_the_deadline(endpoint)
     assert time.monotonic() - started < DEADLINE_GRACE + 1
 
 
+@pytest.mark.prepared_sensitive  # a trigger polls: prepared calls on and off
 def test_stuck_calls_do_not_keep_a_healthy_wait_on_the_same_client_from_polling(endpoint) -> None:
     """60 waits stuck on a dripping answer and one healthy wait share one client and connection."""
     stuck_count = 60
@@ -132,6 +134,7 @@ def test_stuck_calls_do_not_keep_a_healthy_wait_on_the_same_client_from_polling(
     assert took < 5, f"the healthy wait was answered after {took:.1f}s"
 
 
+@pytest.mark.prepared_sensitive  # a trigger polls: prepared calls on and off
 @pytest.mark.parametrize("behaviour", ["huge", "huge-chunked"])
 def test_a_huge_answer_is_refused_by_size_without_stalling_the_loop(endpoint, behaviour) -> None:
     payload, _, stall = asyncio.run(_event_and_stall(trigger(f"{behaviour}-1", deadline_in=60)))
@@ -155,12 +158,14 @@ def test_a_huge_answer_is_refused_in_poke_mode_too(endpoint) -> None:
         hook.get_status(ATHENA_CALCULATION_EXECUTION, {"calculation_execution_id": "huge-3"})
 
 
+@pytest.mark.prepared_sensitive  # a trigger polls: prepared calls on and off
 def test_the_answer_cap_is_a_setting(endpoint, monkeypatch) -> None:
     monkeypatch.setenv("AIRFLOW__QUERYSTATUS__MAX_ANSWER_BYTES", "40")  # smaller than a healthy answer
     payload = asyncio.run(first_event(trigger("ok-small-cap", deadline_in=30), timeout=60)).payload
     assert payload["status"] == "error" and "over the 40-byte cap" in payload["message"]
 
 
+@pytest.mark.prepared_sensitive  # a trigger polls: prepared calls on and off
 def test_an_answer_that_is_not_json_keeps_the_wait_pending_until_its_deadline(endpoint, logs) -> None:
     """A proxy's HTML page with 200: no state to read; one warning, and the deadline ends it."""
     payload = asyncio.run(first_event(trigger("garbage-1", deadline_in=2), timeout=30)).payload
@@ -169,6 +174,7 @@ def test_an_answer_that_is_not_json_keeps_the_wait_pending_until_its_deadline(en
     assert endpoint.requests["garbage"] >= 2
 
 
+@pytest.mark.prepared_sensitive  # a trigger polls: prepared calls on and off
 @pytest.mark.parametrize("behaviour", ["truncated", "redirect"])
 def test_broken_answers_are_transient_until_the_budget_ends(endpoint, behaviour) -> None:
     waited = trigger(f"{behaviour}-1", deadline_in=60, transient_error_budget=1.5)

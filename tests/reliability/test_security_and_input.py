@@ -12,13 +12,13 @@ from hypothesis import strategies as st
 from airflow_querystatus.hooks.internet_monitor import InternetMonitorHook
 from airflow_querystatus.polling import Outcome, StatusTracker, WaitOptions
 from airflow_querystatus.status import INTERNET_MONITOR_QUERY
-from tests.cases import CASE_IDS, CASES, Case, mode_kwargs
+from tests.cases import CASE_IDS, CASES, DEFERRABLE, Case, mode_kwargs
 from tests.conftest import SECRET_KEY
 from tests.harness import run_task
 
 
 # Reschedule mode runs the same poke code as poke mode (a fresh copy per poke).
-@pytest.mark.parametrize("mode", ["poke", "deferrable"])
+@pytest.mark.parametrize("mode", ["poke", DEFERRABLE])
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 def test_the_connection_secret_never_appears_anywhere(case: Case, mode: str, emulator, logs) -> None:
     outcomes = [
