@@ -259,16 +259,19 @@ async def create_client_through_hook(key: ClientKey) -> tuple[Any, Callable[[], 
         # botocore on every call, a measurable share of each poll's CPU when thousands of
         # waits share the client. Pool defaults apply only where neither the argument nor
         # the connection's ``config_kwargs`` chose a value.
+        # ``retries`` merges key by key: a user's ``{"total_max_attempts": 1}`` keeps the
+        # standard mode rather than falling back to botocore's legacy one.
+        chosen = hook.config
         defaults = Config(
             max_pool_connections=DEFAULT_MAX_POOL_CONNECTIONS,
-            retries=dict(DEFAULT_RETRIES),
+            retries={**DEFAULT_RETRIES, **(chosen.retries or {})},
             user_agent_extra=f"airflow-querystatus/{__version__}",
         )
         session = hook.get_session(region_name=hook.region_name, deferrable=True)
         arguments = {
             "service_name": key.service,
             "endpoint_url": hook.conn_config.get_service_endpoint_url(service_name=key.service),
-            "config": defaults.merge(hook.config),
+            "config": defaults.merge(chosen).merge(Config(retries=defaults.retries)),
             "verify": hook.verify,
         }
         return session, arguments, prepared_calls_enabled(hook.conn_config.extra_config)

@@ -259,3 +259,22 @@ def test_start_from_trigger_needs_deferrable() -> None:
     with pytest.raises(ValueError, match="needs `deferrable=True`"):
         AthenaCalculationExecutionSensor(task_id="t", calculation_execution_id="c", start_from_trigger=True,
                                          deferrable=False)
+
+
+def test_a_users_retries_option_merges_with_the_pools_standard_mode(emulator) -> None:
+    """``botocore_config={"retries": {"total_max_attempts": 1}}`` keeps standard retries (a
+    whole-dict replacement would fall back to botocore's legacy mode, which misses codes)."""
+    from airflow_querystatus.clients import ClientKey, create_client_through_hook
+
+    async def retries_of(config: dict) -> dict:
+        key = ClientKey.build("internetmonitor", aws_conn_id="aws_default", region_name=None, botocore_config=config)
+        client, close = await create_client_through_hook(key)
+        try:
+            return dict(client.meta.config.retries)
+        finally:
+            await close()
+
+    chosen = asyncio.run(retries_of({"retries": {"total_max_attempts": 1}}))
+    assert chosen["mode"] == "standard" and chosen["total_max_attempts"] == 1
+    assert asyncio.run(retries_of({"retries": {"mode": "adaptive"}}))["mode"] == "adaptive"
+    assert asyncio.run(retries_of({}))["mode"] == "standard"
