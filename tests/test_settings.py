@@ -27,7 +27,10 @@ from airflow_querystatus.triggers.internet_monitor import InternetMonitorQueryTr
 from tests.cases import CASES, MODES, mode_kwargs
 from tests.harness import first_event, run_sensor
 
-CASE = next(c for c in CASES if c.kind == "internet_monitor")
+#: These tests poll through triggers: CI runs them with prepared status calls on and off.
+pytestmark = pytest.mark.prepared_sensitive
+
+CASE = next(c for c in CASES if c.kind == "internet_monitor_query")
 NO_RETRIES = {"retries": {"total_max_attempts": 1}}
 
 # -- valid settings: the same success in every mode -------------------------------------------
