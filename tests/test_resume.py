@@ -26,6 +26,9 @@ from airflow_querystatus.sensors.athena import AthenaCalculationExecutionSensor
 from airflow_querystatus.sensors.internet_monitor import InternetMonitorQuerySensor
 from tests.harness import run_task
 
+#: These tests poll through triggers: CI runs them with prepared status calls on and off.
+pytestmark = pytest.mark.prepared_sensitive
+
 FAST: dict[str, Any] = {"poll_interval": 0.05, "max_poll_interval": 0.1, "wait_timeout": 30, "deferrable": True}
 WINDOW = {"start_time": "2026-11-01T00:00:00Z", "end_time": "2026-11-02T00:00:00Z"}
 NFM = {"destination_category": "INTRA_AZ", **WINDOW, **FAST}
