@@ -19,6 +19,7 @@ environment variable is set outside the tests that ask for the connection.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -106,22 +107,24 @@ class EmulatorHandle:
         self.emulator.reset_defaults()
 
 
-def _start() -> EmulatorServer:
+@contextlib.contextmanager
+def _running() -> Iterator[EmulatorHandle]:
+    """An emulator on 127.0.0.1 that knows the plugin's key, stopped when the block ends."""
     from airflow_querystatus.emulator.server import EmulatorServer
 
     server = EmulatorServer(host="127.0.0.1").start()
     server.emulator.credentials.register(ACCESS_KEY, SECRET_KEY)
-    return server
+    try:
+        yield EmulatorHandle(server)
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")
 def querystatus_emulator_session() -> Iterator[EmulatorHandle]:
     """The emulator shared by the whole session (prefer ``querystatus_emulator`` in tests)."""
-    server = _start()
-    try:
-        yield EmulatorHandle(server)
-    finally:
-        server.stop()
+    with _running() as handle:
+        yield handle
 
 
 @pytest.fixture
@@ -134,11 +137,8 @@ def querystatus_emulator(querystatus_emulator_session: EmulatorHandle) -> Iterat
 @pytest.fixture
 def querystatus_private_emulator() -> Iterator[EmulatorHandle]:
     """An emulator for this test alone."""
-    server = _start()
-    try:
-        yield EmulatorHandle(server)
-    finally:
-        server.stop()
+    with _running() as handle:
+        yield handle
 
 
 @pytest.fixture
