@@ -412,73 +412,56 @@ INTERNET_MONITOR_QUERY = StatusSpec(
     example=Example({"example_internet_monitor": "success"}, scope={"monitor_name": "web-monitor"}),
 )
 
-NETWORK_FLOW_MONITOR_TOP_CONTRIBUTORS_QUERY = StatusSpec(
-    key="network_flow_monitor_top_contributors_query",
-    title="Network Flow Monitor top-contributors query",
-    service="networkflowmonitor",
-    operation="get_query_status_monitor_top_contributors",
-    start_operation="start_query_monitor_top_contributors",
-    results_operation="get_query_results_monitor_top_contributors",
-    stop_operation="stop_query_monitor_top_contributors",
-    doc_url="https://docs.aws.amazon.com/networkflowmonitor/2.0/APIReference/API_GetQueryStatusMonitorTopContributors.html",
-    identifiers=(
-        _resource_name("monitor_name", "monitorName"),
-        Identifier("query_id", "queryId"),
-    ),
-    read_state=_path_getter("status"),
-    success_states=_QUERY_SUCCESS,
-    failure_states=_QUERY_FAILURE,
-    pending_states=_QUERY_PENDING,
-    emulated=Emulated(aliases=("network_flow_monitor_top_contributors",), protocol="rest_json", steps=_QUERY_STEPS,
-                      demo_steps=_QUERY_DEMO_STEPS, page=_top_contributors),
-    example=Example({"example_network_flow_monitor": "success"}, scope={"monitor_name": "vpc-monitor"}),
+def _network_flow_monitor_query(
+    family: str, name: str, title: str, scope: Identifier, page: Callable[[float, int, int], dict[str, Any]],
+    example_scope: str, alias: str,
+) -> StatusSpec:
+    """One Network Flow Monitor query family (``start_query_<family>``, ``get_query_status_<family>``,
+    ``get_query_results_<family>``, ``stop_query_<family>``): they share the query-state enum and
+    differ in the scope the query runs in (a monitor or a workload-insights scope)."""
+    pascal = "".join(part.title() for part in family.split("_"))
+    return StatusSpec(
+        key=f"network_flow_monitor_{name}_query",
+        title=f"Network Flow Monitor {title} query",
+        service="networkflowmonitor",
+        operation=f"get_query_status_{family}",
+        start_operation=f"start_query_{family}",
+        results_operation=f"get_query_results_{family}",
+        stop_operation=f"stop_query_{family}",
+        doc_url=f"https://docs.aws.amazon.com/networkflowmonitor/2.0/APIReference/API_GetQueryStatus{pascal}.html",
+        identifiers=(scope, Identifier("query_id", "queryId")),
+        read_state=_path_getter("status"),
+        success_states=_QUERY_SUCCESS,
+        failure_states=_QUERY_FAILURE,
+        pending_states=_QUERY_PENDING,
+        emulated=Emulated(aliases=(alias,), protocol="rest_json", steps=_QUERY_STEPS,
+                          demo_steps=_QUERY_DEMO_STEPS, page=page),
+        example=Example({"example_network_flow_monitor": "success"}, scope={scope.name: example_scope}),
+    )
+
+
+def _workload_insights_datapoints(created: float, start: int, end: int) -> dict[str, Any]:
+    return {"unit": "Bytes", "datapoints": [
+        {"timestamps": [_iso(created)], "values": [float(100 - i)], "label": f"use1-az{i}"}
+        for i in range(start, end)]}
+
+
+NETWORK_FLOW_MONITOR_TOP_CONTRIBUTORS_QUERY = _network_flow_monitor_query(
+    "monitor_top_contributors", "top_contributors", "top-contributors",
+    _resource_name("monitor_name", "monitorName"), _top_contributors, "vpc-monitor",
+    alias="network_flow_monitor_top_contributors",
+)
+NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_DATA_QUERY = _network_flow_monitor_query(
+    "workload_insights_top_contributors_data", "workload_insights_top_contributors_data",
+    "workload-insights top-contributors data", Identifier("scope_id", "scopeId"), _workload_insights_datapoints,
+    _SCOPE_ID, alias="network_flow_monitor_workload_insights_data",
+)
+NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_QUERY = _network_flow_monitor_query(
+    "workload_insights_top_contributors", "workload_insights_top_contributors",
+    "workload-insights top-contributors", Identifier("scope_id", "scopeId"), _top_contributors,
+    _SCOPE_ID, alias="network_flow_monitor_workload_insights",
 )
 
-NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_DATA_QUERY = StatusSpec(
-    key="network_flow_monitor_workload_insights_top_contributors_data_query",
-    title="Network Flow Monitor workload-insights top-contributors data query",
-    service="networkflowmonitor",
-    operation="get_query_status_workload_insights_top_contributors_data",
-    start_operation="start_query_workload_insights_top_contributors_data",
-    results_operation="get_query_results_workload_insights_top_contributors_data",
-    stop_operation="stop_query_workload_insights_top_contributors_data",
-    doc_url="https://docs.aws.amazon.com/networkflowmonitor/2.0/APIReference/API_GetQueryStatusWorkloadInsightsTopContributorsData.html",
-    identifiers=(
-        Identifier("scope_id", "scopeId"),
-        Identifier("query_id", "queryId"),
-    ),
-    read_state=_path_getter("status"),
-    success_states=_QUERY_SUCCESS,
-    failure_states=_QUERY_FAILURE,
-    pending_states=_QUERY_PENDING,
-    emulated=Emulated(
-        aliases=("network_flow_monitor_workload_insights_data",), protocol="rest_json", steps=_QUERY_STEPS,
-        demo_steps=_QUERY_DEMO_STEPS,
-        page=lambda created, start, end: {"unit": "Bytes", "datapoints": [
-            {"timestamps": [_iso(created)], "values": [float(100 - i)], "label": f"use1-az{i}"}
-            for i in range(start, end)]},
-    ),
-    example=Example({"example_network_flow_monitor": "success"}, scope={"scope_id": _SCOPE_ID}),
-)
-
-NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_QUERY = StatusSpec(
-    key="network_flow_monitor_workload_insights_top_contributors_query",
-    title="Network Flow Monitor workload-insights top-contributors query",
-    service="networkflowmonitor",
-    operation="get_query_status_workload_insights_top_contributors",
-    start_operation="start_query_workload_insights_top_contributors",
-    results_operation="get_query_results_workload_insights_top_contributors",
-    stop_operation="stop_query_workload_insights_top_contributors",
-    doc_url="https://docs.aws.amazon.com/networkflowmonitor/2.0/APIReference/API_GetQueryStatusWorkloadInsightsTopContributors.html",
-    identifiers=(Identifier("scope_id", "scopeId"), Identifier("query_id", "queryId")),
-    read_state=_path_getter("status"),
-    success_states=_QUERY_SUCCESS,
-    failure_states=_QUERY_FAILURE,
-    pending_states=_QUERY_PENDING,
-    emulated=Emulated(aliases=("network_flow_monitor_workload_insights",), protocol="rest_json", steps=_QUERY_STEPS,
-                      demo_steps=_QUERY_DEMO_STEPS, page=_top_contributors),
-    example=Example({"example_network_flow_monitor": "success"}, scope={"scope_id": _SCOPE_ID}),
-)
 
 def _neptune_query(language: str, title: str, plant_text: str) -> StatusSpec:
     """One Neptune query language's status API (``get_<language>_query_status`` and its

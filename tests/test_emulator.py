@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from airflow_querystatus.emulator import EmulatorServer, ensure_loopback
+from airflow_querystatus.emulator import EmulatorServer, ensure_loopback, model
 
 
 def client(server: EmulatorServer, service: str):
@@ -83,11 +84,15 @@ def test_stop_cancels_running_queries_and_results_page(emulator_server) -> None:
     assert len(rest["Data"]) == 3 and "NextToken" not in rest
 
 
-def test_neptune_cancel_lists_cancelled_then_forgets(emulator_server) -> None:
+def test_neptune_cancel_lists_cancelled_then_forgets(emulator_server, monkeypatch) -> None:
+    """The emulator's clock is held still, so a slow machine cannot let the cancelled listing
+    (0.3 s in Neptune's script) pass before the first status call sees it."""
+    now = [time.time()]
+    monkeypatch.setattr(model, "time", SimpleNamespace(time=lambda: now[0]))
     nep = client(emulator_server, "neptunedata")
     query = emulator_server.emulator.add_query("neptune_open_cypher", steps=["RUNNING"], text="MATCH (n) RETURN n")
     assert nep.cancel_open_cypher_query(queryId=query.query_id)["status"] == "200 OK"
     assert nep.get_open_cypher_query_status(queryId=query.query_id)["queryEvalStats"]["cancelled"] is True
-    time.sleep(0.35)  # the worker thread stops shortly after the cancel
+    now[0] += 1.0  # the worker thread stops shortly after the cancel
     with pytest.raises(nep.exceptions.InvalidParameterException):
         nep.get_open_cypher_query_status(queryId=query.query_id)

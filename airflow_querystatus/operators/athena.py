@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_querystatus.hooks.athena import AthenaCalculationHook
 from airflow_querystatus.operators.base import QueryOperator, template_fields_with
 from airflow_querystatus.status import ATHENA_CALCULATION_EXECUTION
-from airflow_querystatus.triggers.athena import AthenaCalculationExecutionTrigger
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -25,8 +23,6 @@ class AthenaCalculationExecutionOperator(QueryOperator):
     """
 
     spec = ATHENA_CALCULATION_EXECUTION
-    trigger_class = AthenaCalculationExecutionTrigger
-    aws_hook_class = AthenaCalculationHook
     template_fields: Sequence[str] = template_fields_with("session_id", "code_block", "description")
     template_ext: Sequence[str] = (".py",)
     template_fields_renderers = {"code_block": "py"}

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 
+from airflow_querystatus import front_doors
 from airflow_querystatus.arguments import duration_seconds, positive_int
 from airflow_querystatus.bounds import call_with_limit, configured_call_timeout
 from airflow_querystatus.compat import AirflowException, ObjectStoragePath, conf, query_memory
@@ -64,8 +65,22 @@ class QueryOperator(WaitSettings, AwsBaseOperator[QueryStatusHook]):
     """
 
     spec: ClassVar[StatusSpec]
+    #: The operation's trigger class (derived from the spec).
     trigger_class: ClassVar[Callable[..., QueryStatusTrigger]]
     ui_color = "#ede4f0"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A subclass with ``spec = ...`` is that operation's operator: its trigger class and
+        hook class follow from the spec, and its template fields (the start call's arguments
+        it declares) gain the spec's templated extras and ``results_path``."""
+        super().__init_subclass__(**kwargs)
+        spec = cls.__dict__.get("spec")
+        if spec is None:
+            return
+        cls.trigger_class = front_doors.trigger_class_for(spec)
+        cls.aws_hook_class = front_doors.hook_class_for(spec)
+        extras = [extra.name for extra in spec.extras if extra.templated]
+        cls.template_fields = template_fields_with(*dict.fromkeys([*cls.template_fields, *extras]))
 
     def __init__(
         self,

@@ -6,10 +6,8 @@ import datetime
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_querystatus.hooks.internet_monitor import InternetMonitorHook
 from airflow_querystatus.operators.base import QueryOperator, template_fields_with
 from airflow_querystatus.status import INTERNET_MONITOR_QUERY
-from airflow_querystatus.triggers.internet_monitor import InternetMonitorQueryTrigger
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -34,8 +32,6 @@ class InternetMonitorQueryOperator(QueryOperator):
     """
 
     spec = INTERNET_MONITOR_QUERY
-    trigger_class = InternetMonitorQueryTrigger
-    aws_hook_class = InternetMonitorHook
     template_fields: Sequence[str] = template_fields_with(
         "monitor_name", "query_type", "start_time", "end_time", "filter_parameters"
     )

@@ -34,7 +34,6 @@ from airflow_querystatus.hooks.neptune import NeptuneDataHook
 from airflow_querystatus.operators.base import QueryOperator, template_fields_with
 from airflow_querystatus.polling import Outcome, PollSchedule, StatusTracker, Verdict
 from airflow_querystatus.status import NEPTUNE_GREMLIN_QUERY, NEPTUNE_OPEN_CYPHER_QUERY
-from airflow_querystatus.triggers.neptune import NeptuneGremlinQueryTrigger, NeptuneOpenCypherQueryTrigger
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -71,7 +70,6 @@ class NeptuneQueryOperator(QueryOperator):
     marked_text: ClassVar[str] = "// {marker}\n{query}"
     #: The sensor to wait on a query without a worker slot (named in the deferrable warning).
     sensor_name: ClassVar[str]
-    aws_hook_class = NeptuneDataHook
     template_fields: Sequence[str] = template_fields_with("query", "endpoint_url")
 
     def __init__(self, *, query: str, endpoint_url: str | None = None, **kwargs: Any) -> None:
@@ -196,7 +194,6 @@ class NeptuneOpenCypherQueryOperator(NeptuneQueryOperator):
     """
 
     spec = NEPTUNE_OPEN_CYPHER_QUERY
-    trigger_class = NeptuneOpenCypherQueryTrigger
     language = "openCypher"
     query_member = "openCypherQuery"
     parameters_member = "parameters"
@@ -225,7 +222,6 @@ class NeptuneGremlinQueryOperator(NeptuneQueryOperator):
     """
 
     spec = NEPTUNE_GREMLIN_QUERY
-    trigger_class = NeptuneGremlinQueryTrigger
     language = "Gremlin"
     query_member = "gremlinQuery"
     result_member = "result"

@@ -6,17 +6,11 @@ import datetime
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_querystatus.hooks.network_flow_monitor import NetworkFlowMonitorHook
 from airflow_querystatus.operators.base import QueryOperator, template_fields_with
 from airflow_querystatus.status import (
     NETWORK_FLOW_MONITOR_TOP_CONTRIBUTORS_QUERY,
     NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_DATA_QUERY,
     NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_QUERY,
-)
-from airflow_querystatus.triggers.network_flow_monitor import (
-    NetworkFlowMonitorTopContributorsQueryTrigger,
-    NetworkFlowMonitorWorkloadInsightsTopContributorsDataQueryTrigger,
-    NetworkFlowMonitorWorkloadInsightsTopContributorsQueryTrigger,
 )
 
 if TYPE_CHECKING:
@@ -26,7 +20,6 @@ if TYPE_CHECKING:
 class _NetworkFlowMonitorQueryOperator(QueryOperator):
     """Shared by both query families: a time window, a metric and a destination category."""
 
-    aws_hook_class = NetworkFlowMonitorHook
 
     def __init__(
         self,
@@ -84,7 +77,6 @@ class NetworkFlowMonitorTopContributorsQueryOperator(_NetworkFlowMonitorQueryOpe
     """
 
     spec = NETWORK_FLOW_MONITOR_TOP_CONTRIBUTORS_QUERY
-    trigger_class = NetworkFlowMonitorTopContributorsQueryTrigger
     template_fields: Sequence[str] = template_fields_with("monitor_name", "start_time", "end_time")
 
     def __init__(self, *, monitor_name: str, **kwargs: Any) -> None:
@@ -102,7 +94,6 @@ class NetworkFlowMonitorWorkloadInsightsTopContributorsDataQueryOperator(_Networ
     """
 
     spec = NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_DATA_QUERY
-    trigger_class = NetworkFlowMonitorWorkloadInsightsTopContributorsDataQueryTrigger
     template_fields: Sequence[str] = template_fields_with("scope_id", "start_time", "end_time")
 
     def __init__(self, *, scope_id: str, **kwargs: Any) -> None:
@@ -122,7 +113,6 @@ class NetworkFlowMonitorWorkloadInsightsTopContributorsQueryOperator(_NetworkFlo
     """
 
     spec = NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_QUERY
-    trigger_class = NetworkFlowMonitorWorkloadInsightsTopContributorsQueryTrigger
     template_fields: Sequence[str] = template_fields_with("scope_id", "start_time", "end_time")
 
     def __init__(self, *, scope_id: str, **kwargs: Any) -> None:

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
-
-from airflow_querystatus.hooks.athena import AthenaCalculationHook
 from airflow_querystatus.sensors.base import QueryStatusSensor
 from airflow_querystatus.status import ATHENA_CALCULATION_EXECUTION
-from airflow_querystatus.triggers.athena import AthenaCalculationExecutionTrigger
 
 
 class AthenaCalculationExecutionSensor(QueryStatusSensor):
@@ -23,9 +18,6 @@ class AthenaCalculationExecutionSensor(QueryStatusSensor):
     """
 
     spec = ATHENA_CALCULATION_EXECUTION
-    trigger_class = AthenaCalculationExecutionTrigger
-    aws_hook_class = AthenaCalculationHook
-    template_fields: Sequence[str] = aws_template_fields("calculation_execution_id")
 
     def __init__(self, *, calculation_execution_id: str, **kwargs: Any) -> None:
-        super().__init__(identifiers={"calculation_execution_id": calculation_execution_id}, **kwargs)
+        super().__init__(calculation_execution_id=calculation_execution_id, **kwargs)

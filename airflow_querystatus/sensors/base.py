@@ -8,8 +8,10 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.amazon.aws.sensors.base_aws import AwsBaseSensor
+from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.triggers.base import StartTriggerArgs
 
+from airflow_querystatus import front_doors
 from airflow_querystatus.arguments import duration_seconds
 from airflow_querystatus.compat import (
     START_FROM_TRIGGER,
@@ -76,9 +78,23 @@ class QueryStatusSensor(WaitSettings, AwsBaseSensor[QueryStatusHook]):
     """
 
     spec: ClassVar[StatusSpec]
-    #: The operation's trigger class, called with identifiers and wait arguments.
+    #: The operation's trigger class, called with identifiers and wait arguments (derived).
     trigger_class: ClassVar[Callable[..., QueryStatusTrigger]]
     ui_color = "#f0eee4"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A subclass with ``spec = ...`` is that operation's sensor: its trigger class, hook
+        class and template fields (the identifiers and templated extras) follow from the spec;
+        its ``__init__`` and docstring must name every identifier and extra (``front_doors``)."""
+        super().__init_subclass__(**kwargs)
+        spec = cls.__dict__.get("spec")
+        if spec is None:
+            return
+        cls.trigger_class = front_doors.trigger_class_for(spec)
+        cls.aws_hook_class = front_doors.hook_class_for(spec)
+        cls.template_fields = aws_template_fields(*front_doors.templated_names(spec))
+        front_doors.check_signature(cls, front_doors.argument_names(spec))
+        front_doors.check_documented(cls, front_doors.argument_names(spec))
 
     def __init__(
         self,

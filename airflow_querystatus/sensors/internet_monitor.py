@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
-
-from airflow_querystatus.hooks.internet_monitor import InternetMonitorHook
 from airflow_querystatus.sensors.base import QueryStatusSensor
 from airflow_querystatus.status import INTERNET_MONITOR_QUERY
-from airflow_querystatus.triggers.internet_monitor import InternetMonitorQueryTrigger
 
 
 class InternetMonitorQuerySensor(QueryStatusSensor):
@@ -23,9 +18,6 @@ class InternetMonitorQuerySensor(QueryStatusSensor):
     """
 
     spec = INTERNET_MONITOR_QUERY
-    trigger_class = InternetMonitorQueryTrigger
-    aws_hook_class = InternetMonitorHook
-    template_fields: Sequence[str] = aws_template_fields("monitor_name", "query_id")
 
     def __init__(self, *, monitor_name: str, query_id: str, **kwargs: Any) -> None:
-        super().__init__(identifiers={"monitor_name": monitor_name, "query_id": query_id}, **kwargs)
+        super().__init__(monitor_name=monitor_name, query_id=query_id, **kwargs)

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
-
-from airflow_querystatus.hooks.neptune import NeptuneDataHook
 from airflow_querystatus.sensors.base import QueryStatusSensor
 from airflow_querystatus.status import NEPTUNE_GREMLIN_QUERY, NEPTUNE_OPEN_CYPHER_QUERY
-from airflow_querystatus.triggers.neptune import NeptuneGremlinQueryTrigger, NeptuneOpenCypherQueryTrigger
 
 #: How every Neptune query sensor waits (the front doors' docstrings end with it).
 _HOW_IT_WAITS = """
@@ -33,9 +28,6 @@ _HOW_IT_WAITS = """
 class _NeptuneQuerySensor(QueryStatusSensor):
     """The sensor of one Neptune query language: a subclass names the language."""
 
-    aws_hook_class = NeptuneDataHook
-    template_fields: Sequence[str] = aws_template_fields("query_id", "endpoint_url")
-
     def __init__(
         self,
         *,
@@ -52,11 +44,9 @@ class NeptuneOpenCypherQuerySensor(_NeptuneQuerySensor):
     __doc__ = "Wait for a Neptune openCypher query (ListOpenCypherQueries gives its id).\n" + _HOW_IT_WAITS
 
     spec = NEPTUNE_OPEN_CYPHER_QUERY
-    trigger_class = NeptuneOpenCypherQueryTrigger
 
 
 class NeptuneGremlinQuerySensor(_NeptuneQuerySensor):
     __doc__ = "Wait for a Neptune Gremlin query (ListGremlinQueries gives its id).\n" + _HOW_IT_WAITS
 
     spec = NEPTUNE_GREMLIN_QUERY
-    trigger_class = NeptuneGremlinQueryTrigger

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
-
-from airflow_querystatus.hooks.network_flow_monitor import NetworkFlowMonitorHook
 from airflow_querystatus.sensors.base import QueryStatusSensor
 from airflow_querystatus.status import (
     NETWORK_FLOW_MONITOR_TOP_CONTRIBUTORS_QUERY,
     NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_DATA_QUERY,
     NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_QUERY,
-)
-from airflow_querystatus.triggers.network_flow_monitor import (
-    NetworkFlowMonitorTopContributorsQueryTrigger,
-    NetworkFlowMonitorWorkloadInsightsTopContributorsDataQueryTrigger,
-    NetworkFlowMonitorWorkloadInsightsTopContributorsQueryTrigger,
 )
 
 
@@ -29,15 +20,19 @@ class NetworkFlowMonitorTopContributorsQuerySensor(QueryStatusSensor):
     """
 
     spec = NETWORK_FLOW_MONITOR_TOP_CONTRIBUTORS_QUERY
-    trigger_class = NetworkFlowMonitorTopContributorsQueryTrigger
-    aws_hook_class = NetworkFlowMonitorHook
-    template_fields: Sequence[str] = aws_template_fields("monitor_name", "query_id")
 
     def __init__(self, *, monitor_name: str, query_id: str, **kwargs: Any) -> None:
-        super().__init__(identifiers={"monitor_name": monitor_name, "query_id": query_id}, **kwargs)
+        super().__init__(monitor_name=monitor_name, query_id=query_id, **kwargs)
 
 
-class NetworkFlowMonitorWorkloadInsightsTopContributorsDataQuerySensor(QueryStatusSensor):
+class _ScopeQuerySensor(QueryStatusSensor):
+    """A workload-insights query runs in a scope: its sensors take ``scope_id`` and ``query_id``."""
+
+    def __init__(self, *, scope_id: str, query_id: str, **kwargs: Any) -> None:
+        super().__init__(scope_id=scope_id, query_id=query_id, **kwargs)
+
+
+class NetworkFlowMonitorWorkloadInsightsTopContributorsDataQuerySensor(_ScopeQuerySensor):
     """Wait for a workload-insights top-contributors data query to reach SUCCEEDED.
 
     :param scope_id: The scope (from CreateScope) the query runs in. (templated)
@@ -45,15 +40,9 @@ class NetworkFlowMonitorWorkloadInsightsTopContributorsDataQuerySensor(QueryStat
     """
 
     spec = NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_DATA_QUERY
-    trigger_class = NetworkFlowMonitorWorkloadInsightsTopContributorsDataQueryTrigger
-    aws_hook_class = NetworkFlowMonitorHook
-    template_fields: Sequence[str] = aws_template_fields("scope_id", "query_id")
-
-    def __init__(self, *, scope_id: str, query_id: str, **kwargs: Any) -> None:
-        super().__init__(identifiers={"scope_id": scope_id, "query_id": query_id}, **kwargs)
 
 
-class NetworkFlowMonitorWorkloadInsightsTopContributorsQuerySensor(QueryStatusSensor):
+class NetworkFlowMonitorWorkloadInsightsTopContributorsQuerySensor(_ScopeQuerySensor):
     """Wait for a workload-insights top-contributors query to reach SUCCEEDED.
 
     :param scope_id: The scope (from CreateScope) the query runs in. (templated)
@@ -61,6 +50,3 @@ class NetworkFlowMonitorWorkloadInsightsTopContributorsQuerySensor(QueryStatusSe
     """
 
     spec = NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_QUERY
-    trigger_class = NetworkFlowMonitorWorkloadInsightsTopContributorsQueryTrigger
-    aws_hook_class = NetworkFlowMonitorHook
-    template_fields: Sequence[str] = aws_template_fields("scope_id", "query_id")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from airflow_querystatus.status import ATHENA_CALCULATION_EXECUTION
 from airflow_querystatus.triggers.base import QueryStatusTrigger
 
@@ -16,6 +14,3 @@ class AthenaCalculationExecutionTrigger(QueryStatusTrigger):
     """
 
     spec = ATHENA_CALCULATION_EXECUTION
-
-    def __init__(self, *, calculation_execution_id: str, **kwargs: Any) -> None:
-        super().__init__(identifiers={"calculation_execution_id": calculation_execution_id}, **kwargs)

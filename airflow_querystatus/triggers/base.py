@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from airflow.triggers.base import BaseTrigger, TaskSuccessEvent, TriggerEvent
 
+from airflow_querystatus import front_doors
 from airflow_querystatus.bounds import configured_call_timeout
 from airflow_querystatus.clients import ClientKey, SharedClientPool, shared_pool
 from airflow_querystatus.compat import TRIGGER_ON_KILL, task_instance_state
@@ -86,6 +87,15 @@ class QueryStatusTrigger(BaseTrigger):
     """
 
     spec: ClassVar[StatusSpec]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A subclass with ``spec = ...`` is that operation's trigger: registered for its
+        sensor and operator, its signature derived and its docstring checked (``front_doors``)."""
+        super().__init_subclass__(**kwargs)
+        spec = cls.__dict__.get("spec")
+        if spec is not None:
+            front_doors.register_trigger(cls, spec)
+            front_doors.derive_signature(cls, spec)
 
     def __init__(
         self,

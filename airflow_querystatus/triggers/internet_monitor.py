@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from airflow_querystatus.status import INTERNET_MONITOR_QUERY
 from airflow_querystatus.triggers.base import QueryStatusTrigger
 
@@ -18,6 +16,3 @@ class InternetMonitorQueryTrigger(QueryStatusTrigger):
     """
 
     spec = INTERNET_MONITOR_QUERY
-
-    def __init__(self, *, monitor_name: str, query_id: str, **kwargs: Any) -> None:
-        super().__init__(identifiers={"monitor_name": monitor_name, "query_id": query_id}, **kwargs)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from airflow_querystatus.status import NEPTUNE_GREMLIN_QUERY, NEPTUNE_OPEN_CYPHER_QUERY
 from airflow_querystatus.triggers.base import QueryStatusTrigger
 
@@ -24,20 +22,13 @@ _HOW_IT_WAITS = """
 """
 
 
-class _NeptuneQueryTrigger(QueryStatusTrigger):
-    """The trigger of one Neptune query language: a subclass names the language."""
-
-    def __init__(self, *, query_id: str, **kwargs: Any) -> None:
-        super().__init__(identifiers={"query_id": query_id}, **kwargs)
-
-
-class NeptuneOpenCypherQueryTrigger(_NeptuneQueryTrigger):
+class NeptuneOpenCypherQueryTrigger(QueryStatusTrigger):
     __doc__ = "Wait for a Neptune openCypher query (ListOpenCypherQueries gives its id).\n" + _HOW_IT_WAITS
 
     spec = NEPTUNE_OPEN_CYPHER_QUERY
 
 
-class NeptuneGremlinQueryTrigger(_NeptuneQueryTrigger):
+class NeptuneGremlinQueryTrigger(QueryStatusTrigger):
     __doc__ = "Wait for a Neptune Gremlin query (ListGremlinQueries gives its id).\n" + _HOW_IT_WAITS
 
     spec = NEPTUNE_GREMLIN_QUERY

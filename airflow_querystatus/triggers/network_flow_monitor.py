@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from airflow_querystatus.status import (
     NETWORK_FLOW_MONITOR_TOP_CONTRIBUTORS_QUERY,
     NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_DATA_QUERY,
@@ -21,9 +19,6 @@ class NetworkFlowMonitorTopContributorsQueryTrigger(QueryStatusTrigger):
 
     spec = NETWORK_FLOW_MONITOR_TOP_CONTRIBUTORS_QUERY
 
-    def __init__(self, *, monitor_name: str, query_id: str, **kwargs: Any) -> None:
-        super().__init__(identifiers={"monitor_name": monitor_name, "query_id": query_id}, **kwargs)
-
 
 class NetworkFlowMonitorWorkloadInsightsTopContributorsDataQueryTrigger(QueryStatusTrigger):
     """Wait for a workload-insights top-contributors data query
@@ -34,9 +29,6 @@ class NetworkFlowMonitorWorkloadInsightsTopContributorsDataQueryTrigger(QuerySta
     """
 
     spec = NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_DATA_QUERY
-
-    def __init__(self, *, scope_id: str, query_id: str, **kwargs: Any) -> None:
-        super().__init__(identifiers={"scope_id": scope_id, "query_id": query_id}, **kwargs)
 
 
 class NetworkFlowMonitorWorkloadInsightsTopContributorsQueryTrigger(QueryStatusTrigger):
