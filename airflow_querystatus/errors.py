@@ -25,6 +25,7 @@ from botocore.exceptions import (
 from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
+from botocore.retries.standard import RetryContext, ThrottledRetryableChecker
 
 from airflow_querystatus.bounds import MAX_ANSWER_OPTION, AnswerTooLarge
 
@@ -37,20 +38,18 @@ class ErrorKind(enum.Enum):
     CALLER = "caller"  # fix the ids, permissions or connection; retrying will not help
 
 
-THROTTLING_CODES = frozenset(
-    {
-        "Throttling",
-        "ThrottlingException",
-        "ThrottledException",
-        "RequestThrottledException",
-        "TooManyRequestsException",
-        "ProvisionedThroughputExceededException",
-        "RequestLimitExceeded",
-        "LimitExceededException",
-        "SlowDown",
-        "EC2ThrottledException",
-    }
-)
+_BOTOCORE_THROTTLING = ThrottledRetryableChecker()
+
+
+def is_throttling_code(code: str) -> bool:
+    """Whether ``code`` means "slow down", by botocore's own list (its standard retry mode's):
+    asked through the checker's public ``is_retryable`` rather than copied, so a botocore that
+    learns a new throttling code teaches us too."""
+    return bool(code) and bool(
+        _BOTOCORE_THROTTLING.is_retryable(RetryContext(attempt_number=1, parsed_response={"Error": {"Code": code}}))
+    )
+
+
 TRANSIENT_CODES = frozenset(
     {
         "InternalServerException",
@@ -85,7 +84,7 @@ class ClassifiedError:
 
     @property
     def throttled(self) -> bool:
-        return self.code in THROTTLING_CODES or self.http_status == 429
+        return is_throttling_code(self.code) or self.http_status == 429
 
 
 def classify(
@@ -109,7 +108,7 @@ def classify(
         elif code in EXPIRED_CREDENTIAL_CODES or code in REFUSED_CREDENTIAL_CODES:
             kind = ErrorKind.REJECTED_CREDENTIALS
         elif (
-            code in THROTTLING_CODES
+            is_throttling_code(code)
             or code in TRANSIENT_CODES
             or "rate exceeded" in message.lower()
             or http_status in (408, 429)

@@ -105,6 +105,18 @@ def test_transient_errors_are_pending_until_the_budget_then_retryable() -> None:
     assert over.outcome is Outcome.ERROR and over.retryable and "budget 10s" in over.message
 
 
+@pytest.mark.parametrize("code", ["BandwidthLimitExceeded", "TransactionInProgressException", "RequestThrottled",
+                                  "LimitExceededException"])
+def test_every_code_botocore_calls_throttling_is_waited_out_with_status_400(code: str) -> None:
+    """botocore's standard retry mode lists these; a 400 with such a code is not a caller error."""
+    verdict = tracker().observe_error(error(code, 400))
+    assert verdict.outcome is Outcome.PENDING and verdict.backoff
+
+
+def test_a_400_that_is_not_throttling_is_the_callers_mistake() -> None:
+    assert tracker().observe_error(error("ValidationException", 400)).outcome is Outcome.ERROR
+
+
 def test_a_good_answer_resets_the_budget() -> None:
     clock = Clock()
     t = tracker(clock=clock)
