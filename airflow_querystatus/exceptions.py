@@ -12,14 +12,48 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from airflow_querystatus.compat import AirflowException, AirflowFailException
 
 
-class QueryFailedError(AirflowFailException):
+class QueryError(Exception):
+    """What every wait's error carries besides its message, for ``on_failure_callback`` and
+    alerting code to read instead of parsing text: the status ``operation`` (boto3 name), the
+    query's ``identifiers``, the last ``state`` seen and the ``last_answer`` (JSON-safe; None
+    when no answer came)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: str | None = None,
+        identifiers: Mapping[str, str] | None = None,
+        state: str | None = None,
+        last_answer: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.operation = operation
+        self.identifiers = dict(identifiers or {})
+        self.state = state
+        self.last_answer = dict(last_answer) if last_answer is not None else None
+
+    def __reduce__(self) -> Any:  # pickled across processes: keep the fields
+        details = {"operation": self.operation, "identifiers": self.identifiers, "state": self.state,
+                   "last_answer": self.last_answer}
+        return _rebuild, (type(self), str(self), details)
+
+
+def _rebuild(cls: type[QueryError], message: str, details: dict[str, Any]) -> QueryError:
+    return cls(message, **details)
+
+
+class QueryFailedError(QueryError, AirflowFailException):
     """The query or calculation reached a failure state (FAILED, CANCELED, ...)."""
 
 
-class QueryCallerError(AirflowFailException):
+class QueryCallerError(QueryError, AirflowFailException):
     """The status call was refused for a reason the caller must fix (ids, IAM, input)."""
 
 
@@ -35,13 +69,13 @@ class AwsConnectionNotFoundError(QueryCallerError):
             "boto3's default credential chain (environment, profile, instance or pod role)."
         )
 
-    def __reduce__(self) -> tuple[type, tuple[str]]:  # pickled across processes: rebuilt from the id
+    def __reduce__(self) -> Any:  # pickled across processes: rebuilt from the id
         return type(self), (self.conn_id,)
 
 
-class QueryStatusUnavailableError(AirflowException):
+class QueryStatusUnavailableError(QueryError, AirflowException):
     """Throttling or transient AWS errors outlasted the error budget; retryable."""
 
 
-class QueryExecutionFailedError(AirflowException):
+class QueryExecutionFailedError(QueryError, AirflowException):
     """A query an operator started ended FAILED or CANCELED; a retry starts a new one."""

@@ -107,6 +107,8 @@ def test_failed_query_fails_the_task_so_that_retries_start_a_new_one(deferrable:
     assert isinstance(run.error, QueryExecutionFailedError)
     assert not isinstance(run.error, AirflowFailException)  # retryable
     assert "FAILED" in str(run.error)
+    assert run.error.operation == "get_query_status" and run.error.state == "FAILED"
+    assert set(run.error.identifiers) == {"monitor_name", "query_id"} and run.error.last_answer is not None
 
 
 @pytest.mark.parametrize("deferrable", DEFERRABLE_OR_NOT)

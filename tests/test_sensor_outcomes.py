@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 
 import pytest
 
@@ -52,6 +53,11 @@ def test_failure_state_fails_without_retry_naming_state_and_reason(case: Case, m
     assert case.failure in message and query.query_id in message and "Task 'wait_" in message
     if case.reason:
         assert case.reason in message
+    spec = case.sensor_cls.spec
+    # the same facts as fields, for callbacks and alerting; they survive pickling
+    for error in (run.error, pickle.loads(pickle.dumps(run.error))):
+        assert error.operation == spec.operation and error.identifiers[case.id_arg] == query.query_id
+        assert error.state == case.failure and error.last_answer is not None and str(error) == message
 
 
 @pytest.mark.parametrize("mode", MODES)

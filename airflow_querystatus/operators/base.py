@@ -271,13 +271,15 @@ class QueryOperator(WaitSettings, AwsBaseOperator[QueryStatusHook]):
                 raise AirflowException(f"{message} Fetching its results failed: {err}") from err
             self._forget(context)
             return self._bounded(context, identifiers, results)
+        details: dict[str, Any] = {"operation": self.spec.operation, "identifiers": identifiers, "state": verdict.state,
+                   "last_answer": verdict.response}
         if verdict.outcome is Outcome.FAILURE:
-            raise QueryExecutionFailedError(f"{message} Airflow retries (if any) start a new query.")
+            raise QueryExecutionFailedError(f"{message} Airflow retries (if any) start a new query.", **details)
         self._stop(identifiers, "the wait ended without a result")
         if verdict.outcome is Outcome.TIMEOUT:
             raise AirflowException(f"{message} The query was stopped; raise `wait_timeout` to wait longer.")
         if verdict.retryable:
-            raise QueryStatusUnavailableError(f"{message} The query was stopped.")
+            raise QueryStatusUnavailableError(f"{message} The query was stopped.", **details)
         raise AirflowException(f"{message} The query was stopped.")
 
     def on_kill(self) -> None:

@@ -108,7 +108,8 @@ class NeptuneQueryOperator(QueryOperator):
                 detail = err.response.get("detailedMessage") or error.get("Message")
                 raise QueryExecutionFailedError(
                     f"Task {self.task_id!r}: the {self.language} query {self._started or ''} failed with "
-                    f"{error.get('Code')}: {detail}. Airflow retries (if any) run it again."
+                    f"{error.get('Code')}: {detail}. Airflow retries (if any) run it again.",
+                    operation=self.spec.start_operation, identifiers=self._started, state=error.get("Code"),
                 ) from err
             except BaseException:
                 if self._started is not None and not running.done():
@@ -171,7 +172,8 @@ class NeptuneQueryOperator(QueryOperator):
                 running.exception()  # the executing call returns once the cancel lands
                 raise QueryExecutionFailedError(
                     f"Task {self.task_id!r}: the {self.language} query did not finish within "
-                    f"{self._wait_seconds():g}s and was cancelled; raise `wait_timeout` to wait longer."
+                    f"{self._wait_seconds():g}s and was cancelled; raise `wait_timeout` to wait longer.",
+                    operation=self.spec.start_operation, identifiers=self._started,
                 )
             remaining = deadline - time.time()
             wait([running], timeout=max(0.0, min(schedule.next_delay(_PENDING), remaining)))

@@ -248,10 +248,14 @@ class QueryStatusSensor(WaitSettings, AwsBaseSensor[QueryStatusHook]):
         if verdict.outcome is Outcome.SUCCESS:
             self.log.info("%s", verdict.message)
             return verdict.response
-        if verdict.outcome is Outcome.FAILURE:
-            raise QueryFailedError(message)
         if verdict.outcome is Outcome.TIMEOUT:
             raise AirflowSensorTimeout(message)
-        if verdict.retryable:
-            raise QueryStatusUnavailableError(message)
-        raise QueryCallerError(message)
+        error = (QueryFailedError if verdict.outcome is Outcome.FAILURE
+                 else QueryStatusUnavailableError if verdict.retryable else QueryCallerError)
+        raise error(message, operation=self.spec.operation, identifiers=self._named_query(),
+                    state=verdict.state, last_answer=verdict.response)
+
+    def _named_query(self) -> dict[str, str]:
+        """The identifiers as rendered, for an error's fields (unchecked: the error may be
+        that they are wrong)."""
+        return {ident.name: str(getattr(self, ident.name, "")) for ident in self.spec.identifiers}
