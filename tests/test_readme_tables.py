@@ -1,0 +1,51 @@
+"""The README's per-operation lists are kept by hand, so this test keeps them honest: every
+registered operation must appear in each of them, and nothing may appear that is not
+registered. A new spec fails here until the README names it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from airflow_querystatus.operators.base import QueryOperator
+from airflow_querystatus.sensors.base import QueryStatusSensor
+from airflow_querystatus.status import SERVICES, SPECS, StatusSpec
+from tests.cases import class_for
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+TABLE_ROWS = [line for line in README.splitlines() if line.startswith("|")]
+
+
+def api_name(boto3_name: str) -> str:
+    return "".join(part.title() for part in boto3_name.split("_"))
+
+
+def section(title: str) -> str:
+    """The README text from the paragraph starting with ``**title.**`` to the next heading."""
+    start = README.index(f"**{title}.**")
+    return README[start:README.index("\n#", start)]
+
+
+@pytest.mark.parametrize("spec", SPECS.values(), ids=list(SPECS))
+def test_every_operation_is_in_every_per_operation_list(spec: StatusSpec) -> None:
+    sensor = class_for(spec, "sensors", QueryStatusSensor).__name__
+    operator = class_for(spec, "operators", QueryOperator).__name__
+    operations = [row for row in TABLE_ROWS if f"`{api_name(spec.operation)}`" in row]
+    assert any(f"`{sensor}`" in row and f"`{operator}`" in row for row in operations), (
+        f"README: the operations table has no row for {api_name(spec.operation)} naming {sensor} and {operator}")
+    assert any(row.startswith(f"| `{operator}(") for row in TABLE_ROWS), f"README: the operators table lacks {operator}"
+    assert f"`{spec.key}`" in section("Metrics"), f"README: the metric keys lack {spec.key}"
+    assert any(f"`{spec.iam_action}`" in row for row in section("IAM").splitlines()), (
+        f"README: the IAM table lacks {spec.iam_action}")
+    modules = next(line for line in README.splitlines() if line.startswith("Modules:"))
+    assert SERVICES[spec.service].module in modules, f"README: the modules line lacks {SERVICES[spec.service].module}"
+
+
+def test_the_lists_name_nothing_that_is_not_registered() -> None:
+    keys = {spec.key for spec in SPECS.values()}
+    listed = set(re.findall(r"`([a-z0-9_]+)`", section("Metrics").split("is one of", 1)[1]))
+    assert listed == keys
+    operators = set(re.findall(r"^\| `(\w+Operator)\(", README, re.M))
+    assert operators == {class_for(spec, "operators", QueryOperator).__name__ for spec in SPECS.values()}
