@@ -39,8 +39,6 @@ import urllib3
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.exceptions import ConnectionClosedError
 
-from airflow_querystatus.compat import conf
-
 T = TypeVar("T")
 
 #: The ``[querystatus]`` options (declared in the provider info, ``get_provider_info``).
@@ -91,12 +89,16 @@ def _positive(option: str, value: float) -> float:
 
 def configured_call_timeout() -> float:
     """``[querystatus] status_call_timeout`` in seconds (read when a client or hook is made)."""
+    from airflow_querystatus.compat import conf  # here: the decision core imports this module without Airflow
+
     value = conf.getfloat("querystatus", CALL_TIMEOUT_OPTION, fallback=DEFAULT_CALL_TIMEOUT)
     return _positive(CALL_TIMEOUT_OPTION, value)
 
 
 def configured_max_answer_bytes() -> int:
     """``[querystatus] max_answer_bytes`` (read when a client is made)."""
+    from airflow_querystatus.compat import conf
+
     value = conf.getint("querystatus", MAX_ANSWER_OPTION, fallback=DEFAULT_MAX_ANSWER_BYTES)
     return int(_positive(MAX_ANSWER_OPTION, value))
 

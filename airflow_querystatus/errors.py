@@ -38,6 +38,12 @@ class ErrorKind(enum.Enum):
     CALLER = "caller"  # fix the ids, permissions or connection; retrying will not help
 
 
+class CallerMistake(Exception):
+    """An error of this package that already says what the caller must fix (a missing
+    connection): the engine ends the wait with its message as it is. Kept free of Airflow so
+    that the decision core can be used and tested without it."""
+
+
 _BOTOCORE_THROTTLING = ThrottledRetryableChecker()
 
 

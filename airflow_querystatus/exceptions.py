@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from airflow_querystatus.compat import AirflowException, AirflowFailException
+from airflow_querystatus.errors import CallerMistake
 
 
 class QueryError(Exception):
@@ -53,7 +54,7 @@ class QueryFailedError(QueryError, AirflowFailException):
     """The query or calculation reached a failure state (FAILED, CANCELED, ...)."""
 
 
-class QueryCallerError(QueryError, AirflowFailException):
+class QueryCallerError(QueryError, CallerMistake, AirflowFailException):
     """The status call was refused for a reason the caller must fix (ids, IAM, input)."""
 
 

@@ -23,10 +23,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from airflow_querystatus.bounds import DEFAULT_CALL_TIMEOUT, StatusCallTimeout, call_limit
-from airflow_querystatus.errors import ErrorKind, advice, classify
-from airflow_querystatus.exceptions import QueryCallerError
+from airflow_querystatus.errors import CallerMistake, ErrorKind, advice, classify
 from airflow_querystatus.jsonsafe import to_json_safe
-from airflow_querystatus.metrics import WaitMetrics
 from airflow_querystatus.status import StatusSpec
 
 log = logging.getLogger(__name__)
@@ -61,12 +59,65 @@ class LogSink(Protocol):
     def warning(self, event: Any, *args: Any) -> Any: ...
 
 
+class MetricsSink(Protocol):
+    """What the tracker reports (:class:`~airflow_querystatus.metrics.WaitMetrics` sends it
+    through Airflow's ``Stats``); passed in, so that the decision core needs no Airflow."""
+
+    def poll(self) -> None: ...
+
+    def transient(self, *, throttled: bool) -> None: ...
+
+    def outcome(self, outcome: str, waited_seconds: float | None) -> None: ...
+
+
+class _NoMetrics:
+    def poll(self) -> None:
+        pass
+
+    def transient(self, *, throttled: bool) -> None:
+        pass
+
+    def outcome(self, outcome: str, waited_seconds: float | None) -> None:
+        pass
+
+
 class Outcome(str, enum.Enum):
+    """What one answer means. Three kinds of "keep waiting", four of "done"."""
+
+    #: Keep waiting: the query is still running.
     PENDING = "pending"
+    #: Keep waiting, backing off harder: the call was throttled or failed transiently.
+    BACKING_OFF = "backing_off"
+    #: Keep waiting: AWS refused the credentials; rebuild the client and poll again at once.
+    REBUILD_CLIENT = "rebuild_client"
     SUCCESS = "success"
     FAILURE = "failure"
+    #: Done: a caller mistake (ids, IAM, input); a retry will not help.
     ERROR = "error"
+    #: Done: throttling or transient errors outlasted the budget; a retry may help.
+    UNAVAILABLE = "unavailable"
     TIMEOUT = "timeout"
+
+    @property
+    def done(self) -> bool:
+        return self not in _KEEP_WAITING
+
+    @property
+    def wire(self) -> str:
+        """The event's and metric's name: UNAVAILABLE travels as ``error`` with
+        ``retryable: true``, as it did before it had a name, so mixed-version workers and
+        triggerers keep understanding each other's events."""
+        return Outcome.ERROR.value if self is Outcome.UNAVAILABLE else self.value
+
+    @classmethod
+    def from_wire(cls, status: str, *, retryable: bool) -> Outcome:
+        outcome = cls(status)
+        return cls.UNAVAILABLE if outcome is cls.ERROR and retryable else outcome
+
+
+_KEEP_WAITING = frozenset({Outcome.PENDING, Outcome.BACKING_OFF, Outcome.REBUILD_CLIENT})
+#: The ``status`` values a trigger event may carry.
+EVENT_STATUSES = frozenset(outcome.wire for outcome in Outcome if outcome.done)
 
 
 @dataclass(frozen=True)
@@ -113,16 +164,21 @@ class Verdict:
     state: str | None
     message: str
     response: dict[str, Any] | None = None
-    #: For ERROR: whether an Airflow retry may help (exhausted transient budget).
-    retryable: bool = False
-    #: For PENDING: the call failed transiently; back off harder than after a normal answer.
-    backoff: bool = False
-    #: For PENDING: AWS refused the credentials; rebuild the client and poll again at once.
-    refresh_client: bool = False
 
     @property
     def done(self) -> bool:
-        return self.outcome is not Outcome.PENDING
+        return self.outcome.done
+
+    @property
+    def retryable(self) -> bool:
+        """Whether an Airflow retry of the task may help."""
+        return self.outcome is Outcome.UNAVAILABLE
+
+    @classmethod
+    def from_event(cls, event: Mapping[str, Any]) -> Verdict:
+        """The verdict a trigger event carries (see :meth:`event_payload`)."""
+        outcome = Outcome.from_wire(str(event["status"]), retryable=bool(event.get("retryable")))
+        return cls(outcome, event.get("state"), str(event.get("message")), event.get("response"))
 
     def event_payload(self, identifiers: Mapping[str, str]) -> dict[str, Any]:
         """The trigger event payload (see the sensors' and operators' ``execute_complete``).
@@ -130,7 +186,7 @@ class Verdict:
         It names the query (its identifiers): a resumed operator reads its results and stops
         its query from the event alone, since ``dag.test()`` drops the ``defer()`` kwargs."""
         return {
-            "status": self.outcome.value,
+            "status": self.outcome.wire,
             "state": self.state,
             "message": self.message,
             "retryable": self.retryable,
@@ -156,6 +212,7 @@ class StatusTracker:
         seen_running: bool = False,
         extras: Mapping[str, Any] | None = None,
         logger: LogSink | None = None,
+        metrics: MetricsSink | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.spec = spec
@@ -177,7 +234,7 @@ class StatusTracker:
         self._last_progress_at = 0.0
         self._credentials_refreshed = False
         self._warned: set[str] = set()
-        self._metrics = WaitMetrics(spec.key)
+        self._metrics: MetricsSink = metrics or _NoMetrics()
 
     @property
     def subject(self) -> str:
@@ -205,7 +262,7 @@ class StatusTracker:
     def _reported(self, verdict: Verdict) -> Verdict:
         if verdict.done:
             waited = None if self._first_poll_at is None else self._clock() - self._first_poll_at
-            self._metrics.outcome(verdict.outcome.value, waited)
+            self._metrics.outcome(verdict.outcome.wire, waited)
         return verdict
 
     def _judge_answer(self, response: Mapping[str, Any]) -> Verdict:
@@ -245,7 +302,7 @@ class StatusTracker:
 
     def _judge_error(self, exc: BaseException) -> Verdict:
         self._count_poll()
-        if isinstance(exc, QueryCallerError):  # ours, and it says what to do (a missing connection)
+        if isinstance(exc, CallerMistake):  # ours, and it says what to do (a missing connection)
             return Verdict(Outcome.ERROR, self.last_state, f"{self.subject}: {exc}", self.last_response)
         error = classify(exc, not_found_codes=self.spec.not_found_codes, vanished_codes=self.spec.vanished_codes)
         detail = f"{error.code}: {error.message}"
@@ -257,7 +314,7 @@ class StatusTracker:
             self._credentials_refreshed = True
             self._log.warning("%s: AWS refused the credentials (%s); rebuilding the AWS client from %s and "
                               "polling again.", self.subject, detail, self._connection)
-            return Verdict(Outcome.PENDING, self.last_state, detail, refresh_client=True)
+            return Verdict(Outcome.REBUILD_CLIENT, self.last_state, detail)
         if error.kind is ErrorKind.TRANSIENT:
             return self._transient(detail, "throttled" if error.throttled else "transient error",
                                    throttled=error.throttled)
@@ -338,25 +395,24 @@ class StatusTracker:
             self._errors_since = self._last_progress_at = now
             self._errors = 1
             self._log.warning("%s: %s (%s); backing off and retrying.", self.subject, what, detail)
-            return Verdict(Outcome.PENDING, self.last_state, detail, backoff=True)
+            return Verdict(Outcome.BACKING_OFF, self.last_state, detail)
         self._errors += 1
         if now - self._errors_since > self.options.transient_error_budget:
             return Verdict(
-                Outcome.ERROR,
+                Outcome.UNAVAILABLE,
                 self.last_state,
                 f"{self.spec.operation} for {self.subject} kept failing for "
                 f"{now - self._errors_since:.0f}s (budget {self.options.transient_error_budget:g}s); "
                 f"last error {detail}. AWS is throttling or unavailable: the task can be retried; "
                 "raise `transient_error_budget` to wait longer.",
                 self.last_response,
-                retryable=True,
             )
         if now - self._last_progress_at >= PROGRESS_LOG_INTERVAL:
             self._last_progress_at = now
             left = self.options.transient_error_budget - (now - self._errors_since)
             self._log.warning("%s: still failing: %d errors in %.0fs, the last %s; %.0fs left of the transient "
                               "error budget.", self.subject, self._errors, now - self._errors_since, detail, left)
-        return Verdict(Outcome.PENDING, self.last_state, detail, backoff=True)
+        return Verdict(Outcome.BACKING_OFF, self.last_state, detail)
 
     def _log_change(self, state: str, response: Mapping[str, Any]) -> None:
         if state == self.last_state:
@@ -386,7 +442,7 @@ class PollSchedule:
 
     def next_delay(self, verdict: Verdict) -> float:
         delay = self._interval * self._rng.uniform(1 - JITTER, 1 + JITTER)
-        factor = ERROR_BACKOFF_FACTOR if verdict.backoff else BACKOFF_FACTOR
+        factor = ERROR_BACKOFF_FACTOR if verdict.outcome is Outcome.BACKING_OFF else BACKOFF_FACTOR
         self._interval = min(self._interval * factor, self._ceiling)
         return delay
 
@@ -402,10 +458,10 @@ class StatusFetcher(Protocol):
 class PollLoop:
     """The decisions between polls, shared by the async (trigger) and sync (worker) drivers.
 
-    After each verdict :meth:`next_step` answers: a final :class:`Verdict` to return, a
-    delay to sleep before the next poll, or ``None`` for "rebuild the client and poll now".
-    The last poll happens at the deadline itself, so a query that finishes just before it
-    is reported as finished rather than timed out.
+    After each verdict that is not REBUILD_CLIENT (the drivers rebuild the client and poll
+    again at once), :meth:`next_step` answers: the final :class:`Verdict` to return, or the
+    seconds to sleep before the next poll. The last poll happens at the deadline itself, so
+    a query that finishes just before it is reported as finished rather than timed out.
     """
 
     def __init__(
@@ -425,11 +481,9 @@ class PollLoop:
         """Seconds left before the deadline (None: no deadline)."""
         return None if self.deadline is None else self.deadline - self._clock()
 
-    def next_step(self, verdict: Verdict) -> Verdict | float | None:
+    def next_step(self, verdict: Verdict) -> Verdict | float:
         if verdict.done:
             return verdict
-        if verdict.refresh_client:
-            return None
         if self.deadline is None:
             return self._schedule.next_delay(verdict)
         remaining = self.deadline - self._clock()
@@ -481,13 +535,13 @@ async def wait_until_done(
             raise
         except Exception as exc:  # every error is classified; none is swallowed
             verdict = tracker.observe_error(exc)
+        if verdict.outcome is Outcome.REBUILD_CLIENT:
+            await fetcher.refresh()
+            continue
         step = loop.next_step(verdict)
         if isinstance(step, Verdict):
             return step
-        if step is None:
-            await fetcher.refresh()
-        else:
-            await asyncio.sleep(_on_the_grid(step, loop.remaining()))
+        await asyncio.sleep(_on_the_grid(step, loop.remaining()))
 
 
 def wait_until_done_sync(
@@ -508,10 +562,10 @@ def wait_until_done_sync(
             verdict = tracker.observe(fetch(loop.remaining()))
         except Exception as exc:  # every error is classified; none is swallowed
             verdict = tracker.observe_error(exc)
+        if verdict.outcome is Outcome.REBUILD_CLIENT:
+            refresh()
+            continue
         step = loop.next_step(verdict)
         if isinstance(step, Verdict):
             return step
-        if step is None:
-            refresh()
-        else:
-            time.sleep(step)
+        time.sleep(step)

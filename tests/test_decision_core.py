@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import subprocess
+import sys
 import time
 
 import pytest
@@ -85,9 +87,9 @@ def test_not_found_is_pending_within_the_grace_and_an_error_after_it() -> None:
     clock = Clock()
     t = tracker(clock=clock)
     first = t.observe_error(error("ResourceNotFoundException", 404))
-    assert first.outcome is Outcome.PENDING and first.backoff
+    assert first.outcome is Outcome.BACKING_OFF and not first.done
     clock.now += 4.999
-    assert t.observe_error(error("ResourceNotFoundException", 404)).outcome is Outcome.PENDING
+    assert t.observe_error(error("ResourceNotFoundException", 404)).outcome is Outcome.BACKING_OFF
     clock.now += 0.001  # exactly at the grace: no longer eventual consistency
     late = t.observe_error(error("ResourceNotFoundException", 404))
     assert late.outcome is Outcome.ERROR and not late.retryable
@@ -97,12 +99,12 @@ def test_not_found_is_pending_within_the_grace_and_an_error_after_it() -> None:
 def test_transient_errors_are_pending_until_the_budget_then_retryable() -> None:
     clock = Clock()
     t = tracker(clock=clock)
-    assert t.observe_error(error("ThrottlingException", 429)).backoff
+    assert t.observe_error(error("ThrottlingException", 429)).outcome is Outcome.BACKING_OFF
     clock.now += 10  # at the budget: still tolerated
-    assert t.observe_error(EndpointConnectionError(endpoint_url="x")).outcome is Outcome.PENDING
+    assert t.observe_error(EndpointConnectionError(endpoint_url="x")).outcome is Outcome.BACKING_OFF
     clock.now += 0.001
     over = t.observe_error(error("InternalServerException", 500))
-    assert over.outcome is Outcome.ERROR and over.retryable and "budget 10s" in over.message
+    assert over.outcome is Outcome.UNAVAILABLE and over.done and over.retryable and "budget 10s" in over.message
 
 
 @pytest.mark.parametrize("code", ["BandwidthLimitExceeded", "TransactionInProgressException", "RequestThrottled",
@@ -110,7 +112,7 @@ def test_transient_errors_are_pending_until_the_budget_then_retryable() -> None:
 def test_every_code_botocore_calls_throttling_is_waited_out_with_status_400(code: str) -> None:
     """botocore's standard retry mode lists these; a 400 with such a code is not a caller error."""
     verdict = tracker().observe_error(error(code, 400))
-    assert verdict.outcome is Outcome.PENDING and verdict.backoff
+    assert verdict.outcome is Outcome.BACKING_OFF
 
 
 def test_a_400_that_is_not_throttling_is_the_callers_mistake() -> None:
@@ -124,14 +126,14 @@ def test_a_good_answer_resets_the_budget() -> None:
     clock.now += 9
     t.observe({"Status": "RUNNING"})
     clock.now += 9
-    assert t.observe_error(error("ThrottlingException", 429)).outcome is Outcome.PENDING
+    assert t.observe_error(error("ThrottlingException", 429)).outcome is Outcome.BACKING_OFF
     clock.now += 9
-    assert t.observe_error(error("ThrottlingException", 429)).outcome is Outcome.PENDING
+    assert t.observe_error(error("ThrottlingException", 429)).outcome is Outcome.BACKING_OFF
 
 
 def test_expired_credentials_refresh_once_then_fail() -> None:
     t = tracker()
-    assert t.observe_error(error("ExpiredTokenException", 403)).refresh_client
+    assert t.observe_error(error("ExpiredTokenException", 403)).outcome is Outcome.REBUILD_CLIENT
     again = t.observe_error(error("ExpiredTokenException", 403))
     assert again.outcome is Outcome.ERROR and "expired" in again.message
 
@@ -142,9 +144,9 @@ def test_refused_credentials_rebuild_the_client_once_then_fail_naming_the_connec
     """A rotated or deactivated key: the client is rebuilt from the connection (which holds the
     new key) and polled again; only a second refusal in a row ends the wait."""
     t = tracker()
-    assert t.observe_error(error(code, 403)).refresh_client
+    assert t.observe_error(error(code, 403)).outcome is Outcome.REBUILD_CLIENT
     assert t.observe({"Status": "RUNNING"}).outcome is Outcome.PENDING  # the fresh client works
-    assert t.observe_error(error(code, 403)).refresh_client  # a later rotation is survived too
+    assert t.observe_error(error(code, 403)).outcome is Outcome.REBUILD_CLIENT  # a later rotation is survived too
     again = t.observe_error(error(code, 403))
     assert again.outcome is Outcome.ERROR and not again.retryable
     assert "'aws_default'" in again.message and "rotated" in again.message
@@ -157,7 +159,7 @@ def test_transient_errors_log_progress_at_most_once_a_minute(caplog) -> None:
                       logger=logging.getLogger("test"))
     caplog.set_level(logging.WARNING)
     for _ in range(50):  # 250 s of errors, one every 5 s
-        assert t.observe_error(error("ServiceUnavailableException", 503)).outcome is Outcome.PENDING
+        assert t.observe_error(error("ServiceUnavailableException", 503)).outcome is Outcome.BACKING_OFF
         clock.now += 5
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 + 4  # the first error, then one line a minute
@@ -207,7 +209,7 @@ class Edge(random.Random):
 
 
 PENDING = Verdict(Outcome.PENDING, "RUNNING", "")
-ERRORED = Verdict(Outcome.PENDING, None, "", backoff=True)
+ERRORED = Verdict(Outcome.BACKING_OFF, None, "")
 
 
 def test_interval_grows_by_its_factor_to_the_cap() -> None:
@@ -232,11 +234,10 @@ def test_jitter_stays_within_its_bounds() -> None:
 
 
 # -- the loop's decisions and the deadline ---------------------------------------------------
-def test_final_verdicts_end_the_loop_and_refresh_polls_at_once() -> None:
+def test_final_verdicts_end_the_loop() -> None:
     loop = PollLoop(tracker(), deadline=None, rng=Edge(-1))
     done = Verdict(Outcome.SUCCESS, "SUCCEEDED", "")
     assert loop.next_step(done) is done
-    assert loop.next_step(Verdict(Outcome.PENDING, None, "", refresh_client=True)) is None
     assert loop.next_step(PENDING) == pytest.approx(1 - JITTER)  # no deadline: the schedule alone
 
 
@@ -314,3 +315,33 @@ def test_the_last_call_is_bounded_by_the_deadline_plus_a_grace() -> None:
     assert call_limit(30.0, 100.0) == 30.0
     assert call_limit(30.0, 1.0) == 1.0 + DEADLINE_GRACE
     assert call_limit(30.0, -5.0) == DEADLINE_GRACE  # past the deadline: only the grace
+
+
+# -- the event on the wire ---------------------------------------------------------------------
+@pytest.mark.parametrize("outcome", [o for o in Outcome if o.done], ids=lambda o: o.value)
+def test_every_final_outcome_survives_the_trigger_event(outcome: Outcome) -> None:
+    verdict = Verdict(outcome, "S", "m", {"a": 1})
+    payload = verdict.event_payload({"query_id": "q"})
+    assert Verdict.from_event(payload) == verdict and payload["query_id"] == "q"
+
+
+def test_unavailable_travels_as_a_retryable_error_so_older_workers_understand_it() -> None:
+    payload = Verdict(Outcome.UNAVAILABLE, None, "m").event_payload({})
+    assert payload["status"] == "error" and payload["retryable"] is True
+    old_style = {"status": "error", "state": None, "message": "m", "retryable": False, "response": None}
+    assert Verdict.from_event(old_style).outcome is Outcome.ERROR
+
+
+def test_the_decision_core_imports_without_airflow() -> None:
+    """Side effects (logging, metrics) are passed in: the core is usable, and testable, alone."""
+    code = (
+        "import builtins, sys\n"
+        "real = builtins.__import__\n"
+        "def guard(name, *args, **kwargs):\n"
+        "    if name.split('.')[0] == 'airflow':\n"
+        "        raise ImportError('the decision core imported ' + name)\n"
+        "    return real(name, *args, **kwargs)\n"
+        "builtins.__import__ = guard\n"
+        "import airflow_querystatus.polling\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=60)

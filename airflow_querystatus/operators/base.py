@@ -24,7 +24,8 @@ from airflow_querystatus.compat import AirflowException, ObjectStoragePath, conf
 from airflow_querystatus.exceptions import QueryExecutionFailedError, QueryStatusUnavailableError
 from airflow_querystatus.hooks.base import QueryStatusHook
 from airflow_querystatus.jsonsafe import to_json_safe
-from airflow_querystatus.polling import Outcome, StatusTracker, Verdict, wait_until_done_sync
+from airflow_querystatus.metrics import WaitMetrics
+from airflow_querystatus.polling import EVENT_STATUSES, Outcome, StatusTracker, Verdict, wait_until_done_sync
 from airflow_querystatus.status import StatusSpec
 from airflow_querystatus.triggers.base import DEFER_TIMEOUT_GRACE, QueryStatusTrigger
 from airflow_querystatus.wait import WaitSettings
@@ -151,13 +152,16 @@ class QueryOperator(WaitSettings, AwsBaseOperator[QueryStatusHook]):
             )
         return self._finish(context, identifiers, self._wait_in_place(identifiers, deadline))
 
+    def tracker(self, identifiers: dict[str, str], *, seen_running: bool) -> StatusTracker:
+        """The decision core for one wait on the worker, with this task's log and metrics."""
+        return StatusTracker(self.spec, identifiers, self.wait_options(), aws_conn_id=self.aws_conn_id,
+                             extras=self.extras(), seen_running=seen_running, logger=self.log,
+                             metrics=WaitMetrics(self.spec.key))
+
     def _wait_in_place(self, identifiers: dict[str, str], deadline: float, *, seen_running: bool = False) -> Verdict:
         """Wait on the worker (not deferrable) with the same engine as the trigger."""
-        tracker = StatusTracker(self.spec, identifiers, self.wait_options(), aws_conn_id=self.aws_conn_id,
-                                extras=self.extras(),
-                                seen_running=seen_running, logger=self.log)
         return wait_until_done_sync(
-            tracker,
+            self.tracker(identifiers, seen_running=seen_running),
             lambda remaining: self.hook.get_status(self.spec, identifiers, remaining=remaining),
             self.hook.reset_client,
             deadline=deadline,
@@ -177,7 +181,7 @@ class QueryOperator(WaitSettings, AwsBaseOperator[QueryStatusHook]):
         """
         found = self._identifiers_of(event, identifiers)
         self._started = found
-        if not isinstance(event, dict) or event.get("status") not in {o.value for o in Outcome}:
+        if not isinstance(event, dict) or event.get("status") not in EVENT_STATUSES:
             if found is not None:
                 self._stop(found, "the trigger returned an unexpected event")
             raise AirflowException(f"Task {self.task_id!r}: the trigger returned an unexpected event {event!r}.")
@@ -186,9 +190,7 @@ class QueryOperator(WaitSettings, AwsBaseOperator[QueryStatusHook]):
                 f"Task {self.task_id!r}: the trigger's event names no {self.spec.title} "
                 f"({', '.join(i.name for i in self.spec.identifiers)}), so its results cannot be read: {event!r}."
             )
-        verdict = Verdict(Outcome(event["status"]), event.get("state"), str(event.get("message")),
-                          event.get("response"), retryable=bool(event.get("retryable")))
-        return self._finish(context, found, verdict)
+        return self._finish(context, found, Verdict.from_event(event))
 
     def _identifiers_of(self, event: object, given: dict[str, str] | None) -> dict[str, str] | None:
         """The query's identifiers: from the event payload, else from the legacy kwarg."""
@@ -231,14 +233,12 @@ class QueryOperator(WaitSettings, AwsBaseOperator[QueryStatusHook]):
             self.log.warning("Ignoring the query ids an earlier try left (%s); starting a new query.", err)
             return None
         subject = self.spec.describe(identifiers)
-        tracker = StatusTracker(self.spec, identifiers, self.wait_options(), aws_conn_id=self.aws_conn_id,
-                                extras=self.extras(),
-                                seen_running=True, logger=self.log)
+        tracker = self.tracker(identifiers, seen_running=True)
         try:
             verdict = tracker.observe(self.hook.get_status(self.spec, identifiers))
         except Exception as exc:  # classified: a caller error means the query is gone
             verdict = tracker.observe_error(exc)
-        if verdict.outcome is Outcome.PENDING:
+        if not verdict.done:
             self.log.info("Re-attached to %s, started by an earlier try and still %s: waiting on it instead "
                           "of starting a new query.", subject, verdict.state or "running")
             return identifiers, Verdict(Outcome.PENDING, verdict.state, verdict.message)

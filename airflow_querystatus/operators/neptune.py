@@ -158,9 +158,7 @@ class NeptuneQueryOperator(QueryOperator):
                     self._started = {"query_id": query_id}
                     self.log.info("The query runs on Neptune as query_id=%s.", query_id)
                     self._remember(context, self._started)
-                    tracker = StatusTracker(self.spec, self._started, self.wait_options(),
-                                            aws_conn_id=self.aws_conn_id, seen_running=True, extras=self.extras(),
-                                            logger=self.log)
+                    tracker = self.tracker(self._started, seen_running=True)
             elif tracker is not None:
                 try:
                     tracker.observe(self.hook.get_status(self.spec, self._started, remaining=deadline - time.time()))

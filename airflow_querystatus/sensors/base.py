@@ -25,7 +25,8 @@ from airflow_querystatus.compat import (
 )
 from airflow_querystatus.exceptions import QueryCallerError, QueryFailedError, QueryStatusUnavailableError
 from airflow_querystatus.hooks.base import QueryStatusHook
-from airflow_querystatus.polling import Outcome, StatusTracker, Verdict
+from airflow_querystatus.metrics import WaitMetrics
+from airflow_querystatus.polling import EVENT_STATUSES, Outcome, StatusTracker, Verdict
 from airflow_querystatus.status import StatusSpec
 from airflow_querystatus.triggers.base import DEFER_TIMEOUT_GRACE, QueryStatusTrigger
 from airflow_querystatus.wait import WaitSettings
@@ -33,7 +34,6 @@ from airflow_querystatus.wait import WaitSettings
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-_EVENT_STATUSES = frozenset(o.value for o in Outcome) - {Outcome.PENDING.value}
 
 
 class QueryStatusSensor(WaitSettings, AwsBaseSensor[QueryStatusHook]):
@@ -180,24 +180,16 @@ class QueryStatusSensor(WaitSettings, AwsBaseSensor[QueryStatusHook]):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Turn the trigger's event into the task's outcome (the same as ``poke`` would)."""
-        if not isinstance(event, dict) or event.get("status") not in _EVENT_STATUSES:
+        if not isinstance(event, dict) or event.get("status") not in EVENT_STATUSES:
             raise AirflowException(f"Task {self.task_id!r}: the trigger returned an unexpected event {event!r}.")
-        return self._conclude(
-            Verdict(
-                Outcome(event["status"]),
-                event.get("state"),
-                str(event.get("message")),
-                event.get("response"),
-                retryable=bool(event.get("retryable")),
-            )
-        )
+        return self._conclude(Verdict.from_event(event))
 
     # -- poke / reschedule ----------------------------------------------------------------
     def poke(self, context: Context) -> bool | PokeReturnValue:
         identifiers = self._identifiers()
         tracker = self._tracker_for(context, identifiers)
         verdict = self._poll_once(tracker, identifiers)
-        if verdict.outcome is Outcome.PENDING:
+        if not verdict.done:
             return False
         try:
             return PokeReturnValue(is_done=True, xcom_value=self._conclude(verdict))
@@ -219,6 +211,7 @@ class QueryStatusSensor(WaitSettings, AwsBaseSensor[QueryStatusHook]):
                 extras=self.extras(),
                 seen_running=self.reschedule and rescheduled_before(context),
                 logger=self.log,
+                metrics=WaitMetrics(self.spec.key),
             )
         return self._tracker
 
@@ -237,7 +230,7 @@ class QueryStatusSensor(WaitSettings, AwsBaseSensor[QueryStatusHook]):
                 return tracker.observe(self.hook.get_status(self.spec, identifiers, remaining=self._remaining()))
             except Exception as exc:  # classified by the tracker; nothing is swallowed
                 verdict = tracker.observe_error(exc)
-                if not verdict.refresh_client:
+                if verdict.outcome is not Outcome.REBUILD_CLIENT:
                     return verdict
                 self.hook.reset_client()
         return verdict

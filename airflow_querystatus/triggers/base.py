@@ -17,6 +17,7 @@ from airflow_querystatus.bounds import configured_call_timeout
 from airflow_querystatus.clients import ClientKey, SharedClientPool, shared_pool
 from airflow_querystatus.compat import TRIGGER_ON_KILL, task_instance_state
 from airflow_querystatus.errors import ErrorKind, classify
+from airflow_querystatus.metrics import WaitMetrics
 from airflow_querystatus.polling import Outcome, StatusTracker, Verdict, WaitOptions, wait_until_done
 from airflow_querystatus.prepared import StatusCall
 from airflow_querystatus.status import StatusSpec
@@ -162,7 +163,7 @@ class QueryStatusTrigger(BaseTrigger):
             return
         contract = self.contract
         tracker = StatusTracker(self.spec, identifiers, contract.options, aws_conn_id=contract.aws_conn_id,
-                                extras=contract.extras, logger=self.log)
+                                extras=contract.extras, logger=self.log, metrics=WaitMetrics(self.spec.key))
         pool = shared_pool()
         key = self.client_key()
         try:
