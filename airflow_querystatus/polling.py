@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import enum
 import logging
 import math
 import random
@@ -25,7 +24,11 @@ from typing import Any, Protocol
 from airflow_querystatus.bounds import DEFAULT_CALL_TIMEOUT, StatusCallTimeout, call_limit
 from airflow_querystatus.errors import CallerMistake, ErrorKind, advice, classify
 from airflow_querystatus.jsonsafe import to_json_safe
+from airflow_querystatus.outcomes import EVENT_STATUSES, Outcome, Verdict
 from airflow_querystatus.status import StatusSpec
+
+#: Re-exported: the front doors import the verdict types from the engine they use.
+__all__ = ["EVENT_STATUSES", "Outcome", "Verdict"]
 
 log = logging.getLogger(__name__)
 
@@ -81,44 +84,6 @@ class _NoMetrics:
         pass
 
 
-class Outcome(str, enum.Enum):
-    """What one answer means. Three kinds of "keep waiting", four of "done"."""
-
-    #: Keep waiting: the query is still running.
-    PENDING = "pending"
-    #: Keep waiting, backing off harder: the call was throttled or failed transiently.
-    BACKING_OFF = "backing_off"
-    #: Keep waiting: AWS refused the credentials; rebuild the client and poll again at once.
-    REBUILD_CLIENT = "rebuild_client"
-    SUCCESS = "success"
-    FAILURE = "failure"
-    #: Done: a caller mistake (ids, IAM, input); a retry will not help.
-    ERROR = "error"
-    #: Done: throttling or transient errors outlasted the budget; a retry may help.
-    UNAVAILABLE = "unavailable"
-    TIMEOUT = "timeout"
-
-    @property
-    def done(self) -> bool:
-        return self not in _KEEP_WAITING
-
-    @property
-    def wire(self) -> str:
-        """The event's and metric's name: UNAVAILABLE travels as ``error`` with
-        ``retryable: true``, as it did before it had a name, so mixed-version workers and
-        triggerers keep understanding each other's events."""
-        return Outcome.ERROR.value if self is Outcome.UNAVAILABLE else self.value
-
-    @classmethod
-    def from_wire(cls, status: str, *, retryable: bool) -> Outcome:
-        outcome = cls(status)
-        return cls.UNAVAILABLE if outcome is cls.ERROR and retryable else outcome
-
-
-_KEEP_WAITING = frozenset({Outcome.PENDING, Outcome.BACKING_OFF, Outcome.REBUILD_CLIENT})
-#: The ``status`` values a trigger event may carry.
-EVENT_STATUSES = frozenset(outcome.wire for outcome in Outcome if outcome.done)
-
 
 @dataclass(frozen=True)
 class WaitOptions:
@@ -155,44 +120,6 @@ class WaitOptions:
             )
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """What one answer means. ``response`` is the JSON-safe last successful answer (final
-    verdicts only: pending ones are not worth the conversion)."""
-
-    outcome: Outcome
-    state: str | None
-    message: str
-    response: dict[str, Any] | None = None
-
-    @property
-    def done(self) -> bool:
-        return self.outcome.done
-
-    @property
-    def retryable(self) -> bool:
-        """Whether an Airflow retry of the task may help."""
-        return self.outcome is Outcome.UNAVAILABLE
-
-    @classmethod
-    def from_event(cls, event: Mapping[str, Any]) -> Verdict:
-        """The verdict a trigger event carries (see :meth:`event_payload`)."""
-        outcome = Outcome.from_wire(str(event["status"]), retryable=bool(event.get("retryable")))
-        return cls(outcome, event.get("state"), str(event.get("message")), event.get("response"))
-
-    def event_payload(self, identifiers: Mapping[str, str]) -> dict[str, Any]:
-        """The trigger event payload (see the sensors' and operators' ``execute_complete``).
-
-        It names the query (its identifiers): a resumed operator reads its results and stops
-        its query from the event alone, since ``dag.test()`` drops the ``defer()`` kwargs."""
-        return {
-            "status": self.outcome.wire,
-            "state": self.state,
-            "message": self.message,
-            "retryable": self.retryable,
-            "response": self.response,
-            **identifiers,
-        }
 
 
 class StatusTracker:
@@ -351,42 +278,12 @@ class StatusTracker:
         return self._first_poll_at is not None and self._clock() - self._first_poll_at < self.options.not_found_grace
 
     def _vanished(self, detail: str) -> Verdict:
-        """The operation's queries vanish when they end (``FinishedQueriesVanish``)."""
+        """The operation's queries vanish when they end: its quirk decides what that means."""
         quirk = self.spec.vanishes
         assert quirk is not None  # only such operations classify errors as VANISHED
-        # The status API has nothing to say about a finished query, so the XCom is built
-        # here: the ids, the synthetic state and the last listing seen (if any).
-        finished = {
-            **self.spec.api_params(self.identifiers),
-            "state": quirk.state,
-            "outcomeReported": False,
-            "lastStatus": self.last_response,
-        }
-        if self.seen_running:
-            self._log.info(
-                "%s is no longer listed: it finished. %s does not report whether a finished "
-                "query succeeded; only the client that ran it receives the outcome.",
-                self.subject,
-                quirk.reporter,
-            )
-            return Verdict(Outcome.SUCCESS, quirk.state,
-                           f"{self.subject} finished (outcome not reported by {quirk.reporter}).", finished)
-        if self.extras.get("fail_on_unknown_query_id"):
-            return Verdict(
-                Outcome.ERROR,
-                None,
-                f"{self.subject} was never seen running and {quirk.reporter} does not know it ({detail}). "
-                f"{quirk.unknown_hint}; set fail_on_unknown_query_id=False to treat an unknown id as finished.",
-                self.last_response,
-            )
-        self._log.warning(
-            "%s was never seen running and %s does not list it (%s): assuming it already "
-            "finished. If the id may be wrong, set fail_on_unknown_query_id=True.",
-            self.subject,
-            quirk.reporter,
-            detail,
-        )
-        return Verdict(Outcome.SUCCESS, quirk.state, f"{self.subject} not listed; assumed finished.", finished)
+        return quirk.verdict(subject=self.subject, api_ids=self.spec.api_params(self.identifiers),
+                             seen_running=self.seen_running, strict=bool(self.extras.get("fail_on_unknown_query_id")),
+                             detail=detail, last_answer=self.last_response, log=self._log)
 
     def _transient(self, detail: str, what: str, *, throttled: bool) -> Verdict:
         self._metrics.transient(throttled=throttled)

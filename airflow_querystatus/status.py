@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_querystatus.outcomes import Outcome, Verdict
+
 #: Synthetic state names for Neptune, whose status API has no state field (REFERENCE.md §4).
 NEPTUNE_RUNNING = "RUNNING"
 NEPTUNE_CANCELLED = "CANCELLED"
@@ -102,6 +104,30 @@ class FinishedQueriesVanish:
     unknown_hint: str
     state: str = "FINISHED"
     extras: tuple[Extra, ...] = (Extra("fail_on_unknown_query_id", False),)
+
+    def verdict(self, *, subject: str, api_ids: Mapping[str, str], seen_running: bool, strict: bool,
+                detail: str, last_answer: dict[str, Any] | None, log: Any) -> Verdict:
+        """The verdict when the status call says the id is not (or no longer) listed.
+
+        The status API has nothing to say about a finished query, so the XCom is built here:
+        the ids, the synthetic state and the last listing seen (if any). ``strict`` is the
+        wait's ``fail_on_unknown_query_id``."""
+        finished = {**api_ids, "state": self.state, "outcomeReported": False, "lastStatus": last_answer}
+        if seen_running:
+            log.info("%s is no longer listed: it finished. %s does not report whether a finished query "
+                     "succeeded; only the client that ran it receives the outcome.", subject, self.reporter)
+            return Verdict(Outcome.SUCCESS, self.state,
+                           f"{subject} finished (outcome not reported by {self.reporter}).", finished)
+        if strict:
+            return Verdict(
+                Outcome.ERROR, None,
+                f"{subject} was never seen running and {self.reporter} does not know it ({detail}). "
+                f"{self.unknown_hint}; set fail_on_unknown_query_id=False to treat an unknown id as finished.",
+                last_answer,
+            )
+        log.warning("%s was never seen running and %s does not list it (%s): assuming it already finished. "
+                    "If the id may be wrong, set fail_on_unknown_query_id=True.", subject, self.reporter, detail)
+        return Verdict(Outcome.SUCCESS, self.state, f"{subject} not listed; assumed finished.", finished)
 
 
 @dataclass(frozen=True)
