@@ -21,7 +21,8 @@ amazon provider, aiobotocore and this package; only the waiting code differs):
 * ``plain``: the same trigger with ``AIRFLOW__QUERYSTATUS__PREPARED_STATUS_CALLS=false`` (every
   poll a plain aiobotocore client call); on a release without prepared calls both are the same;
 * ``provider``: the amazon provider's pattern, an ``AwsBaseWaiterTrigger`` subclass on its own
-  ``calculation_complete`` waiter (GetCalculationExecution, one client per trigger).
+  ``calculation_complete`` waiter (GetCalculationExecution, one client per trigger), in
+  ``benchmarks/provider_pattern.py``.
 
 Method: for each size N (``--sizes``, default 1,000 and 10,000) the scenarios run
 ``--runs`` times (default 3), interleaved: run 1 is floor, prepared, plain, provider; each
@@ -69,8 +70,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime
+import functools
 import gc
 import importlib.util
 import json
@@ -85,6 +86,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -489,211 +491,252 @@ class GcClock:
         gc.callbacks.remove(self._on_gc)
 
 
-def child(args: argparse.Namespace) -> None:
-    startup_cpu = time.process_time()  # interpreter start and this script's stdlib imports
-    ids: list[str] = json.loads(Path(args.ids_file).read_text())
-    nofile_soft, _ = nofile_limit(raise_to_hard=len(ids) >= LARGE_N)
+#: How a scenario waits for ONE query: record when it ended (``time.time()``) in the first dict
+#: and, if it did not succeed, why in the second. The harness starts one per query.
+Wait = Callable[[str, dict[str, float], dict[str, str]], Awaitable[None]]
 
-    # The same imports for every scenario, so that only the waiting code differs.
+
+class WaitingCode:
+    """What the scenarios wait with, and what importing it cost (see :func:`import_waiting_code`)."""
+
+    def __init__(self, import_cpu_s: float, aiobotocore_session: Any, aio_config: Any, trigger: Any,
+                 provider_trigger: Any, conf: Any) -> None:
+        self.import_cpu_s = import_cpu_s
+        self.aiobotocore_session = aiobotocore_session
+        self.aio_config = aio_config
+        self.trigger = trigger  # ours: AthenaCalculationExecutionTrigger
+        self.provider_trigger = provider_trigger  # the amazon provider's pattern
+        self.conf = conf  # Airflow's configuration, to report the prepared status calls' setting
+
+
+def import_waiting_code() -> WaitingCode:
+    """Import Airflow, the amazon provider, aiobotocore and this package, and measure the CPU.
+
+    Here and not at the top of the script: the parent, which runs no waits, must not pay for
+    them, and every child pays for the same imports whatever its scenario, so ``import_cpu_s``
+    compares alike and only the waiting code differs.
+    """
     cpu0 = time.process_time()
     import aiobotocore.session
     from aiobotocore.config import AioConfig
-    from airflow.providers.amazon.aws.hooks.athena import AthenaHook
-    from airflow.providers.amazon.aws.triggers.base import AwsBaseWaiterTrigger
+    from airflow.providers.amazon.aws.hooks.athena import AthenaHook  # noqa: F401 - the provider's pattern's
+    from airflow.providers.amazon.aws.triggers.base import AwsBaseWaiterTrigger  # noqa: F401 - idem
 
     from airflow_querystatus.compat import conf
     from airflow_querystatus.triggers.athena import AthenaCalculationExecutionTrigger
 
     import_cpu = time.process_time() - cpu0
+    # After the measured imports, as for every scenario: its modules are loaded above, so this
+    # only defines the class (a module of its own so that the parent does not import them).
+    from provider_pattern import ProviderCalculationTrigger
 
-    context = ssl.create_default_context(cafile=args.ca)
-    events: dict[str, float] = {}
-    failures: dict[str, str] = {}
-    lags: list[float] = []
+    return WaitingCode(import_cpu, aiobotocore.session, AioConfig, AthenaCalculationExecutionTrigger,
+                       ProviderCalculationTrigger, conf)
 
-    class ProviderCalculationTrigger(AwsBaseWaiterTrigger):
-        """The amazon provider's pattern, on its own ``calculation_complete`` waiter."""
 
-        def __init__(self, calculation_execution_id: str, **kwargs: Any) -> None:
-            super().__init__(
-                serialized_fields={"calculation_execution_id": calculation_execution_id},
-                waiter_name="calculation_complete",
-                waiter_args={"CalculationExecutionId": calculation_execution_id},
-                failure_message="calculation failed",
-                status_message="calculation status",
-                status_queries=["Status.State"],
-                return_key="calculation_execution_id",
-                return_value=calculation_execution_id,
-                **kwargs,
-            )
+async def start_like_the_triggerer(coroutines: list[Any]) -> None:
+    """The triggerer creates each trigger's task and yields to the loop in between."""
+    tasks = []
+    for coroutine in coroutines:
+        tasks.append(asyncio.create_task(coroutine))
+        await asyncio.sleep(0)
+    await asyncio.gather(*tasks)
 
-        def hook(self) -> AthenaHook:
-            return AthenaHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify)
 
-    async def ticker() -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            expected = loop.time() + TICK
-            await asyncio.sleep(TICK)
-            lags.append(max(0.0, loop.time() - expected))
+class Harness:
+    """The one measuring harness of a child process, the same for every scenario.
 
-    async def start_like_the_triggerer(coroutines: list[Any]) -> None:
-        """The triggerer creates each trigger's task and yields to the loop in between."""
-        tasks = []
-        for coroutine in coroutines:
-            tasks.append(asyncio.create_task(coroutine))
-            await asyncio.sleep(0)
-        await asyncio.gather(*tasks)
+    A scenario (:func:`floor`, :func:`ours`, :func:`provider`) is an async function of the
+    harness: it builds what its waits share across the warm-up and the N-wait run (the floor's
+    client, our pool's subscription), then calls :meth:`measure` once with how it waits for one
+    query. Everything measured is here, so no scenario measures itself differently: the warm-up's
+    clock, the N-wait run's CPU, wall time, RSS, API calls and garbage collection, the loop-lag
+    ticker, the events and failures, and the optional profile.
+    """
 
-    async def drain(trigger: Any, query_id: str, ended: dict[str, float], failed: dict[str, str]) -> None:
-        try:
-            async for event in trigger.run():
-                ended[query_id] = time.time()
-                if event.payload.get("status") != "success":
-                    failed[query_id] = f"event {event.payload}"
-                return
-        except Exception as err:
-            ended[query_id] = time.time()
-            failed[query_id] = repr(err)
+    def __init__(self, args: argparse.Namespace, code: WaitingCode, ids: list[str]) -> None:
+        self.args, self.code, self.ids = args, code, ids
+        self.events: dict[str, float] = {}
+        self.failures: dict[str, str] = {}
+        self.lags: list[float] = []
+        self.figures: dict[str, Any] = {}
+        self._context = ssl.create_default_context(cafile=args.ca)
+        self._profiler: Any = None
+        if args.profile:
+            import cProfile
 
-    def floor_client() -> Any:
-        session = aiobotocore.session.get_session()
-        config = AioConfig(max_pool_connections=50, retries={"mode": "standard", "max_attempts": 3})
-        return session.create_client("athena", endpoint_url=args.url, region_name=REGION, verify=args.ca,
-                                     aws_access_key_id=FLOOR_KEY, aws_secret_access_key=FLOOR_SECRET, config=config)
+            self._profiler = cProfile.Profile()
+        self._warm_up_cpu0 = 0.0
 
-    shared: dict[str, Any] = {}  # the floor's one client, made by the warm-up
+    def run(self, scenario: Callable[[Harness], Awaitable[None]]) -> None:
+        asyncio.run(self._run(scenario))
+        if "cpu_seconds" not in self.figures:
+            raise RuntimeError(f"the {self.args.child} scenario did not call Harness.measure")
+        if self._profiler is not None:
+            self._profiler.dump_stats(self.args.profile)
 
-    async def floor(query_ids: list[str], ended: dict[str, float], failed: dict[str, str]) -> None:
-        client = shared["floor"]  # made and closed by keep_first_client
+    async def _run(self, scenario: Callable[[Harness], Awaitable[None]]) -> None:
+        # The warm-up's clock starts before the scenario builds anything: building the first
+        # client is a one-time cost (first_client_cpu_s), on this loop.
+        self._warm_up_cpu0 = time.process_time()
+        await scenario(self)
 
-        async def wait(query_id: str) -> None:
-            interval = args.poll_interval
-            try:
-                while True:
-                    answer = await client.get_calculation_execution_status(CalculationExecutionId=query_id)
-                    state = answer["Status"]["State"]
-                    if state in ("COMPLETED", "FAILED", "CANCELED"):
-                        ended[query_id] = time.time()
-                        if state != "COMPLETED":
-                            failed[query_id] = f"state {state}"
-                        return
-                    await asyncio.sleep(interval)
-                    interval = min(interval * 1.5, args.max_poll_interval)
-            except Exception as err:
-                ended[query_id] = time.time()
-                failed[query_id] = repr(err)
+    async def measure(self, wait: Wait) -> None:
+        """The warm-up, then the N waits, measured; each batch started as the triggerer does.
 
-        await start_like_the_triggerer([wait(i) for i in query_ids])
-
-    async def ours(query_ids: list[str], ended: dict[str, float], failed: dict[str, str]) -> None:
-        deadline = time.time() + 3600
-
-        async def one(query_id: str) -> None:
-            trigger = AthenaCalculationExecutionTrigger(
-                calculation_execution_id=query_id, verify=args.ca, poll_interval=args.poll_interval,
-                max_poll_interval=args.max_poll_interval, deadline=deadline)
-            await drain(trigger, query_id, ended, failed)
-
-        await start_like_the_triggerer([one(i) for i in query_ids])
-
-    async def provider(query_ids: list[str], ended: dict[str, float], failed: dict[str, str]) -> None:
-        async def one(query_id: str) -> None:
-            trigger = ProviderCalculationTrigger(query_id, waiter_delay=max(1, round(args.poll_interval)),
-                                                 waiter_max_attempts=1000, aws_conn_id="aws_default",
-                                                 region_name=REGION, verify=args.ca)
-            await drain(trigger, query_id, ended, failed)
-
-        await start_like_the_triggerer([one(i) for i in query_ids])
-
-    scenario = {"floor": floor, "prepared": ours, "plain": ours, "provider": provider}[args.child]
-
-    def requests_so_far() -> int:
-        return sum(get_json(args.url + "/_emulator/stats", context)["requests"].values())
-
-    profiler: Any = None
-    if args.profile:
-        import cProfile
-
-        profiler = cProfile.Profile()
-    figures: dict[str, Any] = {}
-
-    @contextlib.asynccontextmanager
-    async def keep_first_client() -> Any:
-        """The client the warm-up builds stays for the N-wait run (see the module docstring)."""
-        if args.child == "floor":
-            async with floor_client() as client:
-                shared["floor"] = client
-                yield
-        elif args.child in ("prepared", "plain"):
-            from airflow_querystatus.clients import shared_pool
-
-            key = AthenaCalculationExecutionTrigger(calculation_execution_id=args.warmup_id, verify=args.ca,
-                                                    poll_interval=args.poll_interval,
-                                                    max_poll_interval=args.max_poll_interval).client_key()
-            async with shared_pool().subscribe(key):
-                yield
-        else:
-            yield
-
-    async def main() -> None:
-        # Warm-up: the first client's and the first call's one-time costs, on this loop.
-        cpu0 = time.process_time()
-        async with keep_first_client():
-            await measured(cpu0)
-
-    async def measured(cpu0: float) -> None:
+        The warm-up waits for a query that is already COMPLETED, so that the first client's and
+        the first call's one-time costs (lazy imports, first TLS context...) are reported apart,
+        not in the N-wait run.
+        """
         warm_failed: dict[str, str] = {}
-        await scenario([args.warmup_id], {}, warm_failed)
-        figures["first_client_cpu_s"] = round(time.process_time() - cpu0, 3)
+        await start_like_the_triggerer([wait(self.args.warmup_id, {}, warm_failed)])
+        self.figures["first_client_cpu_s"] = round(time.process_time() - self._warm_up_cpu0, 3)
         if warm_failed:
             raise RuntimeError(f"the warm-up wait failed: {warm_failed}")
         gc.collect()  # the imports' and the warm-up's garbage is not collected inside the measured run
-        figures["baseline_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-        before = requests_so_far()
+        self.figures["baseline_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        before = self._requests_so_far()
 
         # The N waits.
         gc_clock = GcClock()
-        tick = asyncio.ensure_future(ticker())
-        if profiler is not None:
-            profiler.enable()
+        tick = asyncio.ensure_future(self._ticker())
+        if self._profiler is not None:
+            self._profiler.enable()
         cpu0, wall0 = time.process_time(), time.time()
-        await scenario(ids, events, failures)
+        await start_like_the_triggerer([wait(query_id, self.events, self.failures) for query_id in self.ids])
         cpu, wall = time.process_time() - cpu0, time.time() - wall0
         gc_clock.stop()
-        if profiler is not None:
-            profiler.disable()
+        if self._profiler is not None:
+            self._profiler.disable()
         tick.cancel()
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        figures.update({
+        self.figures.update({
             "cpu_seconds": round(cpu, 4),
             "wall_seconds": round(wall, 2),
             "peak_rss_mib": round(peak, 1),
-            "rss_growth_mib": round(peak - figures["baseline_rss_mib"], 1),
-            "api_calls": requests_so_far() - before,
+            "rss_growth_mib": round(peak - self.figures["baseline_rss_mib"], 1),
+            "api_calls": self._requests_so_far() - before,
             "gc_cpu_s": round(gc_clock.cpu, 3),
             "gc_full_collections": gc_clock.full_collections,
         })
 
-    asyncio.run(main())
-    if profiler is not None:
-        profiler.dump_stats(args.profile)
-    setting: bool | None = None  # None: a release without prepared status calls
-    if importlib.util.find_spec("airflow_querystatus.prepared") is not None:
-        setting = conf.getboolean("querystatus", "prepared_status_calls", fallback=True)
-    Path(args.out).write_text(json.dumps({
-        "startup_cpu_s": round(startup_cpu, 3),
-        "import_cpu_s": round(import_cpu, 3),
-        **figures,
-        "completed": len(events) - len(failures),
-        "errors": len(failures),
-        "error_sample": next(iter(failures.values()), None),
-        "loop_lag_p50_ms": round((statistics.median(lags) if lags else 0) * 1000, 1),
-        "loop_lag_p99_ms": round((percentile(lags, 99) or 0) * 1000, 1),
-        "nofile_soft": nofile_soft,
-        "prepared_status_calls": setting if args.child in PREPARED_SETTING else None,
-        "events": events,
-    }))
+    async def _ticker(self) -> None:
+        """Event-loop lag: how late a 50 ms sleep wakes up while the waits run."""
+        loop = asyncio.get_running_loop()
+        while True:
+            expected = loop.time() + TICK
+            await asyncio.sleep(TICK)
+            self.lags.append(max(0.0, loop.time() - expected))
+
+    def _requests_so_far(self) -> int:
+        """The emulator's count of API calls (its own, so the child's CPU does not count them)."""
+        return sum(get_json(self.args.url + "/_emulator/stats", self._context)["requests"].values())
+
+    def report(self, startup_cpu_s: float, nofile_soft: int) -> dict[str, Any]:
+        """The child's figures; the parent adds the per-wait and per-call ones and the detection delays."""
+        setting: bool | None = None  # None: a release without prepared status calls
+        if importlib.util.find_spec("airflow_querystatus.prepared") is not None:
+            setting = self.code.conf.getboolean("querystatus", "prepared_status_calls", fallback=True)
+        return {
+            "startup_cpu_s": round(startup_cpu_s, 3),
+            "import_cpu_s": round(self.code.import_cpu_s, 3),
+            **self.figures,
+            "completed": len(self.events) - len(self.failures),
+            "errors": len(self.failures),
+            "error_sample": next(iter(self.failures.values()), None),
+            "loop_lag_p50_ms": round((statistics.median(self.lags) if self.lags else 0) * 1000, 1),
+            "loop_lag_p99_ms": round((percentile(self.lags, 99) or 0) * 1000, 1),
+            "nofile_soft": nofile_soft,
+            "prepared_status_calls": setting if self.args.child in PREPARED_SETTING else None,
+            "events": self.events,
+        }
+
+
+# The scenarios: each builds what its waits share, then has the harness measure them.
+async def floor(harness: Harness) -> None:
+    """The least any waiting code can cost: one shared bare aiobotocore client, a bare poll loop
+    per query. The client is built in the warm-up and kept for the N waits, so building it is a
+    one-time cost, as our pool's client is."""
+    args, code = harness.args, harness.code
+    session = code.aiobotocore_session.get_session()
+    config = code.aio_config(max_pool_connections=50, retries={"mode": "standard", "max_attempts": 3})
+    async with session.create_client("athena", endpoint_url=args.url, region_name=REGION, verify=args.ca,
+                                     aws_access_key_id=FLOOR_KEY, aws_secret_access_key=FLOOR_SECRET,
+                                     config=config) as client:
+        await harness.measure(functools.partial(bare_wait, client, args.poll_interval, args.max_poll_interval))
+
+
+async def bare_wait(client: Any, interval: float, ceiling: float, query_id: str, ended: dict[str, float],
+                    failed: dict[str, str]) -> None:
+    """The floor's wait: the same intervals as the triggers (growing x1.5 up to the ceiling), no jitter."""
+    try:
+        while True:
+            answer = await client.get_calculation_execution_status(CalculationExecutionId=query_id)
+            state = answer["Status"]["State"]
+            if state in ("COMPLETED", "FAILED", "CANCELED"):
+                ended[query_id] = time.time()
+                if state != "COMPLETED":
+                    failed[query_id] = f"state {state}"
+                return
+            await asyncio.sleep(interval)
+            interval = min(interval * 1.5, ceiling)
+    except Exception as err:
+        ended[query_id] = time.time()
+        failed[query_id] = repr(err)
+
+
+async def ours(harness: Harness) -> None:
+    """``prepared`` and ``plain`` (the parent sets the option in the environment): this package's
+    trigger. One subscription holds the shared pool's client across the warm-up and the N waits,
+    as a triggerer's pool is held by the waits it always has."""
+    from airflow_querystatus.clients import shared_pool
+
+    args, trigger = harness.args, harness.code.trigger
+    key = trigger(calculation_execution_id=args.warmup_id, verify=args.ca, poll_interval=args.poll_interval,
+                  max_poll_interval=args.max_poll_interval).client_key()
+    async with shared_pool().subscribe(key):
+        await harness.measure(functools.partial(drain, functools.partial(
+            trigger, verify=args.ca, poll_interval=args.poll_interval, max_poll_interval=args.max_poll_interval,
+            deadline=time.time() + 3600)))
+
+
+async def provider(harness: Harness) -> None:
+    """The amazon provider's pattern (benchmarks/provider_pattern.py): one client per trigger,
+    built inside the run, so nothing is shared with the warm-up."""
+    args = harness.args
+    await harness.measure(functools.partial(drain, functools.partial(
+        harness.code.provider_trigger, waiter_delay=max(1, round(args.poll_interval)), waiter_max_attempts=1000,
+        aws_conn_id="aws_default", region_name=REGION, verify=args.ca)))
+
+
+async def drain(new_trigger: Callable[..., Any], query_id: str, ended: dict[str, float],
+                failed: dict[str, str]) -> None:
+    """A trigger's wait, as the triggerer runs it: its first event ends it."""
+    trigger = new_trigger(calculation_execution_id=query_id)
+    try:
+        async for event in trigger.run():
+            ended[query_id] = time.time()
+            if event.payload.get("status") != "success":
+                failed[query_id] = f"event {event.payload}"
+            return
+    except Exception as err:
+        ended[query_id] = time.time()
+        failed[query_id] = repr(err)
+
+
+CHILD_SCENARIOS: dict[str, Callable[[Harness], Awaitable[None]]] = {
+    "floor": floor, "prepared": ours, "plain": ours, "provider": provider,
+}
+
+
+def child(args: argparse.Namespace) -> None:
+    """One run of one scenario, in a fresh process; its figures go to ``--out`` as JSON."""
+    startup_cpu = time.process_time()  # interpreter start and this script's stdlib imports
+    ids: list[str] = json.loads(Path(args.ids_file).read_text())
+    nofile_soft, _ = nofile_limit(raise_to_hard=len(ids) >= LARGE_N)
+    harness = Harness(args, import_waiting_code(), ids)
+    harness.run(CHILD_SCENARIOS[args.child])
+    Path(args.out).write_text(json.dumps(harness.report(startup_cpu, nofile_soft)))
 
 
 def main() -> None:
