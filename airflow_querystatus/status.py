@@ -179,8 +179,10 @@ class Emulated:
     #: Stopping a query in one of these states replaces the rest of its script with ``stopped``.
     stoppable: frozenset[str] = frozenset({"QUEUED", "RUNNING"})
     stopped: tuple[ScriptStep, ...] = ("CANCELED",)
-    #: What a failed query looks like (tests); by default the first failure state, with ``reason``.
+    #: What a failed query looks like (tests): ``failure`` as a script, else ``(pending, 1)`` then
+    #: ``failure_state`` (by default the only failure state, or ``FAILED``) with ``reason``.
     failure: tuple[ScriptStep, ...] = ()
+    failure_state: str | None = None
     reason: str | None = None
     #: One results page, rows ``start`` to ``end`` of a query created at ``created_at``.
     page: Callable[[float, int, int], dict[str, Any]] | None = None
@@ -189,6 +191,11 @@ class Emulated:
     #: Former names of this operation in the emulator's API, still accepted. Its name there
     #: (its *kind*) is the spec's ``key``, as in the metrics and the docs.
     aliases: tuple[str, ...] = ()
+    #: Members every answer of this kind carries besides its own (Neptune's ``"status": "200 OK"``).
+    envelope: Mapping[str, Any] = field(default_factory=dict)
+    #: What a call for an unknown id answers: the error code, and its message with ``{}`` for the
+    #: id; None: the protocol's usual answer.
+    unknown_id: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -232,6 +239,9 @@ class StatusSpec:
     success_states: frozenset[str]
     failure_states: frozenset[str]
     pending_states: frozenset[str]
+    #: Every state AWS documents, where botocore's model has no enum for it (the state lives in a
+    #: ``Document``, which the model leaves unshaped): the states above must cover them.
+    documented_states: frozenset[str] = frozenset()
     #: Where AWS explains a state (logged on change, quoted in failure messages).
     read_reason: Callable[[Mapping[str, Any]], Any] = field(default=lambda _response: None)
     #: Progress figures worth logging with each state change.
@@ -252,6 +262,8 @@ class StatusSpec:
     start_operation: str | None = None
     results_operation: str | None = None
     list_operation: str | None = None
+    #: Where the start call's answer carries the query's id; by default in its own member.
+    started_id: tuple[str, ...] = ()
     #: The AWS API reference page of the status call (docs site, provider metadata).
     doc_url: str | None = None
     #: How the emulator plays this operation, and its example pipeline.
@@ -263,6 +275,11 @@ class StatusSpec:
         """Arguments only this operation takes (its quirks' and its own), in its sensor,
         trigger and operator, and in the wait contract."""
         return tuple(extra for quirk in self.quirks for extra in quirk.extras) + self.arguments
+
+    @property
+    def started_id_path(self) -> tuple[str, ...]:
+        """The members, outermost first, that lead to the query's id in the start call's answer."""
+        return self.started_id or (self.identifiers[-1].api_name,)
 
     @property
     def vanishes(self) -> FinishedQueriesVanish | None:
@@ -333,10 +350,24 @@ def _check(spec: StatusSpec, services: Mapping[str, Service]) -> None:
         fail(f"`doc_url` must be the status call's AWS API reference page, got {spec.doc_url!r}.")
     if spec.emulated is not None and not spec.emulated.steps:
         fail("`emulated.steps` is empty; the emulator needs a default script.")
+    undocumented = spec.documented_states - spec.success_states - spec.failure_states - spec.pending_states
+    if undocumented:
+        fail(f"documented states {sorted(undocumented)} are neither success, failure nor pending states.")
+    if spec.emulated is not None and failure_state(spec) not in spec.failure_states:
+        fail(f"`emulated.failure_state` must name the failure state a failed query ends in (one of "
+             f"{sorted(spec.failure_states)}), got {spec.emulated.failure_state!r}.")
     if spec.example is not None:
         unknown = set(spec.example.scope) - set(names[:-1])
         if unknown:
             fail(f"`example.scope` names {sorted(unknown)}, which are not scope identifiers ({names[:-1]}).")
+
+
+def failure_state(spec: StatusSpec) -> str | None:
+    """The state a failed query of ``spec`` ends in, in the emulator's scripts and the tests:
+    ``emulated.failure_state``, else the only failure state, else ``FAILED``."""
+    if spec.emulated is not None and spec.emulated.failure_state is not None:
+        return spec.emulated.failure_state
+    return next(iter(spec.failure_states)) if len(spec.failure_states) == 1 else "FAILED"
 
 
 def build_registry(specs: tuple[StatusSpec, ...], services: Mapping[str, Service]) -> dict[str, StatusSpec]:

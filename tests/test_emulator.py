@@ -10,6 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from airflow_querystatus.emulator import EmulatorServer, ensure_loopback, model
+from airflow_querystatus.status import SPECS, StatusSpec
 
 
 def client(server: EmulatorServer, service: str):
@@ -96,3 +97,26 @@ def test_neptune_cancel_lists_cancelled_then_forgets(emulator_server, monkeypatc
     now[0] += 1.0  # the worker thread stops shortly after the cancel
     with pytest.raises(nep.exceptions.InvalidParameterException):
         nep.get_open_cypher_query_status(queryId=query.query_id)
+
+
+@pytest.mark.parametrize("spec", [s for s in SPECS.values() if s.emulated and s.example], ids=lambda s: s.key)
+def test_a_querys_faults_apply_to_the_calls_that_name_it(emulator_server, spec: StatusSpec) -> None:
+    """Whatever the spec calls its id (``QueryId``, ``queryId``, ``loadId``, ...), a fault planted
+    with a query is consumed by the status calls for that query, and by no other query's."""
+    assert spec.example is not None
+    pending = sorted(spec.pending_states)[0]
+    emulator = emulator_server.emulator
+    faulty, other = (emulator.add_query(spec.key, dict(spec.example.scope), steps=[pending], faults=faults)
+                     for faults in ([{"error": "AccessDeniedException", "count": 1}], []))
+    c = client(emulator_server, spec.service)
+
+    def status(query_id: str) -> dict:
+        params = spec.api_params({**spec.example.scope, spec.identifiers[-1].name: query_id})
+        return getattr(c, spec.operation)(**params)
+
+    assert spec.read_state(status(other.query_id)) == pending
+    with pytest.raises(ClientError) as err:
+        status(faulty.query_id)
+    assert err.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert spec.read_state(status(faulty.query_id)) == pending  # spent
+    assert (faulty.status_calls, other.status_calls) == (1, 1)
