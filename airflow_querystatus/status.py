@@ -574,6 +574,40 @@ NEPTUNE_GREMLIN_QUERY = _neptune_query(
     "// nightly-graph-load\ng.V().hasLabel('person').property('indexed', true).iterate()",
 )
 
+#: Neptune's bulk loader (REFERENCE.md §8): its state is in ``payload``, a Document in the model.
+_LOAD_PENDING = frozenset({"LOAD_NOT_STARTED", "LOAD_IN_QUEUE", "LOAD_IN_PROGRESS"})
+_LOAD_FAILURE = frozenset({
+    "LOAD_CANCELLED_BY_USER", "LOAD_CANCELLED_DUE_TO_ERRORS", "LOAD_UNEXPECTED_ERROR", "LOAD_FAILED",
+    "LOAD_S3_READ_ERROR", "LOAD_S3_ACCESS_DENIED_ERROR", "LOAD_DATA_DEADLOCK", "LOAD_FAILED_INVALID_REQUEST",
+    "LOAD_DATA_FAILED_DUE_TO_FEED_MODIFIED_OR_DELETED", "LOAD_FAILED_BECAUSE_DEPENDENCY_NOT_SATISFIED",
+    "LOAD_COMMITTED_W_WRITE_CONFLICTS"})
+_load_status = _path_getter("payload", "overallStatus", "status")
+
+NEPTUNE_LOADER_JOB = StatusSpec(
+    key="neptune_loader_job",
+    title="Neptune bulk load",
+    service="neptunedata",
+    operation="get_loader_job_status",
+    start_operation="start_loader_job", started_id=("payload", "loadId"), stop_operation="cancel_loader_job",
+    doc_url="https://docs.aws.amazon.com/neptune/latest/data-api/API_GetLoaderJobStatus.html",
+    identifiers=(Identifier("load_id", "loadId"),),
+    read_state=_load_status,
+    success_states=frozenset({"LOAD_COMPLETED"}), failure_states=_LOAD_FAILURE, pending_states=_LOAD_PENDING,
+    documented_states=_LOAD_PENDING | _LOAD_FAILURE | {"LOAD_COMPLETED"},
+    read_reason=lambda answer: "its data was committed with unresolved write conflicts: Neptune advises resuming "
+    "the load (mode RESUME)" if _load_status(answer) == "LOAD_COMMITTED_W_WRITE_CONFLICTS" else None,
+    progress={"records": _path_getter("payload", "overallStatus", "totalRecords")},
+    quirks=(EndpointArgument(),),
+    iam_action_name="neptune-db:GetLoaderJobStatus",
+    emulated=Emulated(
+        protocol="rest_json", envelope={"status": "200 OK"}, failure_state="LOAD_FAILED",
+        steps=(("LOAD_IN_QUEUE", 1), ("LOAD_IN_PROGRESS", 2), "LOAD_COMPLETED"),
+        stoppable=_LOAD_PENDING, stopped=("LOAD_CANCELLED_BY_USER",),
+        unknown_id=("BulkLoadIdNotFoundException", "Load id {} was not found"),
+    ),
+    example=Example({"example_neptune": "success"}),
+)
+
 ATHENA_CALCULATION_EXECUTION = StatusSpec(
     key="athena_calculation_execution",
     title="Athena calculation execution",
@@ -613,6 +647,7 @@ SPECS: dict[str, StatusSpec] = build_registry(
         NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_QUERY,
         NEPTUNE_OPEN_CYPHER_QUERY,
         NEPTUNE_GREMLIN_QUERY,
+        NEPTUNE_LOADER_JOB,
         ATHENA_CALCULATION_EXECUTION,
     ),
     SERVICES,

@@ -120,3 +120,24 @@ def test_a_querys_faults_apply_to_the_calls_that_name_it(emulator_server, spec: 
     assert err.value.response["Error"]["Code"] == "AccessDeniedException"
     assert spec.read_state(status(faulty.query_id)) == pending  # spent
     assert (faulty.status_calls, other.status_calls) == (1, 1)
+
+
+def test_neptune_bulk_loads_start_report_and_cancel_through_boto3(emulator_server) -> None:
+    nep = client(emulator_server, "neptunedata")
+    emulator_server.emulator.set_default_steps("neptune_loader_job", [("LOAD_IN_QUEUE", 1), "LOAD_IN_PROGRESS"])
+    started = nep.start_loader_job(source="s3://bucket/graph/", format="opencypher", s3BucketRegion="us-east-1",
+                                   iamRoleArn="arn:aws:iam::123456789012:role/NeptuneLoadFromS3", mode="AUTO")
+    load_id = started["payload"]["loadId"]
+    assert started["status"] == "200 OK"
+    status = [nep.get_loader_job_status(loadId=load_id, details=True, errors=True, page=1, errorsPerPage=5)
+              for _ in range(2)]
+    assert [s["payload"]["overallStatus"]["status"] for s in status] == ["LOAD_IN_QUEUE", "LOAD_IN_PROGRESS"]
+    assert nep.cancel_loader_job(loadId=load_id)["status"] == "200 OK"
+    assert nep.get_loader_job_status(loadId=load_id)["payload"]["overallStatus"]["status"] == "LOAD_CANCELLED_BY_USER"
+    with pytest.raises(nep.exceptions.BulkLoadIdNotFoundException) as err:
+        nep.get_loader_job_status(loadId="no-such-load")
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    assert "no-such-load" in err.value.response["detailedMessage"]
+    with pytest.raises(nep.exceptions.BadRequestException):  # what the model refuses, as Neptune does
+        nep.start_loader_job(source="s3://bucket/graph/", format="csv", s3BucketRegion="us-east-1",
+                             iamRoleArn="arn:aws:iam::123456789012:role/R", parallelism="EXTREME")
