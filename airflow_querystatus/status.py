@@ -179,8 +179,10 @@ class Emulated:
     #: Stopping a query in one of these states replaces the rest of its script with ``stopped``.
     stoppable: frozenset[str] = frozenset({"QUEUED", "RUNNING"})
     stopped: tuple[ScriptStep, ...] = ("CANCELED",)
-    #: What a failed query looks like (tests); by default the first failure state, with ``reason``.
+    #: What a failed query looks like (tests): ``failure`` as a script, else ``(pending, 1)`` then
+    #: ``failure_state`` (by default the only failure state, or ``FAILED``) with ``reason``.
     failure: tuple[ScriptStep, ...] = ()
+    failure_state: str | None = None
     reason: str | None = None
     #: One results page, rows ``start`` to ``end`` of a query created at ``created_at``.
     page: Callable[[float, int, int], dict[str, Any]] | None = None
@@ -189,6 +191,11 @@ class Emulated:
     #: Former names of this operation in the emulator's API, still accepted. Its name there
     #: (its *kind*) is the spec's ``key``, as in the metrics and the docs.
     aliases: tuple[str, ...] = ()
+    #: Members every answer of this kind carries besides its own (Neptune's ``"status": "200 OK"``).
+    envelope: Mapping[str, Any] = field(default_factory=dict)
+    #: What a call for an unknown id answers: the error code, and its message with ``{}`` for the
+    #: id; None: the protocol's usual answer.
+    unknown_id: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -232,6 +239,9 @@ class StatusSpec:
     success_states: frozenset[str]
     failure_states: frozenset[str]
     pending_states: frozenset[str]
+    #: Every state AWS documents, where botocore's model has no enum for it (the state lives in a
+    #: ``Document``, which the model leaves unshaped): the states above must cover them.
+    documented_states: frozenset[str] = frozenset()
     #: Where AWS explains a state (logged on change, quoted in failure messages).
     read_reason: Callable[[Mapping[str, Any]], Any] = field(default=lambda _response: None)
     #: Progress figures worth logging with each state change.
@@ -252,6 +262,8 @@ class StatusSpec:
     start_operation: str | None = None
     results_operation: str | None = None
     list_operation: str | None = None
+    #: Where the start call's answer carries the query's id; by default in its own member.
+    started_id: tuple[str, ...] = ()
     #: The AWS API reference page of the status call (docs site, provider metadata).
     doc_url: str | None = None
     #: How the emulator plays this operation, and its example pipeline.
@@ -263,6 +275,11 @@ class StatusSpec:
         """Arguments only this operation takes (its quirks' and its own), in its sensor,
         trigger and operator, and in the wait contract."""
         return tuple(extra for quirk in self.quirks for extra in quirk.extras) + self.arguments
+
+    @property
+    def started_id_path(self) -> tuple[str, ...]:
+        """The members, outermost first, that lead to the query's id in the start call's answer."""
+        return self.started_id or (self.identifiers[-1].api_name,)
 
     @property
     def vanishes(self) -> FinishedQueriesVanish | None:
@@ -333,10 +350,24 @@ def _check(spec: StatusSpec, services: Mapping[str, Service]) -> None:
         fail(f"`doc_url` must be the status call's AWS API reference page, got {spec.doc_url!r}.")
     if spec.emulated is not None and not spec.emulated.steps:
         fail("`emulated.steps` is empty; the emulator needs a default script.")
+    undocumented = spec.documented_states - spec.success_states - spec.failure_states - spec.pending_states
+    if undocumented:
+        fail(f"documented states {sorted(undocumented)} are neither success, failure nor pending states.")
+    if spec.emulated is not None and failure_state(spec) not in spec.failure_states:
+        fail(f"`emulated.failure_state` must name the failure state a failed query ends in (one of "
+             f"{sorted(spec.failure_states)}), got {spec.emulated.failure_state!r}.")
     if spec.example is not None:
         unknown = set(spec.example.scope) - set(names[:-1])
         if unknown:
             fail(f"`example.scope` names {sorted(unknown)}, which are not scope identifiers ({names[:-1]}).")
+
+
+def failure_state(spec: StatusSpec) -> str | None:
+    """The state a failed query of ``spec`` ends in, in the emulator's scripts and the tests:
+    ``emulated.failure_state``, else the only failure state, else ``FAILED``."""
+    if spec.emulated is not None and spec.emulated.failure_state is not None:
+        return spec.emulated.failure_state
+    return next(iter(spec.failure_states)) if len(spec.failure_states) == 1 else "FAILED"
 
 
 def build_registry(specs: tuple[StatusSpec, ...], services: Mapping[str, Service]) -> dict[str, StatusSpec]:
@@ -543,6 +574,40 @@ NEPTUNE_GREMLIN_QUERY = _neptune_query(
     "// nightly-graph-load\ng.V().hasLabel('person').property('indexed', true).iterate()",
 )
 
+#: Neptune's bulk loader (REFERENCE.md §8): its state is in ``payload``, a Document in the model.
+_LOAD_PENDING = frozenset({"LOAD_NOT_STARTED", "LOAD_IN_QUEUE", "LOAD_IN_PROGRESS"})
+_LOAD_FAILURE = frozenset({
+    "LOAD_CANCELLED_BY_USER", "LOAD_CANCELLED_DUE_TO_ERRORS", "LOAD_UNEXPECTED_ERROR", "LOAD_FAILED",
+    "LOAD_S3_READ_ERROR", "LOAD_S3_ACCESS_DENIED_ERROR", "LOAD_DATA_DEADLOCK", "LOAD_FAILED_INVALID_REQUEST",
+    "LOAD_DATA_FAILED_DUE_TO_FEED_MODIFIED_OR_DELETED", "LOAD_FAILED_BECAUSE_DEPENDENCY_NOT_SATISFIED",
+    "LOAD_COMMITTED_W_WRITE_CONFLICTS"})
+_load_status = _path_getter("payload", "overallStatus", "status")
+
+NEPTUNE_LOADER_JOB = StatusSpec(
+    key="neptune_loader_job",
+    title="Neptune bulk load",
+    service="neptunedata",
+    operation="get_loader_job_status",
+    start_operation="start_loader_job", started_id=("payload", "loadId"), stop_operation="cancel_loader_job",
+    doc_url="https://docs.aws.amazon.com/neptune/latest/data-api/API_GetLoaderJobStatus.html",
+    identifiers=(Identifier("load_id", "loadId"),),
+    read_state=_load_status,
+    success_states=frozenset({"LOAD_COMPLETED"}), failure_states=_LOAD_FAILURE, pending_states=_LOAD_PENDING,
+    documented_states=_LOAD_PENDING | _LOAD_FAILURE | {"LOAD_COMPLETED"},
+    read_reason=lambda answer: "its data was committed with unresolved write conflicts: Neptune advises resuming "
+    "the load (mode RESUME)" if _load_status(answer) == "LOAD_COMMITTED_W_WRITE_CONFLICTS" else None,
+    progress={"records": _path_getter("payload", "overallStatus", "totalRecords")},
+    quirks=(EndpointArgument(),),
+    iam_action_name="neptune-db:GetLoaderJobStatus",
+    emulated=Emulated(
+        protocol="rest_json", envelope={"status": "200 OK"}, failure_state="LOAD_FAILED",
+        steps=(("LOAD_IN_QUEUE", 1), ("LOAD_IN_PROGRESS", 2), "LOAD_COMPLETED"),
+        stoppable=_LOAD_PENDING, stopped=("LOAD_CANCELLED_BY_USER",),
+        unknown_id=("BulkLoadIdNotFoundException", "Load id {} was not found"),
+    ),
+    example=Example({"example_neptune": "success"}),
+)
+
 ATHENA_CALCULATION_EXECUTION = StatusSpec(
     key="athena_calculation_execution",
     title="Athena calculation execution",
@@ -582,6 +647,7 @@ SPECS: dict[str, StatusSpec] = build_registry(
         NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_QUERY,
         NEPTUNE_OPEN_CYPHER_QUERY,
         NEPTUNE_GREMLIN_QUERY,
+        NEPTUNE_LOADER_JOB,
         ATHENA_CALCULATION_EXECUTION,
     ),
     SERVICES,

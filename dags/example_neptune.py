@@ -1,8 +1,10 @@
 """Neptune openCypher and Gremlin: run a query with each operator; wait on a running query with each sensor.
+Neptune bulk loads: run one with the operator; wait on one started elsewhere with the sensor.
 
-The operators hold Neptune's synchronous execute call on the worker and follow their query
-by id. The sensors wait (deferred, no worker slot) on a query someone else runs, found by
-its text in ListOpenCypherQueries or ListGremlinQueries.
+The query operators hold Neptune's synchronous execute call on the worker and follow their
+query by id. The query sensors wait (deferred, no worker slot) on a query someone else runs,
+found by its text in ListOpenCypherQueries or ListGremlinQueries. A bulk load runs in Neptune
+itself, so its operator and sensor both wait deferred.
 """
 
 from __future__ import annotations
@@ -12,8 +14,16 @@ import datetime
 from airflow.providers.common.compat.sdk import DAG, Param, task
 
 from airflow_querystatus.hooks.neptune import NeptuneDataHook
-from airflow_querystatus.operators.neptune import NeptuneGremlinQueryOperator, NeptuneOpenCypherQueryOperator
-from airflow_querystatus.sensors.neptune import NeptuneGremlinQuerySensor, NeptuneOpenCypherQuerySensor
+from airflow_querystatus.operators.neptune import (
+    NeptuneGremlinQueryOperator,
+    NeptuneLoaderJobOperator,
+    NeptuneOpenCypherQueryOperator,
+)
+from airflow_querystatus.sensors.neptune import (
+    NeptuneGremlinQuerySensor,
+    NeptuneLoaderJobSensor,
+    NeptuneOpenCypherQuerySensor,
+)
 
 # Retry once: Airflow can mark a deferred task failed when its trigger fires within a second or two
 # (apache/airflow #66374, #71580, #72716); a retried operator re-attaches to its query (Airflow >= 3.3).
@@ -29,6 +39,9 @@ with DAG(
         # The instance endpoint; empty means the connection's endpoint_url.
         "endpoint_url": Param("", type="string"),
         "running_query_text": Param("nightly-graph-load", type="string"),
+        # What the bulk loads read, and the role Neptune reads the bucket with.
+        "load_source": Param("s3://graph-bucket/people/", type="string"),
+        "load_role_arn": Param("arn:aws:iam::123456789012:role/NeptuneLoadFromS3", type="string"),
     },
     tags=["querystatus", "example"],
 ):
@@ -69,9 +82,40 @@ with DAG(
                                       ("wait_for_gremlin_graph_load", NeptuneGremlinQuerySensor))
     ]
 
-    @task
-    def report(count: dict, count_gremlin: dict, load: dict, gremlin_load: dict) -> str:
-        return (f"people={count['results']} (Gremlin: {count_gremlin['results']}); "
-                f"graph loads {load['state']} / {gremlin_load['state']}")
+    LOAD = {"format": "csv", "s3_bucket_region": "us-east-1", "iam_role_arn": "{{ params.load_role_arn }}"}
+    bulk_load = NeptuneLoaderJobOperator(
+        task_id="bulk_load_people",
+        source="{{ params.load_source }}",
+        **LOAD,
+        mode="AUTO",
+        load_options={"failOnError": False, "parallelism": "MEDIUM"},
+        status_flags={"details": True},
+        endpoint_url="{{ params.endpoint_url }}",
+        deferrable=True,
+        poll_interval=1,
+    )
 
-    report(count.output, count_gremlin.output, waits[0].output, waits[1].output)
+    @task
+    def start_bulk_load(source: str, format: str, s3_bucket_region: str, iam_role_arn: str, endpoint_url: str) -> str:
+        """Someone else's load: StartLoaderJob's ``payload.loadId``."""
+        answer = NeptuneDataHook(endpoint_url=endpoint_url or None).conn.start_loader_job(
+            source=source, format=format, s3BucketRegion=s3_bucket_region, iamRoleArn=iam_role_arn)
+        return answer["payload"]["loadId"]
+
+    wait_for_bulk_load = NeptuneLoaderJobSensor(
+        task_id="wait_for_bulk_load",
+        load_id=start_bulk_load("{{ params.load_source }}", **LOAD, endpoint_url="{{ params.endpoint_url }}"),
+        endpoint_url="{{ params.endpoint_url }}",
+        deferrable=True,
+        poll_interval=1,
+        timeout=3600,
+    )
+
+    @task
+    def report(count: dict, count_gremlin: dict, load: dict, gremlin_load: dict, bulk: dict, waited: dict) -> str:
+        return (f"people={count['results']} (Gremlin: {count_gremlin['results']}); "
+                f"graph loads {load['state']} / {gremlin_load['state']}; bulk loads "
+                f"{bulk['overallStatus']['status']} / {waited['payload']['overallStatus']['status']}")
+
+    report(count.output, count_gremlin.output, waits[0].output, waits[1].output, bulk_load.output,
+           wait_for_bulk_load.output)

@@ -16,7 +16,7 @@ import pytest
 from airflow_querystatus.emulator import Emulator, Query
 from airflow_querystatus.operators.base import QueryOperator
 from airflow_querystatus.sensors.base import QueryStatusSensor
-from airflow_querystatus.status import SERVICES, SPECS, StatusSpec
+from airflow_querystatus.status import SERVICES, SPECS, StatusSpec, failure_state
 from airflow_querystatus.triggers.base import QueryStatusTrigger
 
 #: Fast polling and no botocore-level retries, so each test exercises our own engine.
@@ -54,7 +54,6 @@ class Case:
     @classmethod
     def of(cls, spec: StatusSpec) -> Case:
         assert spec.emulated is not None and spec.example is not None
-        failure = sorted(spec.failure_states)
         return cls(
             name=spec.key,
             kind=spec.key,
@@ -63,7 +62,7 @@ class Case:
             id_arg=spec.identifiers[-1].name,
             pending="RUNNING" if "RUNNING" in spec.pending_states else sorted(spec.pending_states)[0],
             success=sorted(spec.success_states)[0],
-            failure="FAILED" if "FAILED" in failure else failure[0],
+            failure=str(failure_state(spec)),
             reason=spec.emulated.reason,
             failure_script=spec.emulated.failure,
         )

@@ -10,6 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from airflow_querystatus.emulator import EmulatorServer, ensure_loopback, model
+from airflow_querystatus.status import SPECS, StatusSpec
 
 
 def client(server: EmulatorServer, service: str):
@@ -96,3 +97,47 @@ def test_neptune_cancel_lists_cancelled_then_forgets(emulator_server, monkeypatc
     now[0] += 1.0  # the worker thread stops shortly after the cancel
     with pytest.raises(nep.exceptions.InvalidParameterException):
         nep.get_open_cypher_query_status(queryId=query.query_id)
+
+
+@pytest.mark.parametrize("spec", [s for s in SPECS.values() if s.emulated and s.example], ids=lambda s: s.key)
+def test_a_querys_faults_apply_to_the_calls_that_name_it(emulator_server, spec: StatusSpec) -> None:
+    """Whatever the spec calls its id (``QueryId``, ``queryId``, ``loadId``, ...), a fault planted
+    with a query is consumed by the status calls for that query, and by no other query's."""
+    assert spec.example is not None
+    pending = sorted(spec.pending_states)[0]
+    emulator = emulator_server.emulator
+    faulty, other = (emulator.add_query(spec.key, dict(spec.example.scope), steps=[pending], faults=faults)
+                     for faults in ([{"error": "AccessDeniedException", "count": 1}], []))
+    c = client(emulator_server, spec.service)
+
+    def status(query_id: str) -> dict:
+        params = spec.api_params({**spec.example.scope, spec.identifiers[-1].name: query_id})
+        return getattr(c, spec.operation)(**params)
+
+    assert spec.read_state(status(other.query_id)) == pending
+    with pytest.raises(ClientError) as err:
+        status(faulty.query_id)
+    assert err.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert spec.read_state(status(faulty.query_id)) == pending  # spent
+    assert (faulty.status_calls, other.status_calls) == (1, 1)
+
+
+def test_neptune_bulk_loads_start_report_and_cancel_through_boto3(emulator_server) -> None:
+    nep = client(emulator_server, "neptunedata")
+    emulator_server.emulator.set_default_steps("neptune_loader_job", [("LOAD_IN_QUEUE", 1), "LOAD_IN_PROGRESS"])
+    started = nep.start_loader_job(source="s3://bucket/graph/", format="opencypher", s3BucketRegion="us-east-1",
+                                   iamRoleArn="arn:aws:iam::123456789012:role/NeptuneLoadFromS3", mode="AUTO")
+    load_id = started["payload"]["loadId"]
+    assert started["status"] == "200 OK"
+    status = [nep.get_loader_job_status(loadId=load_id, details=True, errors=True, page=1, errorsPerPage=5)
+              for _ in range(2)]
+    assert [s["payload"]["overallStatus"]["status"] for s in status] == ["LOAD_IN_QUEUE", "LOAD_IN_PROGRESS"]
+    assert nep.cancel_loader_job(loadId=load_id)["status"] == "200 OK"
+    assert nep.get_loader_job_status(loadId=load_id)["payload"]["overallStatus"]["status"] == "LOAD_CANCELLED_BY_USER"
+    with pytest.raises(nep.exceptions.BulkLoadIdNotFoundException) as err:
+        nep.get_loader_job_status(loadId="no-such-load")
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    assert "no-such-load" in err.value.response["detailedMessage"]
+    with pytest.raises(nep.exceptions.BadRequestException):  # what the model refuses, as Neptune does
+        nep.start_loader_job(source="s3://bucket/graph/", format="csv", s3BucketRegion="us-east-1",
+                             iamRoleArn="arn:aws:iam::123456789012:role/R", parallelism="EXTREME")

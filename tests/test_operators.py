@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from airflow_querystatus import compat
 from airflow_querystatus.compat import AirflowException, AirflowFailException
 from airflow_querystatus.exceptions import QueryExecutionFailedError
 from airflow_querystatus.operators.athena import AthenaCalculationExecutionOperator
+from airflow_querystatus.operators.base import QUERY_MEMORY_KEY
 from airflow_querystatus.operators.internet_monitor import InternetMonitorQueryOperator
 from airflow_querystatus.operators.neptune import (
     MARKER_PREFIX,
     NeptuneGremlinQueryOperator,
+    NeptuneLoaderJobOperator,
     NeptuneOpenCypherQueryOperator,
 )
 from airflow_querystatus.operators.network_flow_monitor import (
@@ -25,7 +30,7 @@ from airflow_querystatus.operators.network_flow_monitor import (
     NetworkFlowMonitorWorkloadInsightsTopContributorsQueryOperator,
 )
 from tests.cases import DEFERRABLE_OR_NOT
-from tests.harness import run_task
+from tests.harness import TaskStateStore, rebuild_trigger, run_task
 
 FAST: dict[str, Any] = {"poll_interval": 0.05, "max_poll_interval": 0.1, "wait_timeout": 30}
 WINDOW = {"start_time": "2026-11-01T00:00:00Z", "end_time": "2026-11-02T00:00:00Z"}
@@ -250,3 +255,91 @@ def test_neptune_operator_reports_a_query_cancelled_by_someone_else(operator_cla
     run = run_task(operator_class(task_id="q", query=f"{text} // cancel-me", **own, **FAST))
     assert isinstance(run.error, QueryExecutionFailedError)
     assert "CancelledByUserException" in str(run.error)
+
+
+#: A bulk load's required arguments.
+LOAD: dict[str, Any] = {"source": "s3://graph-bucket/people/", "format": "csv", "s3_bucket_region": "us-east-1",
+                        "iam_role_arn": "arn:aws:iam::123456789012:role/NeptuneLoadFromS3"}
+LOADER = "neptune_loader_job"
+
+
+def loader(**kwargs: Any) -> NeptuneLoaderJobOperator:
+    return NeptuneLoaderJobOperator(task_id="load", **LOAD, **{**FAST, **kwargs})
+
+
+@pytest.mark.parametrize("deferrable", DEFERRABLE_OR_NOT)
+def test_neptune_loader_operator_starts_the_load_and_returns_its_final_payload(deferrable: bool, emulator) -> None:
+    run = run_task(loader(mode="RESUME", load_options={"parallelism": "HIGH", "failOnError": False},
+                          status_flags={"details": True, "errors": True}, deferrable=deferrable))
+    assert run.outcome == "success", run.error
+    assert run.value == {"overallStatus": {"status": "LOAD_COMPLETED"}}  # the payload, without "status"
+    assert run.deferrals == (1 if deferrable else 0)
+    load = emulator.query(run.ti.xcom["identifiers"]["load_id"])
+    # StartLoaderJob's body as the model names it (s3BucketRegion travels as "region").
+    assert json.loads(str(load.text)) == {
+        "source": "s3://graph-bucket/people/", "format": "csv", "region": "us-east-1",
+        "iamRoleArn": LOAD["iam_role_arn"], "mode": "RESUME", "parallelism": "HIGH", "failOnError": False}
+    assert set(NeptuneLoaderJobOperator.template_fields) >= {"source", "iam_role_arn", "load_options", "endpoint_url"}
+
+
+def test_a_load_committed_with_write_conflicts_fails_advising_to_resume_it(emulator) -> None:
+    emulator.set_default_steps(LOADER, [("LOAD_IN_PROGRESS", 1), "LOAD_COMMITTED_W_WRITE_CONFLICTS"])
+    run = run_task(loader())
+    assert isinstance(run.error, QueryExecutionFailedError)  # retryable: a retry starts the load again
+    assert "LOAD_COMMITTED_W_WRITE_CONFLICTS" in str(run.error) and "resuming" in str(run.error)
+
+
+@pytest.mark.parametrize("deferrable", DEFERRABLE_OR_NOT)
+def test_the_wait_timeout_cancels_the_load(deferrable: bool, emulator) -> None:
+    emulator.set_default_steps(LOADER, ["LOAD_IN_PROGRESS"])
+    run = run_task(loader(deferrable=deferrable, wait_timeout=0.5))
+    assert isinstance(run.error, AirflowException) and "wait_timeout" in str(run.error)
+    load = emulator.query(run.ti.xcom["identifiers"]["load_id"])
+    assert load.stopped and emulator.peek(load).state == "LOAD_CANCELLED_BY_USER"
+
+
+def test_killing_the_worker_task_cancels_the_load(emulator) -> None:
+    emulator.set_default_steps(LOADER, ["LOAD_IN_PROGRESS"])
+    operator = loader(deferrable=False)
+
+    def kill_once_polling() -> None:
+        for _ in range(200):
+            if operator._started is not None and emulator.query(operator._started["load_id"]).status_calls:
+                break
+            time.sleep(0.05)
+        operator.on_kill()
+
+    killer = threading.Thread(target=kill_once_polling, daemon=True)
+    killer.start()
+    run = run_task(operator)  # ends when the wait sees LOAD_CANCELLED_BY_USER
+    killer.join(10)
+    load = emulator.query(run.ti.xcom["identifiers"]["load_id"])
+    assert load.stopped and isinstance(run.error, QueryExecutionFailedError)
+    assert "LOAD_CANCELLED_BY_USER" in str(run.error)
+
+
+@pytest.mark.prepared_sensitive
+def test_killing_a_deferred_load_cancels_it(emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_querystatus.triggers.neptune import NeptuneLoaderJobTrigger
+    from tests.test_kill_safety import cancel_like_the_triggerer
+
+    async def killed_by_a_user(ti: object) -> str:
+        return "failed"
+
+    monkeypatch.setattr(compat, "_read_state", killed_by_a_user)
+    load = emulator.add_query(LOADER, steps=["LOAD_IN_PROGRESS"])
+    trigger = rebuild_trigger(NeptuneLoaderJobTrigger(load_id=load.query_id, stop_on_kill=True, poll_interval=0.05))
+    trigger.task_instance = SimpleNamespace(dag_id="d", task_id="t", run_id="r", map_index=-1)
+    asyncio.run(cancel_like_the_triggerer(trigger, load))  # type: ignore[arg-type]
+    assert load.stopped and emulator.peek(load).state == "LOAD_CANCELLED_BY_USER"
+
+
+@pytest.mark.skipif(not compat.REATTACH.available, reason="re-attach needs Airflow >= 3.3")
+def test_a_retried_load_task_reattaches_to_the_load_that_still_runs(emulator) -> None:
+    load = emulator.add_query(LOADER, steps=[("LOAD_IN_PROGRESS", 2), "LOAD_COMPLETED"])
+    store = TaskStateStore({QUERY_MEMORY_KEY: {"load_id": load.query_id}})
+    starts = emulator.requests.get("start_loader_job", 0)
+    run = run_task(loader(), try_number=2, task_state_store=store)
+    assert run.outcome == "success", run.error
+    assert emulator.requests.get("start_loader_job", 0) == starts and load.status_calls >= 3  # no second load
+    assert run.value["overallStatus"]["status"] == "LOAD_COMPLETED"

@@ -13,6 +13,7 @@ from airflow.triggers.base import TaskSuccessEvent
 
 from airflow_querystatus.clients import shared_pool
 from airflow_querystatus.compat import START_FROM_TRIGGER
+from airflow_querystatus.status import SPECS
 from airflow_querystatus.triggers.athena import AthenaCalculationExecutionTrigger
 from airflow_querystatus.triggers.base import QueryStatusTrigger
 from airflow_querystatus.triggers.internet_monitor import InternetMonitorQueryTrigger
@@ -21,6 +22,7 @@ from airflow_querystatus.triggers.network_flow_monitor import (
     NetworkFlowMonitorTopContributorsQueryTrigger,
     NetworkFlowMonitorWorkloadInsightsTopContributorsDataQueryTrigger,
 )
+from tests.cases import trigger_class
 from tests.harness import first_event, rebuild_trigger, run_task, until_polled
 
 #: Every test here runs triggers, whose status polls [querystatus] prepared_status_calls changes.
@@ -45,6 +47,10 @@ TRIGGERS: list[QueryStatusTrigger] = [
         deadline=1.8e9,
     ),
 ]
+
+#: ...and the trigger of every other operation in the registry, with its identifiers only.
+TRIGGERS += [cls(**{ident.name: "q-1" for ident in spec.identifiers}) for spec in SPECS.values()
+             if (cls := trigger_class(spec)) not in {type(t) for t in TRIGGERS}]
 
 
 @pytest.mark.parametrize("trigger", TRIGGERS, ids=lambda t: type(t).__name__)

@@ -2,43 +2,32 @@
 
 Neptune lists only running, waiting and cancelling queries: any other id is answered with
 400 ``InvalidParameterException``, its text in ``detailedMessage`` (REFERENCE.md §4). The
-execute call answers only when the query ends, with no query id. Routes and the execute
-call's body and result names come from botocore's service model.
+execute call answers only when the query ends, with no query id. Routes, the execute call's
+body and result names and the error shapes come from botocore's service model. (Neptune's bulk
+loader is plain rest-json: :mod:`.rest_json`.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from typing import Any
 
 from aiohttp import web
 
 from airflow_querystatus.emulator.model import ControlError, Emulator, Query
-from airflow_querystatus.emulator.validation import Problem, message, route
-from airflow_querystatus.emulator.wire import ERROR_STATUS, AwsError, Route, json_response, operation_model
+from airflow_querystatus.emulator.rest_json import error_for, invalid_for
+from airflow_querystatus.emulator.validation import route
+from airflow_querystatus.emulator.wire import AwsError, Route, operation_model
 from airflow_querystatus.status import StatusSpec
-
-#: Neptune throttles with 500.
-_STATUS = {**ERROR_STATUS, "ThrottlingException": 500}
-
-
-def error(code: str, message: str) -> web.Response:
-    body = {"code": code, "requestId": str(uuid.uuid4()), "detailedMessage": message}
-    return json_response(body, _STATUS.get(code, 400))
-
-
-def invalid(found: list[Problem]) -> AwsError:
-    """Neptune's engine names a missing parameter with MissingParameterException and refuses
-    other bad input with BadRequestException (400 both; the wording is AWS's usual one)."""
-    code = "MissingParameterException" if all(p.missing for p in found) else "BadRequestException"
-    return AwsError(code, message(found))
 
 
 def routes(emulator: Emulator, spec: StatusSpec) -> list[Route]:
     assert spec.emulated is not None
     kind = spec.key
+    # Neptune Data's errors: ``{"code", "requestId", "detailedMessage"}``, throttling with 500;
+    # bad input is MissingParameterException or BadRequestException (all from botocore's model).
+    error, invalid = error_for(spec.service), invalid_for(spec.service)
     listed = spec.pending_states | spec.failure_states | {"WAITING"}
     execute = operation_model(spec.service, str(spec.start_operation))
     text_member = next(iter(execute.input_shape.required_members))

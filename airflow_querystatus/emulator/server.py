@@ -1,12 +1,12 @@
 """The emulator's HTTP side: one aiohttp application over every operation in the registry.
 
 Each operation is served by its wire protocol's module (``StatusSpec.emulated.protocol``):
-:mod:`.rest_json` (Internet Monitor, Network Flow Monitor), :mod:`.neptune` (Neptune Data's
-REST dialect), :mod:`.json_1_1` (Athena); :mod:`.sts` serves AssumeRole. Errors come back in
-each protocol's own shape, so botocore raises exactly the exception classes it raises against
-AWS. This module adds fault injection, expired keys and the control API under ``/_emulator/``.
-Signatures made with a key the emulator knows are verified (:mod:`.sigv4`); others are not
-checked. The server binds loopback addresses only.
+:mod:`.rest_json` (Internet Monitor, Network Flow Monitor, Neptune's bulk loader),
+:mod:`.neptune` (Neptune Data's query languages), :mod:`.json_1_1` (Athena); :mod:`.sts`
+serves AssumeRole. Errors come back in each service's own shape, so botocore raises exactly
+the exception classes it raises against AWS. This module adds fault injection, expired keys
+and the control API under ``/_emulator/``. Signatures made with a key the emulator knows are
+verified (:mod:`.sigv4`); others are not checked. The server binds loopback addresses only.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from airflow_querystatus.emulator.model import (
     resolve_kind,
 )
 from airflow_querystatus.emulator.sts import access_key, assume_role
-from airflow_querystatus.emulator.wire import AwsError, ErrorShape, Route, json_response
+from airflow_querystatus.emulator.wire import AwsError, ErrorShape, Route, json_response, uri_label
 
 _json = json_response
 _ROUTED = {"rest_json": rest_json.routes, "neptune": neptune.routes}
@@ -60,7 +60,9 @@ class EmulatorApp:
                 operations |= json_1_1.OPERATIONS
                 continue
             for route in _ROUTED[spec.emulated.protocol](self.emulator, spec):
-                r.add_route(route.method, route.path, self._handler(route))
+                # Faults find their query by the label that carries its own id in this route.
+                label = uri_label(spec.service, route.operation, spec.identifiers[-1].api_name)
+                r.add_route(route.method, route.path, self._handler(route, label))
                 operations.add(route.operation)
         # Faults may name only these: a misspelt name would never fire.
         self.emulator.operations = frozenset(operations)
@@ -77,9 +79,9 @@ class EmulatorApp:
         r.add_get("/_emulator/history", self.control_history)
         return app
 
-    def _handler(self, route: Route) -> Handler:
+    def _handler(self, route: Route, label: str | None) -> Handler:
         async def handle(request: web.Request) -> web.StreamResponse:
-            query_id = request.match_info.get("queryId") or request.match_info.get("QueryId")
+            query_id = request.match_info.get(label) if label else None
             return await self._serve(request, route.error, route.operation, lambda: route.answer(request), query_id)
 
         return handle

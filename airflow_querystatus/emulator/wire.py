@@ -62,7 +62,8 @@ def json_response(body: Any, status: int = 200, content_type: str = "application
 
 
 @cache
-def _model(service: str) -> Any:
+def service_model(service: str) -> Any:
+    """botocore's model of ``service`` (boto3 client name)."""
     import botocore.session
 
     return botocore.session.get_session().get_service_model(service)
@@ -73,7 +74,7 @@ def operation_model(service: str, operation: str) -> Any:
     """botocore's model of ``service``'s boto3 method ``operation`` (snake_case)."""
     from botocore import xform_name
 
-    model = _model(service)
+    model = service_model(service)
     name = next(n for n in model.operation_names if xform_name(n) == operation)
     return model.operation_model(name)
 
@@ -87,6 +88,15 @@ def http_route(service: str, operation: str) -> tuple[str, str]:
     http = operation_model(service, operation).http
     path = http["requestUri"].split("?", 1)[0]
     return http["method"], path.replace("}", ":[^/]+}").replace("+:[^/]+}", ":.+}")
+
+
+def uri_label(service: str, operation: str, member: str) -> str | None:
+    """The path label that carries the input ``member`` of ``operation``, if its model puts it in the URI."""
+    shape = operation_model(service, operation).input_shape
+    found = shape.members.get(member) if shape is not None else None
+    if found is None or found.serialization.get("location") != "uri":
+        return None
+    return str(found.serialization.get("name", member))
 
 
 def member_named(shape: Any, *lowercase: str) -> str | None:

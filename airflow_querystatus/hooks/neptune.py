@@ -1,4 +1,4 @@
-"""Hook for the Neptune Data API (openCypher and Gremlin query status)."""
+"""Hook for the Neptune Data API (openCypher and Gremlin query status, bulk load status)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from airflow.providers.amazon.aws.utils.connection_wrapper import AwsConnectionWrapper
 
 from airflow_querystatus.hooks.base import QueryStatusHook
-from airflow_querystatus.status import NEPTUNE_GREMLIN_QUERY, NEPTUNE_OPEN_CYPHER_QUERY
+from airflow_querystatus.status import NEPTUNE_GREMLIN_QUERY, NEPTUNE_LOADER_JOB, NEPTUNE_OPEN_CYPHER_QUERY
 
 
 class NeptuneDataHook(QueryStatusHook):
@@ -45,3 +45,6 @@ class NeptuneDataHook(QueryStatusHook):
     def get_gremlin_query_status(self, query_id: str) -> dict[str, Any]:
         """GetGremlinQueryStatus; raises InvalidParameterException once the query ended."""
         return self.get_status(NEPTUNE_GREMLIN_QUERY, {"query_id": query_id})
+
+    def get_loader_job_status(self, load_id: str) -> dict[str, Any]:
+        return self.get_status(NEPTUNE_LOADER_JOB, {"load_id": load_id})

@@ -1,4 +1,5 @@
-"""Operators: run a Neptune openCypher or Gremlin query, following it by id, cancelling it on kill.
+"""Operators: run a Neptune openCypher or Gremlin query, following it by id, cancelling it on kill
+(and :class:`NeptuneLoaderJobOperator`, an ordinary deferrable operator for bulk loads).
 
 Neptune's ExecuteOpenCypherQuery and ExecuteGremlinQuery are synchronous: the answer (and the
 only report of the outcome) arrives on the HTTP connection that sent the query, and neither
@@ -33,7 +34,7 @@ from airflow_querystatus.exceptions import QueryExecutionFailedError
 from airflow_querystatus.hooks.neptune import NeptuneDataHook
 from airflow_querystatus.operators.base import QueryOperator, template_fields_with
 from airflow_querystatus.polling import Outcome, PollSchedule, StatusTracker, Verdict
-from airflow_querystatus.status import NEPTUNE_GREMLIN_QUERY, NEPTUNE_OPEN_CYPHER_QUERY
+from airflow_querystatus.status import NEPTUNE_GREMLIN_QUERY, NEPTUNE_LOADER_JOB, NEPTUNE_OPEN_CYPHER_QUERY
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -226,6 +227,43 @@ class NeptuneGremlinQueryOperator(NeptuneQueryOperator):
     query_member = "gremlinQuery"
     result_member = "result"
     sensor_name = "NeptuneGremlinQuerySensor"
+
+
+class NeptuneLoaderJobOperator(QueryOperator):
+    """Start a Neptune bulk load from S3 (StartLoaderJob), wait for LOAD_COMPLETED, and return the
+    final GetLoaderJobStatus ``payload``. The load runs in Neptune: ``deferrable=True`` is honoured.
+
+    :param source: The S3 URI to load. (templated)
+    :param format: ``csv``, ``opencypher``, ``ntriples``, ``nquads``, ``rdfxml`` or ``turtle``. (templated)
+    :param s3_bucket_region: The bucket's region. (templated)
+    :param iam_role_arn: The IAM role Neptune reads the bucket with. (templated)
+    :param mode: ``NEW``, ``RESUME`` or ``AUTO`` (Neptune's default). (templated)
+    :param load_options: Other StartLoaderJob members by API name, e.g. ``{"failOnError": False,
+        "parallelism": "HIGH", "queueRequest": True}``. (templated)
+    :param status_flags: Flags of the final status call, e.g. ``{"details": True, "errors": True}``.
+    :param endpoint_url: The Neptune cluster endpoint; the connection's if not given. (templated)
+    """
+
+    spec = NEPTUNE_LOADER_JOB
+    template_fields: Sequence[str] = template_fields_with(
+        "source", "format", "s3_bucket_region", "iam_role_arn", "mode", "load_options")
+
+    def __init__(self, *, source: str, format: str, s3_bucket_region: str, iam_role_arn: str, mode: str | None = None,
+                 load_options: dict[str, Any] | None = None, status_flags: dict[str, Any] | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.source, self.format, self.s3_bucket_region, self.mode = source, format, s3_bucket_region, mode
+        self.iam_role_arn, self.load_options, self.status_flags = iam_role_arn, load_options, status_flags
+
+    def start_query(self, context: Context) -> dict[str, str]:
+        answer = self.hook.conn.start_loader_job(
+            source=self.source, format=self.format, s3BucketRegion=self.s3_bucket_region, iamRoleArn=self.iam_role_arn,
+            **({"mode": self.mode} if self.mode else {}), **(self.load_options or {}))
+        return {"load_id": answer["payload"]["loadId"]}
+
+    def fetch_results(self, identifiers: dict[str, str]) -> Any:
+        status = self.hook.conn.get_loader_job_status(loadId=identifiers["load_id"], **(self.status_flags or {}))
+        return status["payload"]
 
 
 #: What the schedule is told after each wait: the query is still running.

@@ -1,11 +1,11 @@
-"""Sensors for Neptune openCypher and Gremlin queries."""
+"""Sensors for Neptune openCypher and Gremlin queries and bulk loads."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from airflow_querystatus.sensors.base import QueryStatusSensor
-from airflow_querystatus.status import NEPTUNE_GREMLIN_QUERY, NEPTUNE_OPEN_CYPHER_QUERY
+from airflow_querystatus.status import NEPTUNE_GREMLIN_QUERY, NEPTUNE_LOADER_JOB, NEPTUNE_OPEN_CYPHER_QUERY
 
 #: How every Neptune query sensor waits (the front doors' docstrings end with it).
 _HOW_IT_WAITS = """
@@ -50,3 +50,18 @@ class NeptuneGremlinQuerySensor(_NeptuneQuerySensor):
     __doc__ = "Wait for a Neptune Gremlin query (ListGremlinQueries gives its id).\n" + _HOW_IT_WAITS
 
     spec = NEPTUNE_GREMLIN_QUERY
+
+
+class NeptuneLoaderJobSensor(QueryStatusSensor):
+    """Wait for a Neptune bulk load to reach LOAD_COMPLETED; the other final LOAD_* states fail
+    (LOAD_COMMITTED_W_WRITE_CONFLICTS saying to resume the load).
+
+    :param load_id: The load's id (StartLoaderJob's ``payload.loadId``). (templated)
+    :param endpoint_url: The Neptune cluster endpoint (``https://<cluster endpoint>:8182``); the
+        connection's ``endpoint_url`` if not given. (templated)
+    """
+
+    spec = NEPTUNE_LOADER_JOB
+
+    def __init__(self, *, load_id: str, endpoint_url: str | None = None, **kwargs: Any) -> None:
+        super().__init__(load_id=load_id, endpoint_url=endpoint_url, **kwargs)

@@ -1,8 +1,8 @@
-"""Triggers for Neptune openCypher and Gremlin queries."""
+"""Triggers for Neptune openCypher and Gremlin queries and bulk loads."""
 
 from __future__ import annotations
 
-from airflow_querystatus.status import NEPTUNE_GREMLIN_QUERY, NEPTUNE_OPEN_CYPHER_QUERY
+from airflow_querystatus.status import NEPTUNE_GREMLIN_QUERY, NEPTUNE_LOADER_JOB, NEPTUNE_OPEN_CYPHER_QUERY
 from airflow_querystatus.triggers.base import QueryStatusTrigger
 
 #: How every Neptune query trigger waits (the front doors' docstrings end with it).
@@ -32,3 +32,14 @@ class NeptuneGremlinQueryTrigger(QueryStatusTrigger):
     __doc__ = "Wait for a Neptune Gremlin query (ListGremlinQueries gives its id).\n" + _HOW_IT_WAITS
 
     spec = NEPTUNE_GREMLIN_QUERY
+
+
+class NeptuneLoaderJobTrigger(QueryStatusTrigger):
+    """Wait for a Neptune bulk load (GetLoaderJobStatus) to reach LOAD_COMPLETED; the other final
+    LOAD_* states fail.
+
+    :param load_id: The load's id (StartLoaderJob's ``payload.loadId``).
+    :param endpoint_url: The Neptune cluster endpoint; the connection's ``endpoint_url`` if not given.
+    """
+
+    spec = NEPTUNE_LOADER_JOB
