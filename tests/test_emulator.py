@@ -96,3 +96,21 @@ def test_neptune_cancel_lists_cancelled_then_forgets(emulator_server, monkeypatc
     now[0] += 1.0  # the worker thread stops shortly after the cancel
     with pytest.raises(nep.exceptions.InvalidParameterException):
         nep.get_open_cypher_query_status(queryId=query.query_id)
+
+
+def test_json_services_are_found_by_the_target_prefix_of_their_model() -> None:
+    """JSON 1.1 services come from botocore's model metadata, not from a table of prefixes."""
+    import botocore.session
+
+    from airflow_querystatus.emulator import json_1_1
+    from airflow_querystatus.status import SPECS
+
+    served = json_1_1.services(model.Emulator(), SPECS.values())
+    for prefix, service in served.items():
+        metadata = botocore.session.get_session().get_service_model(service.service).metadata
+        assert prefix == f"{metadata['targetPrefix']}." and metadata["protocol"] == "json"
+        assert service.content_type == f"application/x-amz-json-{metadata['jsonVersion']}"
+        for spec, _handler in service.handlers.values():
+            assert spec.emulated is not None and spec.emulated.protocol == "json_1_1"
+    assert {s.service for s in served.values()} == {
+        s.service for s in SPECS.values() if s.emulated is not None and s.emulated.protocol == "json_1_1"}

@@ -62,7 +62,8 @@ def json_response(body: Any, status: int = 200, content_type: str = "application
 
 
 @cache
-def _model(service: str) -> Any:
+def service_model(service: str) -> Any:
+    """botocore's model of ``service`` (boto3 client name)."""
     import botocore.session
 
     return botocore.session.get_session().get_service_model(service)
@@ -73,7 +74,7 @@ def operation_model(service: str, operation: str) -> Any:
     """botocore's model of ``service``'s boto3 method ``operation`` (snake_case)."""
     from botocore import xform_name
 
-    model = _model(service)
+    model = service_model(service)
     name = next(n for n in model.operation_names if xform_name(n) == operation)
     return model.operation_model(name)
 
