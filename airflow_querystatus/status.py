@@ -210,6 +210,11 @@ class StatusSpec:
     read_reason: Callable[[Mapping[str, Any]], Any] = field(default=lambda _response: None)
     #: Progress figures worth logging with each state change.
     progress: Mapping[str, Callable[[Mapping[str, Any]], Any]] = field(default_factory=dict)
+    #: Members of the status answer left out of what sensors and triggers return, log and put in
+    #: their events (e.g. the result rows, when the status call is also the results call): the
+    #: task's XCom and the trigger event stay small however big the answer. An operator reads
+    #: them with its ``results_operation``.
+    omitted_members: frozenset[str] = frozenset()
     #: Error codes meaning the id is not (yet) known: given a short grace period, since a
     #: just-started query may not be visible everywhere yet.
     not_found_codes: frozenset[str] = frozenset({"ResourceNotFoundException"})
@@ -305,6 +310,8 @@ def _check(spec: StatusSpec, services: Mapping[str, Service]) -> None:
         fail(f"extras {extra_names} repeat a name (a quirk brings some of them).")
     if not (spec.doc_url or "").startswith("https://docs.aws.amazon.com/"):
         fail(f"`doc_url` must be the status call's AWS API reference page, got {spec.doc_url!r}.")
+    if isinstance(spec.omitted_members, str) or getattr(spec.read_state, "path", ("",))[0] in spec.omitted_members:
+        fail(f"`omitted_members` must be a set of member names other than the state's, got {spec.omitted_members!r}.")
     if spec.emulated is not None and not spec.emulated.steps:
         fail("`emulated.steps` is empty; the emulator needs a default script.")
     if spec.example is not None:

@@ -28,7 +28,9 @@ def _operation(spec: StatusSpec, name: str):
 def test_every_operation_and_member_exists_in_the_service_model(spec: StatusSpec) -> None:
     status = _operation(spec, spec.operation)
     api_names = {ident.api_name for ident in spec.identifiers}
-    assert api_names == set(status.input_shape.members), spec.key
+    # The identifiers are the status call's required members (others, such as a page size, are optional).
+    assert set(status.input_shape.required_members) <= api_names <= set(status.input_shape.members), spec.key
+    assert spec.omitted_members <= set(status.output_shape.members), spec.key
     for name in (spec.stop_operation, spec.start_operation, spec.results_operation, spec.list_operation):
         if name is not None:
             _operation(spec, name)
@@ -69,6 +71,8 @@ def test_provider_info_lists_every_services_modules() -> None:
         ({"identifiers": ()}, "`identifiers` is empty"),
         ({"success_states": frozenset()}, "`success_states` is empty"),
         ({"failure_states": frozenset({"SUCCEEDED"})}, "both success and failure"),
+        ({"omitted_members": frozenset({"Status"})}, "`omitted_members` must be a set of member names other"),
+        ({"omitted_members": "Rows"}, "`omitted_members` must be a set of member names other"),
     ],
 )
 def test_a_wrong_declaration_fails_naming_the_spec_and_the_mistake(change: dict, complaint: str) -> None:
