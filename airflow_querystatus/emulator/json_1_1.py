@@ -60,8 +60,9 @@ class Queries:
         assert spec.emulated is not None
         self.emulator = emulator
         self.spec = spec
-        self.not_found = _declared(spec.service, spec.operation, sorted(spec.not_found_codes),
-                                   "ResourceNotFoundException")
+        # An unknown id is answered as a bad parameter, as the other emulated services do (what AWS
+        # answers is not documented; a ResourceNotFoundException would be waited out for a grace period).
+        self.not_found = _validation_code(spec.service, spec.operation)
 
     def handlers(self) -> dict[str, Handler]:
         spec = self.spec
