@@ -349,6 +349,7 @@ SERVICES: dict[str, Service] = {
                 "NetworkFlowMonitorHook"),
         Service("neptunedata", "neptune", "Amazon Neptune Data API", "NeptuneDataHook"),
         Service("athena", "athena", "Amazon Athena (Spark calculations)", "AthenaCalculationHook"),
+        Service("logs", "logs", "Amazon CloudWatch Logs (Logs Insights)", "CloudWatchLogsInsightsHook"),
     )
 }
 
@@ -555,6 +556,37 @@ ATHENA_CALCULATION_EXECUTION = StatusSpec(
     example=Example({"example_athena_spark": "success", "example_athena_spark_failing": "failed"}),
 )
 
+LOGS_INSIGHTS_QUERY = StatusSpec(  # REFERENCE.md section 7: GetQueryResults is the status call and the results
+    key="logs_insights_query",
+    title="CloudWatch Logs Insights query",
+    service="logs",
+    operation="get_query_results",
+    start_operation="start_query",
+    results_operation="get_query_results",
+    stop_operation="stop_query",
+    doc_url="https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_GetQueryResults.html",
+    identifiers=(Identifier("query_id", "queryId", max_length=256),),
+    read_state=_path_getter("status"),
+    success_states=frozenset({"Complete"}),
+    failure_states=frozenset({"Failed", "Cancelled", "Timeout"}),
+    pending_states=frozenset({"Scheduled", "Running", "Unknown"}),  # Unknown: undocumented, logged, waited on
+    progress={"records_matched": _path_getter("statistics", "recordsMatched"),
+              "bytes_scanned": _path_getter("statistics", "bytesScanned")},
+    omitted_members=frozenset({"results"}),
+    emulated=Emulated(
+        protocol="json_1_1", steps=(("Scheduled", 1), ("Running", 2), "Complete"),
+        stoppable=frozenset({"Scheduled", "Running", "Unknown"}), stopped=("Cancelled",),
+        demo_steps=({"state": "Scheduled", "seconds": 1}, {"state": "Running", "seconds": 6}, "Complete"),
+        page=lambda created, start, end: {
+            "results": [[{"field": "@timestamp", "value": _iso(created - i)},
+                         {"field": "@message", "value": f"ERROR {i}"}, {"field": "@ptr", "value": f"p{i}"}]
+                        for i in range(start, end)],
+            "statistics": {"recordsMatched": float(end), "recordsScanned": end * 100.0, "bytesScanned": end * 1e4},
+        },
+    ),
+    example=Example({"example_logs_insights": "success"}),
+)
+
 SPECS: dict[str, StatusSpec] = build_registry(
     (
         INTERNET_MONITOR_QUERY,
@@ -564,6 +596,7 @@ SPECS: dict[str, StatusSpec] = build_registry(
         NEPTUNE_OPEN_CYPHER_QUERY,
         NEPTUNE_GREMLIN_QUERY,
         ATHENA_CALCULATION_EXECUTION,
+        LOGS_INSIGHTS_QUERY,
     ),
     SERVICES,
 )
