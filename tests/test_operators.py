@@ -332,3 +332,20 @@ def test_logs_insights_start_time_accepts_epoch_datetimes_and_iso_text() -> None
 
     moment = datetime.datetime(2026, 11, 1, tzinfo=datetime.timezone.utc)
     assert _epoch(moment) == _epoch("2026-11-01T00:00:00+00:00") == _epoch("1793491200") == 1793491200
+
+
+def test_logs_insights_operator_reads_every_next_token_page(emulator) -> None:
+    """GetQueryResults pages with ``nextToken`` (botocore >= 1.40's model); the emulator answers one page."""
+    from unittest import mock
+
+    pages = {None: {"status": "Complete", "results": [[{"field": "n", "value": "1"}]], "nextToken": "t2"},
+             "t2": {"status": "Complete", "results": [[{"field": "n", "value": "2"}, {"field": "@ptr", "value": "p"}]],
+                    "statistics": {"recordsMatched": 2.0}}}
+    client = mock.Mock()
+    client.get_query_results.side_effect = lambda queryId, nextToken=None: pages[nextToken]
+    operator = logs_operator()
+    with mock.patch.object(type(operator.hook), "get_client_type", return_value=client):
+        result = operator.fetch_results({"query_id": "q"})
+    assert result == {"query_id": "q", "status": "Complete", "statistics": {"recordsMatched": 2.0},
+                      "rows": [{"n": "1"}, {"n": "2"}]}
+    assert client.get_query_results.call_args_list == [mock.call(queryId="q"), mock.call(queryId="q", nextToken="t2")]
