@@ -170,8 +170,13 @@ class StatusTracker:
 
     @property
     def last_response(self) -> dict[str, Any] | None:
-        """The last successful answer, JSON-safe (converted only when a verdict needs it)."""
-        return None if self._last_answer is None else to_json_safe(self._last_answer)
+        """The last successful answer, JSON-safe (converted only when a verdict needs it), without
+        the members the operation leaves out (``StatusSpec.omitted_members``)."""
+        if self._last_answer is None:
+            return None
+        omitted = self.spec.omitted_members
+        return to_json_safe({k: v for k, v in self._last_answer.items() if k not in omitted} if omitted
+                            else self._last_answer)
 
     # -- answers ------------------------------------------------------------------------
     def observe(self, response: Mapping[str, Any]) -> Verdict:

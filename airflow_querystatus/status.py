@@ -246,6 +246,11 @@ class StatusSpec:
     read_reason: Callable[[Mapping[str, Any]], Any] = field(default=lambda _response: None)
     #: Progress figures worth logging with each state change.
     progress: Mapping[str, Callable[[Mapping[str, Any]], Any]] = field(default_factory=dict)
+    #: Members of the status answer left out of what sensors and triggers return, log and put in
+    #: their events (e.g. the result rows, when the status call is also the results call): the
+    #: task's XCom and the trigger event stay small however big the answer. An operator reads
+    #: them with its ``results_operation``.
+    omitted_members: frozenset[str] = frozenset()
     #: Error codes meaning the id is not (yet) known: given a short grace period, since a
     #: just-started query may not be visible everywhere yet.
     not_found_codes: frozenset[str] = frozenset({"ResourceNotFoundException"})
@@ -348,6 +353,8 @@ def _check(spec: StatusSpec, services: Mapping[str, Service]) -> None:
         fail(f"extras {extra_names} repeat a name (a quirk brings some of them).")
     if not (spec.doc_url or "").startswith("https://docs.aws.amazon.com/"):
         fail(f"`doc_url` must be the status call's AWS API reference page, got {spec.doc_url!r}.")
+    if isinstance(spec.omitted_members, str) or getattr(spec.read_state, "path", ("",))[0] in spec.omitted_members:
+        fail(f"`omitted_members` must be a set of member names other than the state's, got {spec.omitted_members!r}.")
     if spec.emulated is not None and not spec.emulated.steps:
         fail("`emulated.steps` is empty; the emulator needs a default script.")
     undocumented = spec.documented_states - spec.success_states - spec.failure_states - spec.pending_states
@@ -399,6 +406,7 @@ SERVICES: dict[str, Service] = {
                 "NetworkFlowMonitorHook"),
         Service("neptunedata", "neptune", "Amazon Neptune Data API", "NeptuneDataHook"),
         Service("athena", "athena", "Amazon Athena (Spark calculations)", "AthenaCalculationHook"),
+        Service("logs", "logs", "Amazon CloudWatch Logs (Logs Insights)", "CloudWatchLogsInsightsHook"),
     )
 }
 
@@ -639,6 +647,37 @@ ATHENA_CALCULATION_EXECUTION = StatusSpec(
     example=Example({"example_athena_spark": "success", "example_athena_spark_failing": "failed"}),
 )
 
+LOGS_INSIGHTS_QUERY = StatusSpec(  # REFERENCE.md section 7: GetQueryResults is the status call and the results
+    key="logs_insights_query",
+    title="CloudWatch Logs Insights query",
+    service="logs",
+    operation="get_query_results",
+    start_operation="start_query",
+    results_operation="get_query_results",
+    stop_operation="stop_query",
+    doc_url="https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_GetQueryResults.html",
+    identifiers=(Identifier("query_id", "queryId", max_length=256),),
+    read_state=_path_getter("status"),
+    success_states=frozenset({"Complete"}),
+    failure_states=frozenset({"Failed", "Cancelled", "Timeout"}),
+    pending_states=frozenset({"Scheduled", "Running", "Unknown"}),  # Unknown: undocumented, logged, waited on
+    progress={"records_matched": _path_getter("statistics", "recordsMatched"),
+              "bytes_scanned": _path_getter("statistics", "bytesScanned")},
+    omitted_members=frozenset({"results"}),
+    emulated=Emulated(
+        protocol="json_1_1", failure_state="Failed", steps=(("Scheduled", 1), ("Running", 2), "Complete"),
+        stoppable=frozenset({"Scheduled", "Running", "Unknown"}), stopped=("Cancelled",),
+        demo_steps=({"state": "Scheduled", "seconds": 1}, {"state": "Running", "seconds": 6}, "Complete"),
+        page=lambda created, start, end: {
+            "results": [[{"field": "@timestamp", "value": _iso(created - i)},
+                         {"field": "@message", "value": f"ERROR {i}"}, {"field": "@ptr", "value": f"p{i}"}]
+                        for i in range(start, end)],
+            "statistics": {"recordsMatched": float(end), "recordsScanned": end * 100.0, "bytesScanned": end * 1e4},
+        },
+    ),
+    example=Example({"example_logs_insights": "success"}),
+)
+
 SPECS: dict[str, StatusSpec] = build_registry(
     (
         INTERNET_MONITOR_QUERY,
@@ -649,6 +688,7 @@ SPECS: dict[str, StatusSpec] = build_registry(
         NEPTUNE_GREMLIN_QUERY,
         NEPTUNE_LOADER_JOB,
         ATHENA_CALCULATION_EXECUTION,
+        LOGS_INSIGHTS_QUERY,
     ),
     SERVICES,
 )

@@ -345,3 +345,22 @@ def test_the_decision_core_imports_without_airflow() -> None:
         "import airflow_querystatus.polling\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=60)
+
+
+def test_omitted_members_are_left_out_of_every_final_verdict_response() -> None:
+    """``StatusSpec.omitted_members`` (result rows in a status answer) never reach a sensor's XCom,
+    a trigger event or a log line; the rest of the answer does."""
+    import dataclasses
+
+    spec = dataclasses.replace(INTERNET_MONITOR_QUERY, omitted_members=frozenset({"Rows"}))
+    rows = [[{"field": "f", "value": str(i)}] for i in range(1000)]
+    t = tracker(spec)
+    assert t.observe({"Status": "RUNNING", "Rows": rows[:10]}).outcome is Outcome.PENDING
+    done = t.observe({"Status": "SUCCEEDED", "Rows": rows, "Statistics": {"n": 1000.0}})
+    assert done.response == {"Status": "SUCCEEDED", "Statistics": {"n": 1000.0}}
+    assert "Rows" not in done.event_payload(IDS)["response"]
+    failed = tracker(spec).observe({"Status": "FAILED", "Rows": rows})
+    assert failed.response == {"Status": "FAILED"}
+    # Without the declaration the answer is returned whole.
+    assert tracker().observe({"Status": "SUCCEEDED", "Rows": rows[:1]}).response == {
+        "Status": "SUCCEEDED", "Rows": rows[:1]}

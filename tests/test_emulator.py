@@ -141,3 +141,46 @@ def test_neptune_bulk_loads_start_report_and_cancel_through_boto3(emulator_serve
     with pytest.raises(nep.exceptions.BadRequestException):  # what the model refuses, as Neptune does
         nep.start_loader_job(source="s3://bucket/graph/", format="csv", s3BucketRegion="us-east-1",
                              iamRoleArn="arn:aws:iam::123456789012:role/R", parallelism="EXTREME")
+
+
+def test_json_services_are_found_by_the_target_prefix_of_their_model() -> None:
+    """JSON 1.1 services come from botocore's model metadata, not from a table of prefixes."""
+    import botocore.session
+
+    from airflow_querystatus.emulator import json_1_1
+    from airflow_querystatus.status import SPECS
+
+    served = json_1_1.services(model.Emulator(), SPECS.values())
+    for prefix, service in served.items():
+        metadata = botocore.session.get_session().get_service_model(service.service).metadata
+        assert prefix == f"{metadata['targetPrefix']}." and metadata["protocol"] == "json"
+        assert service.content_type == f"application/x-amz-json-{metadata['jsonVersion']}"
+        for spec, _handler in service.handlers.values():
+            assert spec.emulated is not None and spec.emulated.protocol == "json_1_1"
+    assert {s.service for s in served.values()} == {
+        s.service for s in SPECS.values() if s.emulated is not None and s.emulated.protocol == "json_1_1"}
+
+
+def test_logs_insights_start_results_and_stop_through_boto3(emulator_server, emulator) -> None:
+    """CloudWatch Logs (JSON 1.1, ``Logs_20140328``): GetQueryResults is the status call and carries
+    the rows and statistics; StopQuery answers ``success``; errors are the modelled classes."""
+    logs = client(emulator_server, "logs")
+    emulator.set_default_steps("logs_insights_query", [("Running", 1), "Complete"])
+    query_id = logs.start_query(logGroupIdentifiers=["/app"], queryString="fields @message", startTime=0,
+                                endTime=60, limit=10)["queryId"]
+    running = logs.get_query_results(queryId=query_id)
+    assert running["status"] == "Running" and running["results"] == []
+    done = logs.get_query_results(queryId=query_id)
+    assert done["status"] == "Complete" and len(done["results"]) == 3
+    assert {cell["field"] for cell in done["results"][0]} == {"@timestamp", "@message", "@ptr"}
+    assert done["statistics"]["recordsMatched"] == 3.0
+
+    other = logs.start_query(logGroupName="/app", queryString="stats count(*)", startTime=0, endTime=60)["queryId"]
+    assert logs.stop_query(queryId=other)["success"] is True
+    assert logs.get_query_results(queryId=other)["status"] == "Cancelled"
+    assert emulator_server.emulator.query(other).stopped
+
+    with pytest.raises(logs.exceptions.InvalidParameterException, match="does not exist"):
+        logs.get_query_results(queryId="nope")
+    with pytest.raises(logs.exceptions.InvalidParameterException, match="limit"):
+        logs.start_query(logGroupName="/app", queryString="x", startTime=0, endTime=60, limit=100001)

@@ -343,3 +343,104 @@ def test_a_retried_load_task_reattaches_to_the_load_that_still_runs(emulator) ->
     assert run.outcome == "success", run.error
     assert emulator.requests.get("start_loader_job", 0) == starts and load.status_calls >= 3  # no second load
     assert run.value["overallStatus"]["status"] == "LOAD_COMPLETED"
+
+
+# -- CloudWatch Logs Insights: GetQueryResults is both the status call and the results ---------------
+def logs_operator(**kwargs: Any) -> Any:
+    from airflow_querystatus.operators.logs import CloudWatchLogsInsightsQueryOperator
+
+    args = {"task_id": "insights", "log_groups": "/app/web", "query_string": "fields @timestamp, @message | limit 5",
+            "start_time": "2026-11-01T00:00:00+00:00", "end_time": 1793577600, "limit": 5, **FAST}
+    return CloudWatchLogsInsightsQueryOperator(**{**args, **kwargs})
+
+
+@pytest.mark.parametrize("deferrable", DEFERRABLE_OR_NOT)
+def test_logs_insights_operator_returns_rows_as_dicts_and_statistics(deferrable: bool, emulator) -> None:
+    emulator.set_default_steps("logs_insights_query", [("Scheduled", 1), ("Running", 1), "Complete"])
+    run = run_task(logs_operator(deferrable=deferrable))
+    assert run.outcome == "success", run.error
+    query = emulator.query(run.ti.xcom["identifiers"]["query_id"])
+    assert "fields @timestamp, @message" in (query.text or "")
+    assert run.value["query_id"] == query.query_id and run.value["status"] == "Complete"
+    assert [row["@message"] for row in run.value["rows"]] == ["ERROR 0", "ERROR 1", "ERROR 2"]
+    assert all(set(row) == {"@timestamp", "@message"} for row in run.value["rows"])  # @ptr dropped
+    assert run.value["statistics"]["recordsMatched"] == 3.0
+    assert run.deferrals == (1 if deferrable else 0)
+    for event in run.events:  # the trigger's event carries the status, never the rows
+        assert event["response"]["status"] == "Complete" and "results" not in event["response"]
+
+
+def test_logs_insights_rows_too_big_for_xcom_become_a_summary(emulator, tmp_path) -> None:
+    emulator.set_default_steps("logs_insights_query", ["Complete"])
+    original = emulator.add_query
+
+    def with_rows(*args: Any, **kwargs: Any):
+        kwargs.setdefault("result_rows", 400)
+        return original(*args, **kwargs)
+
+    emulator.add_query = with_rows  # type: ignore[method-assign]
+    try:
+        summary = run_task(logs_operator(max_xcom_bytes=2000)).value
+        stored = run_task(logs_operator(max_xcom_bytes=2000, results_path=f"file://{tmp_path}")).value
+    finally:
+        emulator.add_query = original  # type: ignore[method-assign]
+    assert summary["truncated"] and summary["row_count"] == 400 and len(summary["preview"]) == 10
+    written = json.loads(Path(stored["results_path"].removeprefix("file://")).read_text())
+    assert len(written["rows"]) == 400 and written["statistics"]["recordsMatched"] == 400.0
+
+
+@pytest.mark.parametrize("deferrable", DEFERRABLE_OR_NOT)
+def test_logs_insights_wait_timeout_stops_the_query(deferrable: bool, emulator) -> None:
+    emulator.set_default_steps("logs_insights_query", ["Running"])
+    run = run_task(logs_operator(deferrable=deferrable, wait_timeout=0.5))
+    assert isinstance(run.error, AirflowException) and "wait_timeout" in str(run.error)
+    query = emulator.query(run.ti.xcom["identifiers"]["query_id"])
+    assert query.stopped and emulator.peek(query).state == "Cancelled"
+
+
+def test_killing_a_logs_insights_task_stops_the_query(emulator) -> None:
+    emulator.set_default_steps("logs_insights_query", ["Running"])
+    operator = logs_operator(deferrable=False, query_string="fields @message | kill-me")
+    started: list[Any] = []
+
+    def kill_once_polling() -> None:
+        for _ in range(200):
+            started[:] = [q for q in emulator.queries("logs_insights_query") if "kill-me" in (q.text or "")]
+            if started and started[0].status_calls:
+                break
+            time.sleep(0.05)
+        operator.on_kill()
+
+    killer = threading.Thread(target=kill_once_polling, daemon=True)
+    killer.start()
+    run = run_task(operator)  # ends when the wait sees Cancelled
+    killer.join(10)
+    (query,) = started
+    assert query.stopped and emulator.peek(query).state == "Cancelled"
+    assert run.outcome == "failed" and isinstance(run.error, QueryExecutionFailedError)
+
+
+def test_logs_insights_start_time_accepts_epoch_datetimes_and_iso_text() -> None:
+    import datetime
+
+    from airflow_querystatus.operators.logs import _epoch
+
+    moment = datetime.datetime(2026, 11, 1, tzinfo=datetime.timezone.utc)
+    assert _epoch(moment) == _epoch("2026-11-01T00:00:00+00:00") == _epoch("1793491200") == 1793491200
+
+
+def test_logs_insights_operator_reads_every_next_token_page(emulator) -> None:
+    """GetQueryResults pages with ``nextToken`` (botocore >= 1.40's model); the emulator answers one page."""
+    from unittest import mock
+
+    pages = {None: {"status": "Complete", "results": [[{"field": "n", "value": "1"}]], "nextToken": "t2"},
+             "t2": {"status": "Complete", "results": [[{"field": "n", "value": "2"}, {"field": "@ptr", "value": "p"}]],
+                    "statistics": {"recordsMatched": 2.0}}}
+    client = mock.Mock()
+    client.get_query_results.side_effect = lambda queryId, nextToken=None: pages[nextToken]
+    operator = logs_operator()
+    with mock.patch.object(type(operator.hook), "get_client_type", return_value=client):
+        result = operator.fetch_results({"query_id": "q"})
+    assert result == {"query_id": "q", "status": "Complete", "statistics": {"recordsMatched": 2.0},
+                      "rows": [{"n": "1"}, {"n": "2"}]}
+    assert client.get_query_results.call_args_list == [mock.call(queryId="q"), mock.call(queryId="q", nextToken="t2")]

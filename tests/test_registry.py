@@ -39,9 +39,10 @@ def _walk(shape: Any, path: tuple[str, ...]) -> Any:
 def test_every_operation_and_member_exists_in_the_service_model(spec: StatusSpec) -> None:
     status = _operation(spec, spec.operation)
     api_names = {ident.api_name for ident in spec.identifiers}
-    # The identifiers are status call members, and every member the call requires is one.
-    assert api_names <= set(status.input_shape.members), spec.key
-    assert set(status.input_shape.required_members) <= api_names, spec.key
+    # The identifiers are status call members, every member the call requires is one (others, such
+    # as a page size, are optional), and what the spec leaves out of the answer is in it.
+    assert set(status.input_shape.required_members) <= api_names <= set(status.input_shape.members), spec.key
+    assert spec.omitted_members <= set(status.output_shape.members), spec.key
     if spec.started_id:
         assert _walk(_operation(spec, str(spec.start_operation)).output_shape, spec.started_id) is not None
     for name in (spec.stop_operation, spec.start_operation, spec.results_operation, spec.list_operation):
@@ -88,6 +89,8 @@ def test_provider_info_lists_every_services_modules() -> None:
         ({"documented_states": frozenset({"LOST"})}, "documented states ['LOST'] are neither"),
         ({"emulated": dataclasses.replace(SPECS["internet_monitor_query"].emulated, failure_state="SUCCEEDED")},
          "`emulated.failure_state` must name the failure state"),
+        ({"omitted_members": frozenset({"Status"})}, "`omitted_members` must be a set of member names other"),
+        ({"omitted_members": "Rows"}, "`omitted_members` must be a set of member names other"),
     ],
 )
 def test_a_wrong_declaration_fails_naming_the_spec_and_the_mistake(change: dict, complaint: str) -> None:

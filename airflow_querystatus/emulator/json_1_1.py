@@ -1,72 +1,139 @@
-"""JSON 1.1 (``POST /`` with ``X-Amz-Target``): Athena's sessions and Spark calculations.
+"""JSON 1.1 (``POST /`` with ``X-Amz-Target: <targetPrefix>.<Operation>``): Athena, CloudWatch Logs.
 
-Errors are ``{"__type", "Message"}``; Athena answers 400 for most of them.
+Every service whose operations the registry declares with ``protocol="json_1_1"`` is served
+here, found by its ``targetPrefix`` and answered with its ``jsonVersion``'s content type, both
+read from botocore's model of the service. An operation's start, status, results and stop
+calls are answered generically from its spec (:class:`Queries`); Athena's sessions, which no
+spec declares, are :class:`Athena`'s own. Errors are ``{"__type", "Message"}``, 400 for most.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from aiohttp import web
 
 from airflow_querystatus.emulator import validation
 from airflow_querystatus.emulator.model import ControlError, Emulator, Query
-from airflow_querystatus.emulator.wire import ERROR_STATUS, AwsError, json_response, operation_model
+from airflow_querystatus.emulator.wire import ERROR_STATUS, AwsError, json_response, operation_model, service_model
 from airflow_querystatus.status import StatusSpec
 
-CONTENT_TYPE = "application/x-amz-json-1.1"
 _STATUS = {**ERROR_STATUS, "ThrottlingException": 400, "ResourceNotFoundException": 400,
            "AccessDeniedException": 400}
+#: The codes JSON services answer broken constraints with, whichever one a service's model declares.
+_VALIDATION_CODES = ("ValidationException", "InvalidParameterException", "InvalidRequestException")
 
-
-def error(code: str, message: str) -> web.Response:
-    return json_response({"__type": code, "Message": message}, _STATUS.get(code, 400), CONTENT_TYPE)
-
-
-def invalid(found: list[validation.Problem]) -> AwsError:
-    """Athena answers broken constraints with InvalidRequestException (400), in AWS's usual
-    wording ("1 validation error detected: Value ... at 'queryString' failed to satisfy
-    constraint: Member must have length less than or equal to 262144")."""
-    return AwsError("InvalidRequestException", validation.message(found))
+Handler = Callable[[dict[str, Any]], Any]
 
 
 def _snake(operation: str) -> str:
     return "".join("_" + c.lower() if c.isupper() else c for c in operation).lstrip("_")
 
 
-class Athena:
-    """Athena's session and calculation operations over the emulator's queries."""
+def _declared(service: str, operation: str, codes: Iterable[str], default: str) -> str:
+    """The first of ``codes`` that the model declares ``operation`` may raise (else ``default``)."""
+    raised = {shape.name for shape in operation_model(service, operation).error_shapes}
+    return next((code for code in codes if code in raised), default)
+
+
+def _put(answer: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    """Set ``value`` at ``path`` (``("Status", "State")``) in a nested answer."""
+    for key in path[:-1]:
+        answer = answer.setdefault(key, {})
+    answer[path[-1]] = value
+
+
+class Queries:
+    """One spec's start, status, results and stop calls, answered from the spec and the model.
+
+    The status answer holds the state where ``read_state`` reads it, the step's reason and
+    progress where ``read_reason`` and ``progress`` read them, and, when the status call is
+    also the results call (``results_operation == operation``), the results page of
+    ``emulated.page`` (empty until the query succeeded). A stop answer sets the stop
+    operation's boolean members (``success``) and its state member, if any.
+    """
 
     def __init__(self, emulator: Emulator, spec: StatusSpec) -> None:
         assert spec.emulated is not None
         self.emulator = emulator
-        self.kind = spec.key
         self.spec = spec
+        # An unknown id is answered as a bad parameter, as the other emulated services do (what AWS
+        # answers is not documented; a ResourceNotFoundException would be waited out for a grace period).
+        self.not_found = _validation_code(spec.service, spec.operation)
 
-    async def dispatch(self, request: web.Request) -> tuple[str, str, Callable[[], Awaitable[Any]]]:
-        """The operation's boto3 name, the calculation id it touches, and how to answer it."""
-        operation = request.headers.get("X-Amz-Target", "").removeprefix("AmazonAthena.")
+    def handlers(self) -> dict[str, Handler]:
+        spec = self.spec
+        named = {spec.start_operation: self.start, spec.results_operation: self.results,
+                 spec.stop_operation: self.stop}
+        named[spec.operation] = self.status  # also the results call, if the spec says so
+        return {name: handler for name, handler in named.items() if name is not None}
+
+    def _scope(self, body: dict[str, Any]) -> dict[str, str]:
+        return {ident.name: str(body.get(ident.api_name)) for ident in self.spec.identifiers[:-1]}
+
+    def find(self, body: dict[str, Any]) -> Query:
+        query_id = str(body.get(self.spec.identifiers[-1].api_name))
+        query = self.emulator.find(self.spec.key, self._scope(body), query_id)
+        if query is None:
+            raise AwsError(self.not_found, f"Query {query_id} does not exist.")
+        return query
+
+    def start(self, body: dict[str, Any]) -> dict[str, Any]:
+        text = "\n".join(value for value in body.values() if isinstance(value, str))
         try:
-            body = await request.json() if request.body_exists else {}
-        except ValueError:
-            body = None
-        snake = _snake(operation)
+            query = self.emulator.add_query(self.spec.key, self._scope(body), text=text)
+        except ControlError as err:  # a broken ``# emulator-script:`` line
+            raise AwsError(_validation_code(self.spec.service, str(self.spec.start_operation)),
+                           f"The emulator cannot play this query: {err}") from None
+        return {self.spec.identifiers[-1].api_name: query.query_id}
 
-        async def answer() -> Any:
-            if snake not in OPERATIONS:
-                raise AwsError("InvalidRequestException", f"{operation} is not emulated")
-            if not isinstance(body, dict):
-                raise AwsError("SerializationException", "The request body must be a JSON object.")
-            found = validation.problems(operation_model("athena", snake).input_shape, body)
-            if found:
-                raise invalid(found)
-            return getattr(self, snake)(body)
+    def _page(self, query: Query, state: str) -> dict[str, Any]:
+        page = self.spec.emulated.page if self.spec.emulated is not None else None
+        if page is None:
+            return {}
+        return page(query.created_at, 0, query.result_rows if state in self.spec.success_states else 0)
 
-        query_id = body.get("CalculationExecutionId") if isinstance(body, dict) else None
-        return snake, str(query_id or ""), answer
+    def status(self, body: dict[str, Any]) -> dict[str, Any]:
+        query = self.find(body)
+        step = self.emulator.poll(query)
+        answer: dict[str, Any] = self._page(query, step.state) if self.spec.results_operation == self.spec.operation \
+            else {}
+        for read, value in [(self.spec.read_state, step.state), (self.spec.read_reason, step.reason),
+                            *((read, step.progress) for read in self.spec.progress.values())]:
+            path = getattr(read, "path", None)
+            if path and value is not None:
+                _put(answer, path, value)
+        return answer
+
+    def results(self, body: dict[str, Any]) -> dict[str, Any]:
+        query = self.find(body)
+        state = self.emulator.peek(query).state
+        if state not in self.spec.success_states:
+            raise AwsError(_validation_code(self.spec.service, str(self.spec.results_operation)),
+                           f"Query {query.query_id} is {state}, not finished.")
+        return self._page(query, state)
+
+    def stop(self, body: dict[str, Any]) -> dict[str, Any]:
+        query = self.find(body)
+        self.emulator.stop(query)
+        members = operation_model(self.spec.service, str(self.spec.stop_operation)).output_shape.members
+        state = self.emulator.peek(query).state
+        return {name: True if shape.type_name == "boolean" else state for name, shape in members.items()
+                if shape.type_name == "boolean" or name.lower() in ("state", "status")}
+
+
+def _validation_code(service: str, operation: str) -> str:
+    return _declared(service, operation, _VALIDATION_CODES, "ValidationException")
+
+
+class Athena(Queries):
+    """Athena's session and calculation operations over the emulator's queries."""
+
+    def handlers(self) -> dict[str, Handler]:
+        return {name: getattr(self, name) for name in vars(Athena) if not name.startswith("_") and name != "handlers"}
 
     def start_session(self, body: dict[str, Any]) -> dict[str, Any]:
         session_id = str(uuid.uuid4())
@@ -99,14 +166,14 @@ class Athena:
         if not code:
             raise AwsError("InvalidRequestException", "CodeBlock is required.")
         try:
-            query = self.emulator.add_query(self.kind, {}, text=code, session_id=str(body["SessionId"]))
+            query = self.emulator.add_query(self.spec.key, {}, text=code, session_id=str(body["SessionId"]))
         except ControlError as err:  # a broken ``# emulator-script:`` line
             raise AwsError("InvalidRequestException", f"The emulator cannot play this query: {err}") from None
         return {"CalculationExecutionId": query.query_id, "State": "CREATING"}
 
     def _calculation(self, body: dict[str, Any]) -> Query:
         calc_id = str(body["CalculationExecutionId"])  # present and 1-36 characters: checked by the model
-        query = self.emulator.find(self.kind, {}, calc_id)
+        query = self.emulator.find(self.spec.key, {}, calc_id)
         if query is None:
             raise AwsError("InvalidRequestException", f"Calculation {calc_id} was not found.")
         return query
@@ -151,5 +218,60 @@ class Athena:
         return {"State": self.emulator.peek(query).state}
 
 
-#: The Athena operations the emulator answers (boto3 names): the public methods of :class:`Athena`.
-OPERATIONS = frozenset(name for name in vars(Athena) if not name.startswith("_") and name != "dispatch")
+#: Services whose emulation goes beyond their specs' calls (Athena's sessions); any other
+#: JSON 1.1 service is served by :class:`Queries` alone.
+_OWN: dict[str, type[Queries]] = {"athena": Athena}
+
+
+class JsonService:
+    """One JSON 1.1 service: its ``X-Amz-Target`` prefix and content type (botocore's model),
+    and the handlers of every operation its specs declare."""
+
+    def __init__(self, emulator: Emulator, service: str, specs: Iterable[StatusSpec]) -> None:
+        metadata = service_model(service).metadata
+        self.service = service
+        self.target_prefix = f"{metadata['targetPrefix']}."
+        self.content_type = f"application/x-amz-json-{metadata.get('jsonVersion', '1.0')}"
+        #: boto3 name -> (the spec whose query the call touches, the handler).
+        self.handlers: dict[str, tuple[StatusSpec, Handler]] = {}
+        specs = list(specs)
+        self.invalid_code = _validation_code(service, specs[0].operation)
+        for spec in specs:
+            for name, handler in _OWN.get(service, Queries)(emulator, spec).handlers().items():
+                self.handlers[name] = (spec, handler)
+
+    def error(self, code: str, message: str) -> web.Response:
+        return json_response({"__type": code, "Message": message}, _STATUS.get(code, 400), self.content_type)
+
+    async def dispatch(self, request: web.Request) -> tuple[str, str, Callable[[], Awaitable[Any]]]:
+        """The operation's boto3 name, the query id it touches, and how to answer it."""
+        operation = request.headers.get("X-Amz-Target", "").removeprefix(self.target_prefix)
+        try:
+            body = await request.json() if request.body_exists else {}
+        except ValueError:
+            body = None
+        snake = _snake(operation)
+        spec, handler = self.handlers.get(snake, (None, None))
+
+        async def answer() -> Any:
+            if handler is None:
+                raise AwsError(self.invalid_code, f"{operation} is not emulated")
+            if not isinstance(body, dict):
+                raise AwsError("SerializationException", "The request body must be a JSON object.")
+            found = validation.problems(operation_model(self.service, snake).input_shape, body)
+            if found:
+                raise AwsError(_validation_code(self.service, snake), validation.message(found))
+            return handler(body)
+
+        query_id = body.get(spec.identifiers[-1].api_name) if spec is not None and isinstance(body, dict) else None
+        return snake, str(query_id or ""), answer
+
+
+def services(emulator: Emulator, specs: Iterable[StatusSpec]) -> dict[str, JsonService]:
+    """Every JSON 1.1 service of ``specs`` by its ``X-Amz-Target`` prefix (``AmazonAthena.``)."""
+    by_service: dict[str, list[StatusSpec]] = {}
+    for spec in specs:
+        if spec.emulated is not None and spec.emulated.protocol == "json_1_1":
+            by_service.setdefault(spec.service, []).append(spec)
+    served = [JsonService(emulator, service, group) for service, group in by_service.items()]
+    return {service.target_prefix: service for service in served}

@@ -2,11 +2,11 @@
 
 Each operation is served by its wire protocol's module (``StatusSpec.emulated.protocol``):
 :mod:`.rest_json` (Internet Monitor, Network Flow Monitor, Neptune's bulk loader),
-:mod:`.neptune` (Neptune Data's query languages), :mod:`.json_1_1` (Athena); :mod:`.sts`
-serves AssumeRole. Errors come back in each service's own shape, so botocore raises exactly
-the exception classes it raises against AWS. This module adds fault injection, expired keys
-and the control API under ``/_emulator/``. Signatures made with a key the emulator knows are
-verified (:mod:`.sigv4`); others are not checked. The server binds loopback addresses only.
+:mod:`.neptune` (Neptune Data's query languages), :mod:`.json_1_1` (Athena, CloudWatch Logs);
+:mod:`.sts` serves AssumeRole. Errors come back in each service's own shape, so botocore raises
+exactly the exception classes it raises against AWS. This module adds fault injection, expired
+keys and the control API under ``/_emulator/``. Signatures made with a key the emulator knows
+are verified (:mod:`.sigv4`); others are not checked. The server binds loopback addresses only.
 """
 
 from __future__ import annotations
@@ -47,17 +47,17 @@ class EmulatorApp:
 
     def __init__(self, emulator: Emulator) -> None:
         self.emulator = emulator
-        self.athena: json_1_1.Athena | None = None
+        #: The JSON 1.1 services by ``X-Amz-Target`` prefix (from botocore's models).
+        self.json_services: dict[str, json_1_1.JsonService] = {}
 
     def build(self) -> web.Application:
         app = web.Application(middlewares=[self._control_errors])
         r = app.router
-        operations: set[str] = set()
+        self.json_services = json_1_1.services(self.emulator, SPECS_BY_KIND.values())
+        operations = {name for service in self.json_services.values() for name in service.handlers}
         for spec in SPECS_BY_KIND.values():
             assert spec.emulated is not None
             if spec.emulated.protocol == "json_1_1":
-                self.athena = json_1_1.Athena(self.emulator, spec)
-                operations |= json_1_1.OPERATIONS
                 continue
             for route in _ROUTED[spec.emulated.protocol](self.emulator, spec):
                 # Faults find their query by the label that carries its own id in this route.
@@ -66,7 +66,7 @@ class EmulatorApp:
                 operations.add(route.operation)
         # Faults may name only these: a misspelt name would never fire.
         self.emulator.operations = frozenset(operations)
-        # JSON 1.1 (Athena) and STS's query protocol share ``POST /``.
+        # JSON 1.1 and STS's query protocol share ``POST /``.
         r.add_post("/", self.post_root)
         # Control API for out-of-process use (demo, end-to-end tests)
         r.add_post("/_emulator/queries", self.control_add_query)
@@ -90,11 +90,12 @@ class EmulatorApp:
         target = request.headers.get("X-Amz-Target", "")
         if not target and request.content_type == "application/x-www-form-urlencoded":
             return await assume_role(self.emulator, request)
-        if self.athena is None or not target.startswith("AmazonAthena."):
+        service = self.json_services.get(target.partition(".")[0] + ".")
+        if service is None:
             return web.Response(status=404, text="unknown target")
-        operation, query_id, answer = await self.athena.dispatch(request)
-        return await self._serve(request, json_1_1.error, operation, answer, query_id,
-                                 content_type=json_1_1.CONTENT_TYPE)
+        operation, query_id, answer = await service.dispatch(request)
+        return await self._serve(request, service.error, operation, answer, query_id,
+                                 content_type=service.content_type)
 
     # -- faults, expired keys, error shapes ---------------------------------------------
     async def _serve(
