@@ -251,6 +251,11 @@ class StatusSpec:
     #: task's XCom and the trigger event stay small however big the answer. An operator reads
     #: them with its ``results_operation``.
     omitted_members: frozenset[str] = frozenset()
+    #: Constant inputs of every status call besides the identifiers: where the status answer also
+    #: carries the results, a page size of one keeps each poll a few hundred bytes however many
+    #: rows the query found (the status answer's cap, ``[querystatus] max_answer_bytes``, stays
+    #: far away); the operator reads the rows with its own results calls.
+    status_call_inputs: Mapping[str, Any] = field(default_factory=dict)
     #: Error codes meaning the id is not (yet) known: given a short grace period, since a
     #: just-started query may not be visible everywhere yet.
     not_found_codes: frozenset[str] = frozenset({"ResourceNotFoundException"})
@@ -295,8 +300,12 @@ class StatusSpec:
         return self.vanishes.codes if self.vanishes else frozenset()
 
     def api_params(self, values: Mapping[str, str]) -> dict[str, str]:
-        """Map identifier arguments to the status call's API parameters."""
+        """Map identifier arguments to the API parameters that name the query (status, stop)."""
         return {ident.api_name: values[ident.name] for ident in self.identifiers}
+
+    def status_params(self, values: Mapping[str, str]) -> dict[str, Any]:
+        """The status call's parameters: the identifiers and :attr:`status_call_inputs`."""
+        return {**self.status_call_inputs, **self.api_params(values)}
 
     def validate(self, values: Mapping[str, object], *, owner: str) -> dict[str, str]:
         """Validate every identifier (see :meth:`Identifier.validate`)."""
@@ -664,6 +673,7 @@ LOGS_INSIGHTS_QUERY = StatusSpec(  # REFERENCE.md section 7: GetQueryResults is 
     progress={"records_matched": _path_getter("statistics", "recordsMatched"),
               "bytes_scanned": _path_getter("statistics", "bytesScanned")},
     omitted_members=frozenset({"results"}),
+    status_call_inputs={"maxItems": 1},
     emulated=Emulated(
         protocol="json_1_1", failure_state="Failed", steps=(("Scheduled", 1), ("Running", 2), "Complete"),
         stoppable=frozenset({"Scheduled", "Running", "Unknown"}), stopped=("Cancelled",),

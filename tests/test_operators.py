@@ -390,6 +390,26 @@ def test_logs_insights_rows_too_big_for_xcom_become_a_summary(emulator, tmp_path
 
 
 @pytest.mark.parametrize("deferrable", DEFERRABLE_OR_NOT)
+def test_logs_insights_status_polls_stay_small_however_many_rows_the_query_found(
+        deferrable: bool, emulator, monkeypatch) -> None:
+    """GetQueryResults is the status call and answers with the rows: polled with a page size of
+    one, a query of 2,000 rows (about 200 KB) passes a 4 KiB status-answer cap; the operator
+    still reads every row with its own results calls."""
+    monkeypatch.setenv("AIRFLOW__QUERYSTATUS__MAX_ANSWER_BYTES", "4096")
+    emulator.set_default_steps("logs_insights_query", [("Running", 1), "Complete"])
+    original = emulator.add_query
+
+    def with_rows(*args: Any, **kwargs: Any):
+        kwargs.setdefault("result_rows", 2000)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(emulator, "add_query", with_rows)
+    run = run_task(logs_operator(deferrable=deferrable, max_xcom_bytes=10_000_000))
+    assert run.outcome == "success", run.error
+    assert len(run.value["rows"]) == 2000
+
+
+@pytest.mark.parametrize("deferrable", DEFERRABLE_OR_NOT)
 def test_logs_insights_wait_timeout_stops_the_query(deferrable: bool, emulator) -> None:
     emulator.set_default_steps("logs_insights_query", ["Running"])
     run = run_task(logs_operator(deferrable=deferrable, wait_timeout=0.5))

@@ -43,6 +43,7 @@ def test_every_operation_and_member_exists_in_the_service_model(spec: StatusSpec
     # as a page size, are optional), and what the spec leaves out of the answer is in it.
     assert set(status.input_shape.required_members) <= api_names <= set(status.input_shape.members), spec.key
     assert spec.omitted_members <= set(status.output_shape.members), spec.key
+    assert set(spec.status_call_inputs) <= set(status.input_shape.members) - api_names, spec.key
     if spec.started_id:
         assert _walk(_operation(spec, str(spec.start_operation)).output_shape, spec.started_id) is not None
     for name in (spec.stop_operation, spec.start_operation, spec.results_operation, spec.list_operation):

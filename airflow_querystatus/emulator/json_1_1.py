@@ -25,6 +25,8 @@ _STATUS = {**ERROR_STATUS, "ThrottlingException": 400, "ResourceNotFoundExceptio
            "AccessDeniedException": 400}
 #: The codes JSON services answer broken constraints with, whichever one a service's model declares.
 _VALIDATION_CODES = ("ValidationException", "InvalidParameterException", "InvalidRequestException")
+#: Input members that ask for a page of at most so many rows (``maxItems`` of CloudWatch Logs).
+_PAGE_SIZE_MEMBERS = ("maxItems", "maxResults", "MaxResults")
 
 Handler = Callable[[dict[str, Any]], Any]
 
@@ -90,17 +92,19 @@ class Queries:
                            f"The emulator cannot play this query: {err}") from None
         return {self.spec.identifiers[-1].api_name: query.query_id}
 
-    def _page(self, query: Query, state: str) -> dict[str, Any]:
+    def _page(self, query: Query, state: str, body: dict[str, Any]) -> dict[str, Any]:
         page = self.spec.emulated.page if self.spec.emulated is not None else None
         if page is None:
             return {}
-        return page(query.created_at, 0, query.result_rows if state in self.spec.success_states else 0)
+        rows = query.result_rows if state in self.spec.success_states else 0
+        size = next((v for k, v in body.items() if k in _PAGE_SIZE_MEMBERS and isinstance(v, int)), None)
+        return page(query.created_at, 0, rows if size is None else min(rows, size))
 
     def status(self, body: dict[str, Any]) -> dict[str, Any]:
         query = self.find(body)
         step = self.emulator.poll(query)
-        answer: dict[str, Any] = self._page(query, step.state) if self.spec.results_operation == self.spec.operation \
-            else {}
+        carries_results = self.spec.results_operation == self.spec.operation
+        answer: dict[str, Any] = self._page(query, step.state, body) if carries_results else {}
         for read, value in [(self.spec.read_state, step.state), (self.spec.read_reason, step.reason),
                             *((read, step.progress) for read in self.spec.progress.values())]:
             path = getattr(read, "path", None)
@@ -114,7 +118,7 @@ class Queries:
         if state not in self.spec.success_states:
             raise AwsError(_validation_code(self.spec.service, str(self.spec.results_operation)),
                            f"Query {query.query_id} is {state}, not finished.")
-        return self._page(query, state)
+        return self._page(query, state, body)
 
     def stop(self, body: dict[str, Any]) -> dict[str, Any]:
         query = self.find(body)

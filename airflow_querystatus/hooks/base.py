@@ -58,7 +58,7 @@ class QueryStatusHook(AwsBaseHook):
         bounds.limit_answers(client, status_methods(spec.service), bounds.configured_max_answer_bytes(),
                              asynchronous=False)
         method = getattr(client, spec.operation)
-        params = spec.api_params(identifiers)
+        params = spec.status_params(identifiers)
         limit = bounds.call_limit(bounds.configured_call_timeout(), remaining)
         response: dict[str, Any] = bounds.call_with_limit(lambda: method(**params), limit, spec.operation)
         return response

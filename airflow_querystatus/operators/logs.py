@@ -24,8 +24,8 @@ def _epoch(value: Any) -> int:
 class CloudWatchLogsInsightsQueryOperator(QueryOperator):
     """Run a Logs Insights query (StartQuery), wait for it, and return its rows and statistics:
     ``{"query_id", "status", "statistics", "rows"}``, ``rows`` as dicts ``{field: value}`` (AWS's
-    strings; the ``@ptr`` record pointer is dropped), every ``nextToken`` page read. Status polls
-    carry the rows too: for more than about 1 MiB of them, raise ``[querystatus] max_answer_bytes``.
+    strings; the ``@ptr`` record pointer is dropped), every ``nextToken`` page read. Status polls ask
+    for one row at most (``maxItems=1``); the rows are read once, when the query is Complete.
 
     :param query_string: The query. (templated)
     :param log_groups: Log group names or ARNs (``logGroupIdentifiers``); None if the query has

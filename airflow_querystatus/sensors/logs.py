@@ -12,8 +12,8 @@ class CloudWatchLogsInsightsQuerySensor(QueryStatusSensor):
     """Wait for a Logs Insights query to reach Complete (fail on Failed, Cancelled or Timeout).
 
     Returns GetQueryResults' ``status`` and ``statistics``, without the rows (read them with
-    GetQueryResults, or run the query with ``CloudWatchLogsInsightsQueryOperator``). Each status answer
-    carries the rows found so far: for more than about 1 MiB of them, raise ``[querystatus] max_answer_bytes``.
+    GetQueryResults, or run the query with ``CloudWatchLogsInsightsQueryOperator``). Each poll asks
+    for one row at most (``maxItems=1``), so polls stay small however many rows the query finds.
 
     :param query_id: The id StartQuery returned. (templated)
     """

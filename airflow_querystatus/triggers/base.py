@@ -168,7 +168,7 @@ class QueryStatusTrigger(BaseTrigger):
         key = self.client_key()
         try:
             async with pool.subscribe(key):
-                fetcher = _PooledStatusFetcher(self.spec, self.spec.api_params(identifiers), key, pool)
+                fetcher = _PooledStatusFetcher(self.spec, self.spec.status_params(identifiers), key, pool)
                 verdict = await wait_until_done(tracker, fetcher, deadline=contract.deadline,
                                                 call_timeout=configured_call_timeout())
         except asyncio.CancelledError:
