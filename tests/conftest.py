@@ -126,27 +126,3 @@ def _prepared_sensitive_is_marked(request: pytest.FixtureRequest) -> Iterator[No
         pytest.fail(f"{request.node.nodeid} made {_status_polls - before} trigger status poll(s), which "
                     "[querystatus] prepared_status_calls changes: mark it @pytest.mark.prepared_sensitive "
                     "so that CI runs it with prepared calls off too", pytrace=False)
-
-
-#: Modules that take longest, longest first. ``-n 2 --dist loadfile`` hands whole modules to the
-#: two workers in collection order, so a long module collected last (``tests/e2e/test_ha.py``,
-#: alphabetically after the others) made one worker run alone at the end; started first, the
-#: long ones overlap. Measure with ``--durations`` when a module grows.
-LONGEST_FIRST = (
-    "e2e/test_ha.py",
-    "e2e/test_airflow_e2e.py",
-    "e2e/test_dags_test.py",
-    "reliability/test_misbehaving_endpoint.py",
-    "reliability/test_faults.py",
-    "test_sensor_outcomes.py",
-    "test_operators.py",
-)
-
-
-def _rank(item: pytest.Item) -> int:
-    path = item.path.as_posix()
-    return next((i for i, module in enumerate(LONGEST_FIRST) if path.endswith(f"tests/{module}")), len(LONGEST_FIRST))
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    items.sort(key=_rank)  # stable: the order inside each module, and of the rest, stays
