@@ -58,6 +58,16 @@ def hook_class_for(spec: StatusSpec) -> type[Any]:
     return hook
 
 
+def attach(cls: type[Any]) -> StatusSpec | None:
+    """The spec a sensor or operator class declares in its own body (None for a base class),
+    with the trigger class and hook class it implies set on the class."""
+    spec: StatusSpec | None = cls.__dict__.get("spec")
+    if spec is not None:
+        cls.trigger_class = trigger_class_for(spec)
+        cls.aws_hook_class = hook_class_for(spec)
+    return spec
+
+
 def check_signature(cls: type[Any], names: Iterable[str]) -> None:
     """The class's ``__init__`` (its own or a base's) takes every one of ``names`` by keyword:
     users pass them by name, and Airflow's ``.partial().expand()`` maps only over arguments

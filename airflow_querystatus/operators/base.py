@@ -75,11 +75,9 @@ class QueryOperator(WaitSettings, AwsBaseOperator[QueryStatusHook]):
         hook class follow from the spec, and its template fields (the start call's arguments
         it declares) gain the spec's templated extras and ``results_path``."""
         super().__init_subclass__(**kwargs)
-        spec = cls.__dict__.get("spec")
+        spec = front_doors.attach(cls)
         if spec is None:
             return
-        cls.trigger_class = front_doors.trigger_class_for(spec)
-        cls.aws_hook_class = front_doors.hook_class_for(spec)
         extras = [extra.name for extra in spec.extras if extra.templated]
         cls.template_fields = template_fields_with(*dict.fromkeys([*cls.template_fields, *extras]))
 

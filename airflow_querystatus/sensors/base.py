@@ -87,11 +87,9 @@ class QueryStatusSensor(WaitSettings, AwsBaseSensor[QueryStatusHook]):
         class and template fields (the identifiers and templated extras) follow from the spec;
         its ``__init__`` and docstring must name every identifier and extra (``front_doors``)."""
         super().__init_subclass__(**kwargs)
-        spec = cls.__dict__.get("spec")
+        spec = front_doors.attach(cls)
         if spec is None:
             return
-        cls.trigger_class = front_doors.trigger_class_for(spec)
-        cls.aws_hook_class = front_doors.hook_class_for(spec)
         cls.template_fields = aws_template_fields(*front_doors.templated_names(spec))
         front_doors.check_signature(cls, front_doors.argument_names(spec))
         front_doors.check_documented(cls, front_doors.argument_names(spec))
