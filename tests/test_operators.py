@@ -6,6 +6,7 @@ import asyncio
 import json
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -133,29 +134,37 @@ def athena_session_id(emulator) -> str:
     return session_id
 
 
+def run_killed_once(operator: Any, ready: Callable[[], object]) -> Any:
+    """Run ``operator`` on this thread and, from another one, call its ``on_kill`` as soon as
+    ``ready()`` is truthy (10 s at the latest). The operator runs on the main thread (Airflow 2's
+    ExecutorSafeguard allows no other); the kill arrives from elsewhere, as the task runner's
+    SIGTERM handler does."""
+    def kill_once_ready() -> None:
+        for _ in range(200):
+            if ready():
+                break
+            time.sleep(0.05)
+        operator.on_kill()
+
+    killer = threading.Thread(target=kill_once_ready, daemon=True)
+    killer.start()
+    run = run_task(operator)
+    killer.join(10)
+    return run
+
+
 def test_killing_the_worker_task_stops_the_query(emulator) -> None:
     emulator.set_default_steps("network_flow_monitor_top_contributors", ["RUNNING"])
     operator = NetworkFlowMonitorTopContributorsQueryOperator(
         task_id="nfm", monitor_name="kill-me", metric_name="TIMEOUTS", destination_category="INTRA_AZ",
         deferrable=False, **WINDOW, **FAST)
-    started: list[Any] = []
 
-    def kill_once_polling() -> None:
-        # The operator runs on the main thread (Airflow 2's ExecutorSafeguard allows no other);
-        # the kill arrives from elsewhere, as the task runner's SIGTERM handler does.
-        for _ in range(200):
-            started[:] = [q for q in emulator.queries("network_flow_monitor_top_contributors")
-                          if q.identifiers.get("monitor_name") == "kill-me"]
-            if started and started[0].status_calls:
-                break
-            time.sleep(0.05)
-        operator.on_kill()
+    def started() -> list[Any]:
+        return [q for q in emulator.queries("network_flow_monitor_top_contributors")
+                if q.identifiers.get("monitor_name") == "kill-me"]
 
-    killer = threading.Thread(target=kill_once_polling, daemon=True)
-    killer.start()
-    run = run_task(operator)  # ends when the wait sees CANCELED
-    killer.join(10)
-    (query,) = started
+    run = run_killed_once(operator, lambda: any(q.status_calls for q in started()))  # ends on CANCELED
+    (query,) = started()
     assert query.stopped and emulator.peek(query).state == "CANCELED"
     assert run.outcome == "failed" and isinstance(run.error, QueryExecutionFailedError)
 
@@ -215,18 +224,8 @@ def test_killing_a_neptune_task_cancels_its_query(operator_class, text, own, emu
     kind = operator_class.spec.key
     emulator.set_default_steps(kind, [{"state": "RUNNING", "seconds": 30}, "FINISHED"])
     operator = operator_class(task_id="q", query=f"{text} // kill-me", **own, **FAST)
-
-    def kill_once_found() -> None:
-        for _ in range(200):
-            if operator._started is not None:
-                break
-            time.sleep(0.05)
-        operator.on_kill()
-
-    killer = threading.Thread(target=kill_once_found, daemon=True)
-    killer.start()
-    run = run_task(operator)  # the execute call answers CancelledByUserException
-    killer.join(10)
+    # the execute call answers CancelledByUserException
+    run = run_killed_once(operator, lambda: operator._started is not None)
     (query,) = [q for q in emulator.queries(kind) if "kill-me" in (q.text or "")]
     assert query.stopped and run.value is None
     assert isinstance(run.error, QueryExecutionFailedError) and "CancelledByUserException" in str(run.error)
@@ -301,18 +300,8 @@ def test_the_wait_timeout_cancels_the_load(deferrable: bool, emulator) -> None:
 def test_killing_the_worker_task_cancels_the_load(emulator) -> None:
     emulator.set_default_steps(LOADER, ["LOAD_IN_PROGRESS"])
     operator = loader(deferrable=False)
-
-    def kill_once_polling() -> None:
-        for _ in range(200):
-            if operator._started is not None and emulator.query(operator._started["load_id"]).status_calls:
-                break
-            time.sleep(0.05)
-        operator.on_kill()
-
-    killer = threading.Thread(target=kill_once_polling, daemon=True)
-    killer.start()
-    run = run_task(operator)  # ends when the wait sees LOAD_CANCELLED_BY_USER
-    killer.join(10)
+    run = run_killed_once(  # ends when the wait sees LOAD_CANCELLED_BY_USER
+        operator, lambda: operator._started and emulator.query(operator._started["load_id"]).status_calls)
     load = emulator.query(run.ti.xcom["identifiers"]["load_id"])
     assert load.stopped and isinstance(run.error, QueryExecutionFailedError)
     assert "LOAD_CANCELLED_BY_USER" in str(run.error)
@@ -421,21 +410,12 @@ def test_logs_insights_wait_timeout_stops_the_query(deferrable: bool, emulator) 
 def test_killing_a_logs_insights_task_stops_the_query(emulator) -> None:
     emulator.set_default_steps("logs_insights_query", ["Running"])
     operator = logs_operator(deferrable=False, query_string="fields @message | kill-me")
-    started: list[Any] = []
 
-    def kill_once_polling() -> None:
-        for _ in range(200):
-            started[:] = [q for q in emulator.queries("logs_insights_query") if "kill-me" in (q.text or "")]
-            if started and started[0].status_calls:
-                break
-            time.sleep(0.05)
-        operator.on_kill()
+    def started() -> list[Any]:
+        return [q for q in emulator.queries("logs_insights_query") if "kill-me" in (q.text or "")]
 
-    killer = threading.Thread(target=kill_once_polling, daemon=True)
-    killer.start()
-    run = run_task(operator)  # ends when the wait sees Cancelled
-    killer.join(10)
-    (query,) = started
+    run = run_killed_once(operator, lambda: any(q.status_calls for q in started()))  # ends on Cancelled
+    (query,) = started()
     assert query.stopped and emulator.peek(query).state == "Cancelled"
     assert run.outcome == "failed" and isinstance(run.error, QueryExecutionFailedError)
 
