@@ -40,6 +40,7 @@ from botocore.config import Config
 from airflow_querystatus import __version__, bounds, prepared
 from airflow_querystatus.compat import conf, run_sync
 from airflow_querystatus.hooks import hook_class_for
+from airflow_querystatus.loop_timers import cutoffs
 from airflow_querystatus.status import status_methods
 
 DEFAULT_MAX_CLIENT_AGE = 900.0
@@ -177,11 +178,14 @@ class SharedClientPool:
             await slots.acquire()
             held = True
             # A call that outlives SLOT_HOLD waits on the network: its slot goes to the next call.
-            timer = asyncio.get_running_loop().call_later(SLOT_HOLD, give_back)
+            # (A shared cut-off, not a loop timer: a cancelled timer would stay in the loop's
+            # heap, see loop_timers.)
+            hold = cutoffs()
+            token = hold.arm(SLOT_HOLD, give_back)
             try:
                 yield pooled.client
             finally:
-                timer.cancel()
+                hold.disarm(token)
                 give_back()
         finally:
             pooled.in_flight -= 1

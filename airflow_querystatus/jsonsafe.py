@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 #: Keys botocore adds to every answer; transport detail, not part of the result.
-_TRANSPORT_KEYS = frozenset({"ResponseMetadata"})
+TRANSPORT_KEYS = frozenset({"ResponseMetadata"})
 
 
 def to_json_safe(value: Any) -> Any:
@@ -19,7 +19,7 @@ def to_json_safe(value: Any) -> Any:
     bytes become base64 text and decimals become int or float.
     """
     if isinstance(value, Mapping):
-        return {str(k): to_json_safe(v) for k, v in value.items() if k not in _TRANSPORT_KEYS}
+        return {str(k): to_json_safe(v) for k, v in value.items() if k not in TRANSPORT_KEYS}
     if isinstance(value, (list, tuple, set, frozenset)):
         return [to_json_safe(v) for v in value]
     if isinstance(value, (datetime.datetime, datetime.date)):

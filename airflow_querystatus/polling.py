@@ -17,13 +17,14 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from airflow_querystatus.bounds import DEFAULT_CALL_TIMEOUT, StatusCallTimeout, call_limit
 from airflow_querystatus.errors import CallerMistake, ErrorKind, advice, classify
-from airflow_querystatus.jsonsafe import to_json_safe
+from airflow_querystatus.jsonsafe import TRANSPORT_KEYS, to_json_safe
+from airflow_querystatus.loop_timers import cutoffs, shared_wake_ups
 from airflow_querystatus.outcomes import EVENT_STATUSES, Outcome, Verdict
 from airflow_querystatus.status import StatusSpec
 
@@ -150,7 +151,10 @@ class StatusTracker:
         self.aws_conn_id = aws_conn_id
         self.seen_running = seen_running
         self.last_state: str | None = None
+        #: The last answer, without what ``last_response`` leaves out: kept from one poll to the
+        #: next, so the less it holds, the less the garbage collector has to promote.
         self._last_answer: Mapping[str, Any] | None = None
+        self._left_out = TRANSPORT_KEYS | spec.omitted_members
         self.polls = 0
         self._log: LogSink = logger or log
         self._clock = clock
@@ -172,11 +176,7 @@ class StatusTracker:
     def last_response(self) -> dict[str, Any] | None:
         """The last successful answer, JSON-safe (converted only when a verdict needs it), without
         the members the operation leaves out (``StatusSpec.omitted_members``)."""
-        if self._last_answer is None:
-            return None
-        omitted = self.spec.omitted_members
-        return to_json_safe({k: v for k, v in self._last_answer.items() if k not in omitted} if omitted
-                            else self._last_answer)
+        return None if self._last_answer is None else to_json_safe(self._last_answer)
 
     # -- answers ------------------------------------------------------------------------
     def observe(self, response: Mapping[str, Any]) -> Verdict:
@@ -201,7 +201,7 @@ class StatusTracker:
         self._count_poll()
         self._errors_since = None
         self._credentials_refreshed = False
-        self._last_answer = response
+        self._last_answer = {k: v for k, v in response.items() if k not in self._left_out}
         state = self.spec.read_state(response)
         if not isinstance(state, str) or not state:
             self._warn_once(
@@ -394,24 +394,55 @@ class PollLoop:
         return min(self._schedule.next_delay(verdict), remaining)
 
 
-def _on_the_grid(delay: float, remaining: float | None) -> float:
-    """``delay`` stretched (by less than :data:`WAKE_UP_GRID`) to end on the wake-up grid,
-    unless that would pass the deadline: the last poll happens at the deadline itself."""
-    now = asyncio.get_running_loop().time()
-    aligned = math.ceil((now + delay) / WAKE_UP_GRID) * WAKE_UP_GRID - now
-    return delay if remaining is not None and aligned >= remaining else aligned
+def _grid_index(delay: float, remaining: float | None, now: float) -> int | None:
+    """The wake-up grid instant (its index) at which a sleep of ``delay`` seconds from loop
+    time ``now`` ends, stretched by less than :data:`WAKE_UP_GRID`; None when that would pass
+    the deadline (``remaining`` seconds away): the last poll happens at the deadline itself."""
+    index = math.ceil((now + delay) / WAKE_UP_GRID)
+    return None if remaining is not None and index * WAKE_UP_GRID - now >= remaining else index
+
+
+def _sleep_on_the_grid(delay: float, remaining: float | None) -> Awaitable[None]:
+    """The sleep between two polls, on the grid through the loop's shared wake-ups (one loop
+    timer per grid instant, not one per wait: :mod:`airflow_querystatus.loop_timers`)."""
+    index = _grid_index(delay, remaining, asyncio.get_running_loop().time())
+    return asyncio.sleep(delay) if index is None else shared_wake_ups(WAKE_UP_GRID).at(index)
+
+
+class _CallCutoff:
+    """Cancels the calling task when its call's limit passes (through the loop's shared
+    :class:`~airflow_querystatus.loop_timers.Cutoffs`, which leaves no timer behind)."""
+
+    __slots__ = ("expired", "task")
+
+    def __init__(self, task: asyncio.Task[Any]) -> None:
+        self.task = task
+        self.expired = False
+
+    def fire(self) -> None:
+        self.expired = True
+        self.task.cancel()
 
 
 async def _bounded_fetch(fetcher: StatusFetcher, operation: str, limit: float) -> Mapping[str, Any]:
-    """One status call, cut off (as :class:`StatusCallTimeout`) when ``limit`` passes."""
-    bound = asyncio.timeout(limit)
+    """One status call, cut off (as :class:`StatusCallTimeout`) when ``limit`` passes.
+
+    As ``asyncio.timeout`` does: the task is cancelled, and the cancellation is turned into
+    the timeout unless someone else cancelled the task too."""
+    task = asyncio.current_task()
+    assert task is not None  # the engine runs in a task (the trigger's)
+    cancelling = task.cancelling()
+    cutoff = _CallCutoff(task)
+    shared = cutoffs()
+    token = shared.arm(limit, cutoff.fire)
     try:
-        async with bound:
-            return await fetcher.fetch()
-    except TimeoutError as err:
-        if bound.expired():
+        return await fetcher.fetch()
+    except asyncio.CancelledError as err:
+        if cutoff.expired and task.uncancel() <= cancelling:
             raise StatusCallTimeout(operation, limit) from err
-        raise  # a timeout of the HTTP stack itself (connect, read): transient, as it says
+        raise
+    finally:
+        shared.disarm(token)
 
 
 async def wait_until_done(
@@ -431,8 +462,9 @@ async def wait_until_done(
     operation = tracker.spec.operation
     while True:
         try:
-            answer = await _bounded_fetch(fetcher, operation, call_limit(call_timeout, loop.remaining()))
-            verdict = tracker.observe(answer)
+            # No local keeps the answer: only the tracker's copy lives on across the sleep.
+            verdict = tracker.observe(await _bounded_fetch(fetcher, operation,
+                                                           call_limit(call_timeout, loop.remaining())))
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # every error is classified; none is swallowed
@@ -443,7 +475,8 @@ async def wait_until_done(
         step = loop.next_step(verdict)
         if isinstance(step, Verdict):
             return step
-        await asyncio.sleep(_on_the_grid(step, loop.remaining()))
+        del verdict  # nothing of this poll stays alive across the sleep but the tracker's answer
+        await _sleep_on_the_grid(step, loop.remaining())
 
 
 def wait_until_done_sync(

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import datetime
 import logging
 import uuid
 import weakref
@@ -51,7 +52,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiobotocore.endpoint import convert_to_response_dict
+from botocore import parsers as botocore_parsers
 from botocore.awsrequest import AWSPreparedRequest
+from dateutil.tz import tzlocal
 
 from airflow_querystatus import bounds
 from airflow_querystatus.signing import ALGORITHM, FixedRequestSigner, SigningKeys
@@ -76,6 +79,22 @@ def _warn_once(key: str, message: str, *args: Any) -> None:
     if key not in _warned:
         _warned.add(key)
         log.warning(message, *args)
+
+
+#: One local time zone for every epoch timestamp a prepared poll parses. botocore's default
+#: parser makes a new ``tzlocal()`` for each (an object the collector tracks, kept alive with
+#: the answer until the next poll: see ``loop_timers``); the datetimes are equal either way.
+_LOCAL_ZONE = tzlocal()
+
+
+def _parse_timestamp(value: Any) -> datetime.datetime:
+    """botocore's default timestamp parsing, with one shared local time zone for epoch numbers."""
+    if isinstance(value, (int, float)):
+        try:
+            return datetime.datetime.fromtimestamp(value, _LOCAL_ZONE)
+        except (OSError, OverflowError):
+            pass  # botocore's own fallbacks (out of the platform's range)
+    return botocore_parsers.DEFAULT_TIMESTAMP_PARSER(value)
 
 
 # --------------------------------------------------------------------------- capture
@@ -126,6 +145,8 @@ class _ClientParts:
                             (endpoint, "_add_modeled_error_fields"), (parts.parser, "parse")):
             if not hasattr(owner, name):
                 raise AttributeError(f"{type(owner).__name__} has no {name!r}")
+        if getattr(parts.parser, "_timestamp_parser", None) is botocore_parsers.DEFAULT_TIMESTAMP_PARSER:
+            parts.parser._timestamp_parser = _parse_timestamp  # only botocore's default is replaced
         return parts
 
 

@@ -27,7 +27,7 @@ from airflow_querystatus.polling import (
     StatusTracker,
     Verdict,
     WaitOptions,
-    _on_the_grid,
+    _grid_index,
     wait_until_done,
 )
 from airflow_querystatus.status import (
@@ -257,17 +257,14 @@ def test_wake_ups_land_on_the_grid_but_never_after_the_deadline() -> None:
     """Polls due within the same grid step share one loop iteration; the deadline's own poll
     is never pushed past the deadline."""
 
-    async def check() -> None:
-        loop = asyncio.get_running_loop()
+    for now in (0.0, 12345.678, 98765.4321):
         for delay in (0.01, 0.37, 2.0, 59.99):
-            stretched = _on_the_grid(delay, None)
-            assert delay <= stretched < delay + WAKE_UP_GRID + 1e-6
-            steps = (loop.time() + stretched) / WAKE_UP_GRID
-            assert abs(steps - round(steps)) < 1e-2
-        assert _on_the_grid(0.37, 0.37) == 0.37  # the poll at the deadline itself
-        assert _on_the_grid(0.37, 10.0) >= 0.37
-
-    asyncio.run(check())
+            index = _grid_index(delay, None, now)
+            assert index is not None
+            assert delay <= index * WAKE_UP_GRID - now < delay + WAKE_UP_GRID + 1e-6
+        assert _grid_index(0.37, 0.37, now) is None  # the poll at the deadline itself, not on the grid
+        index = _grid_index(0.37, 10.0, now)
+        assert index is not None and index * WAKE_UP_GRID - now >= 0.37
 
 
 class _ScriptedFetcher:
