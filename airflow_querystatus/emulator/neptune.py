@@ -23,7 +23,6 @@ from airflow_querystatus.status import StatusSpec
 
 
 def routes(emulator: Emulator, spec: StatusSpec) -> list[Route]:
-    assert spec.emulated is not None
     kind = spec.key
     # Neptune Data's errors: ``{"code", "requestId", "detailedMessage"}``, throttling with 500;
     # bad input is MissingParameterException or BadRequestException (all from botocore's model).

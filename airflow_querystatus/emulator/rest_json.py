@@ -4,7 +4,7 @@ status, results and stop of one operation.
 Routes, parameter names and answer keys come from botocore's service model of each operation
 the registry names; where the answers carry the state and the id from the spec (``read_state``'s
 path, ``started_id_path``); the script, the results rows and any members every answer carries
-(``envelope``) from ``StatusSpec.emulated``. Errors take the shape of the service's own modelled
+(``envelope``) from the operation's entry in :mod:`.catalogue`. Errors take the shape of the service's own modelled
 errors (:func:`error_for`).
 """
 
@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+from airflow_querystatus.emulator.catalogue import CATALOGUE
 from airflow_querystatus.emulator.model import ControlError, Emulator, Query
 from airflow_querystatus.emulator.validation import Invalid, Problem, message, route
 from airflow_querystatus.emulator.wire import (
@@ -81,8 +82,7 @@ def _nest(path: Sequence[str], value: Any) -> dict[str, Any]:
 
 
 def routes(emulator: Emulator, spec: StatusSpec) -> list[Route]:
-    assert spec.emulated is not None
-    behaviour, kind = spec.emulated, spec.key
+    behaviour, kind = CATALOGUE[spec.key], spec.key
     *scope_ids, query_ident = spec.identifiers
     error, invalid = error_for(spec.service), invalid_for(spec.service)
     unknown_code, unknown_text = behaviour.unknown_id or ("ValidationException",

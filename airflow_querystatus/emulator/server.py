@@ -1,6 +1,6 @@
 """The emulator's HTTP side: one aiohttp application over every operation in the registry.
 
-Each operation is served by its wire protocol's module (``StatusSpec.emulated.protocol``):
+Each operation is served by its wire protocol's module (``Emulated.protocol`` in :mod:`.catalogue`):
 :mod:`.rest_json` (Internet Monitor, Network Flow Monitor, Neptune's bulk loader),
 :mod:`.neptune` (Neptune Data's query languages), :mod:`.json_1_1` (Athena, CloudWatch Logs);
 :mod:`.sts` serves AssumeRole. Errors come back in each service's own shape, so botocore raises
@@ -22,6 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from airflow_querystatus.emulator import json_1_1, neptune, rest_json
+from airflow_querystatus.emulator.catalogue import CATALOGUE
 from airflow_querystatus.emulator.model import (
     KINDS,
     SPECS_BY_KIND,
@@ -56,10 +57,10 @@ class EmulatorApp:
         self.json_services = json_1_1.services(self.emulator, SPECS_BY_KIND.values())
         operations = {name for service in self.json_services.values() for name in service.handlers}
         for spec in SPECS_BY_KIND.values():
-            assert spec.emulated is not None
-            if spec.emulated.protocol == "json_1_1":
+            protocol = CATALOGUE[spec.key].protocol
+            if protocol == "json_1_1":
                 continue
-            for route in _ROUTED[spec.emulated.protocol](self.emulator, spec):
+            for route in _ROUTED[protocol](self.emulator, spec):
                 # Faults find their query by the label that carries its own id in this route.
                 label = uri_label(spec.service, route.operation, spec.identifiers[-1].api_name)
                 r.add_route(route.method, route.path, self._handler(route, label))
