@@ -10,8 +10,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from airflow_querystatus.emulator import EmulatorServer, ensure_loopback, model
-from airflow_querystatus.emulator.catalogue import CATALOGUE, emulated_specs
+from airflow_querystatus.emulator.catalogue import emulated_specs
 from airflow_querystatus.emulator.examples import EXAMPLES
+from airflow_querystatus.emulator.wire import protocol
 from airflow_querystatus.status import SPECS, StatusSpec
 
 
@@ -157,9 +158,9 @@ def test_json_services_are_found_by_the_target_prefix_of_their_model() -> None:
         assert prefix == f"{metadata['targetPrefix']}." and metadata["protocol"] == "json"
         assert service.content_type == f"application/x-amz-json-{metadata['jsonVersion']}"
         for spec, _handler in service.handlers.values():
-            assert CATALOGUE[spec.key].protocol == "json_1_1"
-    assert {s.service for s in served.values()} == {
-        s.service for s in emulated_specs() if CATALOGUE[s.key].protocol == "json_1_1"}
+            assert protocol(spec.service) == "json"
+    json_services = {s.service for s in emulated_specs() if protocol(s.service) == "json"}
+    assert {s.service for s in served.values()} == json_services
 
 
 def test_logs_insights_start_results_and_stop_through_boto3(emulator_server, emulator) -> None:

@@ -6,7 +6,8 @@ queries follow, what a stop does, what a failure looks like, its results pages a
 every answer carries. It lives with the emulator so that the registry stays schema and
 declarations, and a DAG that imports a sensor never loads the emulator's fixtures. How an
 operation's calls are routed and checked is not declared here: it comes from botocore's model
-of the service (the wire protocol modules). A mistake fails at import, naming the spec
+of the service (its protocol, routes and shapes; the wire protocol modules). Only what that model
+and the spec cannot say is: a ``quirk``. A mistake fails at import, naming the spec
 (:func:`build_catalogue`).
 """
 
@@ -17,7 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_querystatus import status
-from airflow_querystatus.emulator.wire import iso
+from airflow_querystatus.emulator.neptune import CANCELLED_GONE, QueryLanguage
+from airflow_querystatus.emulator.rest_json import Queries
+from airflow_querystatus.emulator.wire import iso, protocol
 from airflow_querystatus.status import SPECS, RegistryError, StatusSpec
 
 #: One step of an emulator script: a state, ``(state, polls)`` or ``{"state", "polls"|"seconds", ...}``.
@@ -30,8 +33,6 @@ Page = Callable[[float, int, int], dict[str, Any]]
 class Emulated:
     """How :mod:`airflow_querystatus.emulator` plays one operation (its *kind* is the spec's key)."""
 
-    #: The wire protocol module that serves it: ``rest_json``, ``json_1_1`` or ``neptune``.
-    protocol: str
     #: The script of a query started through the API.
     steps: tuple[ScriptStep, ...]
     #: Stopping a query in one of these states replaces the rest of its script with ``stopped``.
@@ -53,6 +54,10 @@ class Emulated:
     #: What a call for an unknown id answers: the error code, and its message with ``{}`` for the
     #: id; None: the protocol's usual answer.
     unknown_id: tuple[str, str] | None = None
+    #: Answers of a rest-json operation that neither the spec nor botocore's model describes, as
+    #: a :class:`~.rest_json.Queries` subclass (Neptune's query languages: :class:`~.neptune.QueryLanguage`);
+    #: its calls are routed like any other.
+    quirk: type[Queries] | None = None
 
 
 def failure_state(spec: StatusSpec) -> str:
@@ -77,6 +82,8 @@ def build_catalogue(entries: Iterable[tuple[StatusSpec, Emulated]]) -> dict[str,
             fail("is not the spec the registry declares under that key (SPECS).")
         if spec.key in catalogue:
             fail("is emulated twice.")
+        if behaviour.quirk is not None and protocol(spec.service) != "rest-json":
+            fail(f"`Emulated.quirk` is for rest-json operations; {spec.service} speaks {protocol(spec.service)}.")
         if not behaviour.steps:
             fail("`Emulated.steps` is empty; the emulator needs a default script.")
         wanted = behaviour.failure_state
@@ -133,18 +140,19 @@ def _logs_insights_page(created: float, start: int, end: int) -> dict[str, Any]:
 
 def _query(alias: str, page: Page) -> Emulated:
     """Internet Monitor's and Network Flow Monitor's queries: QUEUED, RUNNING, SUCCEEDED."""
-    return Emulated(protocol="rest_json", aliases=(alias,), steps=_QUERY_STEPS, demo_steps=_QUERY_DEMO_STEPS, page=page)
+    return Emulated(aliases=(alias,), steps=_QUERY_STEPS, demo_steps=_QUERY_DEMO_STEPS, page=page)
 
 
 def _neptune_query(language: str) -> Emulated:
     """A Neptune query language: listed while it runs, then gone (``FinishedQueriesVanish``)."""
     return Emulated(
-        protocol="neptune", aliases=(f"neptune_{language}",),
+        aliases=(f"neptune_{language}",), quirk=QueryLanguage,
+        unknown_id=("InvalidParameterException", "Supplied queryId {} is invalid"),
         steps=({"state": "RUNNING", "seconds": 1.0}, "FINISHED"),
         stoppable=frozenset({"RUNNING", "CANCELLED", "WAITING"}),
         # Listed as cancelled briefly, then gone, as the worker thread stops.
-        stopped=({"state": "CANCELLED", "seconds": 0.3}, "CANCELLED_GONE"),
-        failure=(("RUNNING", 1), ("CANCELLED", 5), "CANCELLED_GONE"),
+        stopped=({"state": "CANCELLED", "seconds": 0.3}, CANCELLED_GONE),
+        failure=(("RUNNING", 1), ("CANCELLED", 5), CANCELLED_GONE),
         demo_steps=({"state": "RUNNING", "seconds": 3}, "FINISHED"),
     )
 
@@ -163,13 +171,13 @@ CATALOGUE: dict[str, Emulated] = build_catalogue((
     (status.NEPTUNE_OPEN_CYPHER_QUERY, _neptune_query("open_cypher")),
     (status.NEPTUNE_GREMLIN_QUERY, _neptune_query("gremlin")),
     (status.NEPTUNE_LOADER_JOB, Emulated(
-        protocol="rest_json", envelope={"status": "200 OK"}, failure_state="LOAD_FAILED",
+        envelope={"status": "200 OK"}, failure_state="LOAD_FAILED",
         steps=(("LOAD_IN_QUEUE", 1), ("LOAD_IN_PROGRESS", 2), "LOAD_COMPLETED"),
         stoppable=_LOAD_PENDING, stopped=("LOAD_CANCELLED_BY_USER",),
         unknown_id=("BulkLoadIdNotFoundException", "Load id {} was not found"),
     )),
     (status.ATHENA_CALCULATION_EXECUTION, Emulated(
-        protocol="json_1_1", aliases=("athena_calculation",),
+        aliases=("athena_calculation",),
         steps=(("CREATED", 1), {"state": "RUNNING", "polls": 2, "progress": "50%"}, "COMPLETED"),
         stoppable=frozenset({"CREATING", "CREATED", "QUEUED", "RUNNING"}),
         stopped=({"state": "CANCELING", "polls": 1}, "CANCELED"),
@@ -178,7 +186,7 @@ CATALOGUE: dict[str, Emulated] = build_catalogue((
                     "COMPLETED"),
     )),
     (status.LOGS_INSIGHTS_QUERY, Emulated(
-        protocol="json_1_1", failure_state="Failed", steps=(("Scheduled", 1), ("Running", 2), "Complete"),
+        failure_state="Failed", steps=(("Scheduled", 1), ("Running", 2), "Complete"),
         stoppable=frozenset({"Scheduled", "Running", "Unknown"}), stopped=("Cancelled",),
         demo_steps=({"state": "Scheduled", "seconds": 1}, {"state": "Running", "seconds": 6}, "Complete"),
         page=_logs_insights_page,

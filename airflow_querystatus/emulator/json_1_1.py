@@ -1,6 +1,6 @@
 """JSON 1.1 (``POST /`` with ``X-Amz-Target: <targetPrefix>.<Operation>``): Athena, CloudWatch Logs.
 
-Every service whose operations the catalogue plays with ``protocol="json_1_1"`` is served
+Every service the catalogue plays whose botocore model says ``"protocol": "json"`` is served
 here, found by its ``targetPrefix`` and answered with its ``jsonVersion``'s content type, both
 read from botocore's model of the service. An operation's start, status, results and stop
 calls are answered generically from its spec (:class:`Queries`); Athena's sessions, which no
@@ -18,8 +18,16 @@ from aiohttp import web
 
 from airflow_querystatus.emulator import validation
 from airflow_querystatus.emulator.catalogue import CATALOGUE
-from airflow_querystatus.emulator.model import ControlError, Emulator, Query
-from airflow_querystatus.emulator.wire import ERROR_STATUS, AwsError, json_response, operation_model, service_model
+from airflow_querystatus.emulator.errors import ControlError
+from airflow_querystatus.emulator.model import Emulator, Query
+from airflow_querystatus.emulator.wire import (
+    ERROR_STATUS,
+    AwsError,
+    json_response,
+    operation_model,
+    protocol,
+    service_model,
+)
 from airflow_querystatus.status import StatusSpec
 
 _STATUS = {**ERROR_STATUS, "ThrottlingException": 400, "ResourceNotFoundException": 400,
@@ -275,7 +283,7 @@ def services(emulator: Emulator, specs: Iterable[StatusSpec]) -> dict[str, JsonS
     """Every JSON 1.1 service of ``specs`` by its ``X-Amz-Target`` prefix (``AmazonAthena.``)."""
     by_service: dict[str, list[StatusSpec]] = {}
     for spec in specs:
-        if spec.key in CATALOGUE and CATALOGUE[spec.key].protocol == "json_1_1":
+        if spec.key in CATALOGUE and protocol(spec.service) == "json":
             by_service.setdefault(spec.service, []).append(spec)
     served = [JsonService(emulator, service, group) for service, group in by_service.items()]
     return {service.target_prefix: service for service in served}

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_querystatus.emulator.catalogue import CATALOGUE, Emulated, emulated_specs
+from airflow_querystatus.emulator.errors import ControlError
 from airflow_querystatus.emulator.sigv4 import Credentials
 from airflow_querystatus.status import Identifier, StatusSpec
 
@@ -26,26 +27,6 @@ SPECS_BY_KIND: dict[str, StatusSpec] = {spec.key: spec for spec in emulated_spec
 KINDS = tuple(SPECS_BY_KIND)
 #: Former kind names (``athena_calculation``), still accepted everywhere a kind is.
 KIND_ALIASES: dict[str, str] = {alias: key for key, behaviour in CATALOGUE.items() for alias in behaviour.aliases}
-
-
-class ControlError(ValueError):
-    """A wrong request to the emulator's own API (Python or ``/_emulator/``).
-
-    ``field`` names the field at fault (``kind``, ``identifiers.monitor_name``,
-    ``steps[1].polls``...), so that the HTTP answer can say which one.
-    """
-
-    def __init__(self, message: str, field: str | None = None, **details: Any) -> None:
-        super().__init__(message)
-        self.field = field
-        self.details = details
-
-    def answer(self) -> dict[str, Any]:
-        """The JSON body of the 400 answer."""
-        body: dict[str, Any] = {"error": str(self)}
-        if self.field is not None:
-            body["field"] = self.field
-        return {**body, **self.details}
 
 
 def resolve_kind(kind: object, field: str = "kind") -> str:
