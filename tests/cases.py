@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from airflow_querystatus.emulator import Emulator, Query
-from airflow_querystatus.emulator.catalogue import CATALOGUE, emulated_specs, failure_state
+from airflow_querystatus.emulator.catalogue import CATALOGUE, emulated_specs, failure_state, success_state
 from airflow_querystatus.emulator.examples import EXAMPLES
 from airflow_querystatus.operators.base import QueryOperator
 from airflow_querystatus.sensors.base import QueryStatusSensor
@@ -63,7 +63,7 @@ class Case:
             scope=dict(EXAMPLES[spec.key].scope),
             id_arg=spec.identifiers[-1].name,
             pending="RUNNING" if "RUNNING" in spec.pending_states else sorted(spec.pending_states)[0],
-            success=sorted(spec.success_states)[0],
+            success=success_state(spec),
             failure=failure_state(spec),
             reason=behaviour.reason,
             failure_script=behaviour.failure,

@@ -60,6 +60,12 @@ class Emulated:
     quirk: type[Queries] | None = None
 
 
+def success_state(spec: StatusSpec) -> str:
+    """The state a successful query of ``spec`` ends in, in scripts that tests and demos write:
+    its only success state (else the first by name), so that none of them names it by hand."""
+    return sorted(spec.success_states)[0]
+
+
 def failure_state(spec: StatusSpec) -> str:
     """The state a failed query of ``spec`` ends in, in the emulator's scripts and the tests:
     ``failure_state`` of its :class:`Emulated`, else the only failure state, else ``FAILED``."""
