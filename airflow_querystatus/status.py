@@ -1,11 +1,13 @@
 """The registry: every supported AWS status operation, declared once.
 
 Each operation is one :class:`StatusSpec` below (what its status call looks like, its start,
-results and stop operations, its quirks, how the emulator plays it and its example), and
-each AWS service one :class:`Service` (its hook and provider integration). Everything else
-is derived from :data:`SPECS` and :data:`SERVICES`: the provider info, the hook lookup, the
-emulator's routes and behaviour, the test cases and the demo's list of pipelines. A mistake
-in a declaration fails at import time with a message naming it (:func:`build_registry`).
+results and stop operations, its quirks), and each AWS service one :class:`Service` (its hook
+and provider integration). Everything else is derived from :data:`SPECS` and :data:`SERVICES`:
+the provider info, the hook lookup, the front doors, the emulator's routes, the test cases and
+the demo's list of pipelines. This module is the schema, its checks and the declarations only:
+how the emulator plays each operation, and its example pipelines, are kept by the emulator,
+keyed by the spec (:mod:`airflow_querystatus.emulator.catalogue`, ``.examples``). A mistake in
+a declaration fails at import time with a message naming it (:func:`build_registry`).
 
 CONTRIBUTING.md ("Adding an operation") walks through one declaration.
 """
@@ -164,54 +166,6 @@ def _neptune_state(response: Mapping[str, Any]) -> str:
     return NEPTUNE_RUNNING
 
 
-#: One step of an emulator script: a state, ``(state, polls)`` or ``{"state", "polls"|"seconds", ...}``.
-ScriptStep = str | tuple[str, int] | Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class Emulated:
-    """How :mod:`airflow_querystatus.emulator` plays an operation."""
-
-    #: The wire protocol module that serves it: ``rest_json``, ``json_1_1`` or ``neptune``.
-    protocol: str
-    #: The script of a query started through the API.
-    steps: tuple[ScriptStep, ...]
-    #: Stopping a query in one of these states replaces the rest of its script with ``stopped``.
-    stoppable: frozenset[str] = frozenset({"QUEUED", "RUNNING"})
-    stopped: tuple[ScriptStep, ...] = ("CANCELED",)
-    #: What a failed query looks like (tests): ``failure`` as a script, else ``(pending, 1)`` then
-    #: ``failure_state`` (by default the only failure state, or ``FAILED``) with ``reason``.
-    failure: tuple[ScriptStep, ...] = ()
-    failure_state: str | None = None
-    reason: str | None = None
-    #: One results page, rows ``start`` to ``end`` of a query created at ``created_at``.
-    page: Callable[[float, int, int], dict[str, Any]] | None = None
-    #: The script ``make demo`` plays, slow enough to see the wait.
-    demo_steps: tuple[ScriptStep, ...] = ()
-    #: Former names of this operation in the emulator's API, still accepted. Its name there
-    #: (its *kind*) is the spec's ``key``, as in the metrics and the docs.
-    aliases: tuple[str, ...] = ()
-    #: Members every answer of this kind carries besides its own (Neptune's ``"status": "200 OK"``).
-    envelope: Mapping[str, Any] = field(default_factory=dict)
-    #: What a call for an unknown id answers: the error code, and its message with ``{}`` for the
-    #: id; None: the protocol's usual answer.
-    unknown_id: tuple[str, str] | None = None
-
-
-@dataclass(frozen=True)
-class Example:
-    """The operation's example pipeline(s) in ``dags/`` and sample identifiers for tests."""
-
-    #: dag_id -> the run state ``make demo`` expects.
-    dags: Mapping[str, str]
-    #: Values for every identifier but the query's own id, e.g. ``{"monitor_name": ...}``.
-    scope: Mapping[str, str] = field(default_factory=dict)
-    #: A running query someone else runs, for the example's sensor to wait on: the emulator
-    #: plants it (recurring) when it starts on its own (``emulator.examples``). Members as in
-    #: the control API's query body: ``text``, ``steps``, ``identifiers``.
-    plant: Mapping[str, Any] | None = None
-
-
 @dataclass(frozen=True)
 class Service:
     """One AWS service: its boto3 client, its provider modules and its hook."""
@@ -276,9 +230,6 @@ class StatusSpec:
     started_id: tuple[str, ...] = ()
     #: The AWS API reference page of the status call (docs site, provider metadata).
     doc_url: str | None = None
-    #: How the emulator plays this operation, and its example pipeline.
-    emulated: Emulated | None = None
-    example: Example | None = None
 
     @property
     def extras(self) -> tuple[Extra, ...]:
@@ -364,41 +315,18 @@ def _check(spec: StatusSpec, services: Mapping[str, Service]) -> None:
         fail(f"`doc_url` must be the status call's AWS API reference page, got {spec.doc_url!r}.")
     if isinstance(spec.omitted_members, str) or getattr(spec.read_state, "path", ("",))[0] in spec.omitted_members:
         fail(f"`omitted_members` must be a set of member names other than the state's, got {spec.omitted_members!r}.")
-    if spec.emulated is not None and not spec.emulated.steps:
-        fail("`emulated.steps` is empty; the emulator needs a default script.")
     undocumented = spec.documented_states - spec.success_states - spec.failure_states - spec.pending_states
     if undocumented:
         fail(f"documented states {sorted(undocumented)} are neither success, failure nor pending states.")
-    if spec.emulated is not None and failure_state(spec) not in spec.failure_states:
-        fail(f"`emulated.failure_state` must name the failure state a failed query ends in (one of "
-             f"{sorted(spec.failure_states)}), got {spec.emulated.failure_state!r}.")
-    if spec.example is not None:
-        unknown = set(spec.example.scope) - set(names[:-1])
-        if unknown:
-            fail(f"`example.scope` names {sorted(unknown)}, which are not scope identifiers ({names[:-1]}).")
-
-
-def failure_state(spec: StatusSpec) -> str | None:
-    """The state a failed query of ``spec`` ends in, in the emulator's scripts and the tests:
-    ``emulated.failure_state``, else the only failure state, else ``FAILED``."""
-    if spec.emulated is not None and spec.emulated.failure_state is not None:
-        return spec.emulated.failure_state
-    return next(iter(spec.failure_states)) if len(spec.failure_states) == 1 else "FAILED"
 
 
 def build_registry(specs: tuple[StatusSpec, ...], services: Mapping[str, Service]) -> dict[str, StatusSpec]:
     """Check every declaration and index the specs by key; raise :class:`RegistryError` if wrong."""
     registry: dict[str, StatusSpec] = {}
-    kinds: dict[str, str] = {}
     for spec in specs:
         _check(spec, services)
         if spec.key in registry:
             raise RegistryError(f"StatusSpec {spec.key!r} is declared twice.")
-        for kind in (spec.key, *(spec.emulated.aliases if spec.emulated else ())):
-            if kind in kinds:
-                raise RegistryError(f"StatusSpec {spec.key!r}: emulator kind {kind!r} is "
-                                    f"already used by {kinds[kind]!r}.")
-            kinds[kind] = spec.key
         registry[spec.key] = spec
     return registry
 
@@ -427,21 +355,11 @@ SERVICES: dict[str, Service] = {
 _QUERY_SUCCESS = frozenset({"SUCCEEDED"})
 _QUERY_FAILURE = frozenset({"FAILED", "CANCELED"})
 _QUERY_PENDING = frozenset({"QUEUED", "RUNNING"})
-_QUERY_STEPS: tuple[ScriptStep, ...] = (("QUEUED", 1), ("RUNNING", 2), "SUCCEEDED")
-_QUERY_DEMO_STEPS: tuple[ScriptStep, ...] = (
-    {"state": "QUEUED", "seconds": 2}, {"state": "RUNNING", "seconds": 6}, "SUCCEEDED")
-_SCOPE_ID = "e21cda79-30a0-4c12-9299-d8629d76d8cf"
 
 
 def _resource_name(name: str, api_name: str) -> Identifier:
     """The ResourceName shape that Internet Monitor and Network Flow Monitor share."""
     return Identifier(name, api_name, max_length=255, pattern=r"[a-zA-Z0-9_.-]+")
-
-
-def _iso(ts: float) -> str:
-    import datetime
-
-    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 #: Neptune's status API lists only running and waiting queries (REFERENCE.md §4).
@@ -451,13 +369,6 @@ NEPTUNE_VANISH = FinishedQueriesVanish(
     unknown_hint="Check the query id and that `endpoint_url` is the instance endpoint that runs the query",
     state=NEPTUNE_FINISHED,
 )
-
-
-def _top_contributors(_created: float, start: int, end: int) -> dict[str, Any]:
-    rows = [{"localIp": f"10.0.0.{i}", "remoteIp": f"10.1.0.{i}", "targetPort": 443, "value": 1000 - i}
-            for i in range(start, end)]
-    return {"unit": "Bytes", "topContributors": rows}
-
 
 INTERNET_MONITOR_QUERY = StatusSpec(
     key="internet_monitor_query",
@@ -476,20 +387,10 @@ INTERNET_MONITOR_QUERY = StatusSpec(
     success_states=_QUERY_SUCCESS,
     failure_states=_QUERY_FAILURE,
     pending_states=_QUERY_PENDING,
-    emulated=Emulated(
-        aliases=("internet_monitor",), protocol="rest_json", steps=_QUERY_STEPS, demo_steps=_QUERY_DEMO_STEPS,
-        page=lambda _created, start, end: {
-            "Fields": [{"Name": "city", "Type": "string"}, {"Name": "availability_score", "Type": "float"}],
-            "Data": [[f"city-{i}", f"{99 - i * 0.5:.1f}"] for i in range(start, end)],
-        },
-    ),
-    example=Example({"example_internet_monitor": "success"}, scope={"monitor_name": "web-monitor"}),
 )
 
-def _network_flow_monitor_query(
-    family: str, name: str, title: str, scope: Identifier, page: Callable[[float, int, int], dict[str, Any]],
-    example_scope: str, alias: str,
-) -> StatusSpec:
+
+def _network_flow_monitor_query(family: str, name: str, title: str, scope: Identifier) -> StatusSpec:
     """One Network Flow Monitor query family (``start_query_<family>``, ``get_query_status_<family>``,
     ``get_query_results_<family>``, ``stop_query_<family>``): they share the query-state enum and
     differ in the scope the query runs in (a monitor or a workload-insights scope)."""
@@ -508,36 +409,24 @@ def _network_flow_monitor_query(
         success_states=_QUERY_SUCCESS,
         failure_states=_QUERY_FAILURE,
         pending_states=_QUERY_PENDING,
-        emulated=Emulated(aliases=(alias,), protocol="rest_json", steps=_QUERY_STEPS,
-                          demo_steps=_QUERY_DEMO_STEPS, page=page),
-        example=Example({"example_network_flow_monitor": "success"}, scope={scope.name: example_scope}),
     )
-
-
-def _workload_insights_datapoints(created: float, start: int, end: int) -> dict[str, Any]:
-    return {"unit": "Bytes", "datapoints": [
-        {"timestamps": [_iso(created)], "values": [float(100 - i)], "label": f"use1-az{i}"}
-        for i in range(start, end)]}
 
 
 NETWORK_FLOW_MONITOR_TOP_CONTRIBUTORS_QUERY = _network_flow_monitor_query(
     "monitor_top_contributors", "top_contributors", "top-contributors",
-    _resource_name("monitor_name", "monitorName"), _top_contributors, "vpc-monitor",
-    alias="network_flow_monitor_top_contributors",
+    _resource_name("monitor_name", "monitorName"),
 )
 NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_DATA_QUERY = _network_flow_monitor_query(
     "workload_insights_top_contributors_data", "workload_insights_top_contributors_data",
-    "workload-insights top-contributors data", Identifier("scope_id", "scopeId"), _workload_insights_datapoints,
-    _SCOPE_ID, alias="network_flow_monitor_workload_insights_data",
+    "workload-insights top-contributors data", Identifier("scope_id", "scopeId"),
 )
 NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_QUERY = _network_flow_monitor_query(
     "workload_insights_top_contributors", "workload_insights_top_contributors",
-    "workload-insights top-contributors", Identifier("scope_id", "scopeId"), _top_contributors,
-    _SCOPE_ID, alias="network_flow_monitor_workload_insights",
+    "workload-insights top-contributors", Identifier("scope_id", "scopeId"),
 )
 
 
-def _neptune_query(language: str, title: str, plant_text: str) -> StatusSpec:
+def _neptune_query(language: str, title: str) -> StatusSpec:
     """One Neptune query language's status API (``get_<language>_query_status`` and its
     execute, list and cancel calls): all languages share the "finished queries vanish" design
     (REFERENCE.md §4)."""
@@ -562,34 +451,11 @@ def _neptune_query(language: str, title: str, plant_text: str) -> StatusSpec:
         },
         quirks=(NEPTUNE_VANISH, EndpointArgument()),
         iam_action_name="neptune-db:GetQueryStatus",
-        emulated=Emulated(
-            aliases=(f"neptune_{language}",), protocol="neptune",
-            steps=({"state": "RUNNING", "seconds": 1.0}, "FINISHED"),
-            stoppable=frozenset({"RUNNING", "CANCELLED", "WAITING"}),
-            # Listed as cancelled briefly, then gone, as the worker thread stops.
-            stopped=({"state": "CANCELLED", "seconds": 0.3}, "CANCELLED_GONE"),
-            failure=(("RUNNING", 1), ("CANCELLED", 5), "CANCELLED_GONE"),
-            demo_steps=({"state": "RUNNING", "seconds": 3}, "FINISHED"),
-        ),
-        example=Example(
-            {"example_neptune": "success"},
-            # Someone else's long graph load, for the example's sensor to wait on. It stays listed
-            # until the sensor has polled its status four times (listing it does not count), so
-            # however long the scheduler takes to reach the sensor, the sensor sees it end.
-            plant={"text": plant_text, "steps": [{"state": "RUNNING", "polls": 4}, "FINISHED"]},
-        ),
     )
 
 
-NEPTUNE_OPEN_CYPHER_QUERY = _neptune_query(
-    "open_cypher", "openCypher",
-    "// nightly-graph-load\nLOAD CSV FROM 's3://bucket/people.csv' AS row CREATE (:Person {name: row[0]})",
-)
-
-NEPTUNE_GREMLIN_QUERY = _neptune_query(
-    "gremlin", "Gremlin",
-    "// nightly-graph-load\ng.V().hasLabel('person').property('indexed', true).iterate()",
-)
+NEPTUNE_OPEN_CYPHER_QUERY = _neptune_query("open_cypher", "openCypher")
+NEPTUNE_GREMLIN_QUERY = _neptune_query("gremlin", "Gremlin")
 
 #: Neptune's bulk loader (REFERENCE.md §8): its state is in ``payload``, a Document in the model.
 _LOAD_PENDING = frozenset({"LOAD_NOT_STARTED", "LOAD_IN_QUEUE", "LOAD_IN_PROGRESS"})
@@ -616,13 +482,6 @@ NEPTUNE_LOADER_JOB = StatusSpec(
     progress={"records": _path_getter("payload", "overallStatus", "totalRecords")},
     quirks=(EndpointArgument(),),
     iam_action_name="neptune-db:GetLoaderJobStatus",
-    emulated=Emulated(
-        protocol="rest_json", envelope={"status": "200 OK"}, failure_state="LOAD_FAILED",
-        steps=(("LOAD_IN_QUEUE", 1), ("LOAD_IN_PROGRESS", 2), "LOAD_COMPLETED"),
-        stoppable=_LOAD_PENDING, stopped=("LOAD_CANCELLED_BY_USER",),
-        unknown_id=("BulkLoadIdNotFoundException", "Load id {} was not found"),
-    ),
-    example=Example({"example_neptune": "success"}),
 )
 
 ATHENA_CALCULATION_EXECUTION = StatusSpec(
@@ -644,16 +503,6 @@ ATHENA_CALCULATION_EXECUTION = StatusSpec(
         "progress": _path_getter("Statistics", "Progress"),
         "dpu_execution_ms": _path_getter("Statistics", "DpuExecutionInMillis"),
     },
-    emulated=Emulated(
-        aliases=("athena_calculation",), protocol="json_1_1",
-        steps=(("CREATED", 1), {"state": "RUNNING", "polls": 2, "progress": "50%"}, "COMPLETED"),
-        stoppable=frozenset({"CREATING", "CREATED", "QUEUED", "RUNNING"}),
-        stopped=({"state": "CANCELING", "polls": 1}, "CANCELED"),
-        reason="Py4JJavaError: division by zero",
-        demo_steps=({"state": "CREATED", "seconds": 1}, {"state": "RUNNING", "seconds": 7, "progress": "2/3 stages"},
-                    "COMPLETED"),
-    ),
-    example=Example({"example_athena_spark": "success", "example_athena_spark_failing": "failed"}),
 )
 
 LOGS_INSIGHTS_QUERY = StatusSpec(  # REFERENCE.md section 7: GetQueryResults is the status call and the results
@@ -674,18 +523,6 @@ LOGS_INSIGHTS_QUERY = StatusSpec(  # REFERENCE.md section 7: GetQueryResults is 
               "bytes_scanned": _path_getter("statistics", "bytesScanned")},
     omitted_members=frozenset({"results"}),
     status_call_inputs={"maxItems": 1},
-    emulated=Emulated(
-        protocol="json_1_1", failure_state="Failed", steps=(("Scheduled", 1), ("Running", 2), "Complete"),
-        stoppable=frozenset({"Scheduled", "Running", "Unknown"}), stopped=("Cancelled",),
-        demo_steps=({"state": "Scheduled", "seconds": 1}, {"state": "Running", "seconds": 6}, "Complete"),
-        page=lambda created, start, end: {
-            "results": [[{"field": "@timestamp", "value": _iso(created - i)},
-                         {"field": "@message", "value": f"ERROR {i}"}, {"field": "@ptr", "value": f"p{i}"}]
-                        for i in range(start, end)],
-            "statistics": {"recordsMatched": float(end), "recordsScanned": end * 100.0, "bytesScanned": end * 1e4},
-        },
-    ),
-    example=Example({"example_logs_insights": "success"}),
 )
 
 SPECS: dict[str, StatusSpec] = build_registry(

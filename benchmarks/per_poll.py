@@ -35,6 +35,8 @@ os.environ["AIRFLOW__QUERYSTATUS__PREPARED_STATUS_CALLS"] = "True"
 
 from airflow_querystatus.clients import ClientKey, create_client_through_hook
 from airflow_querystatus.emulator import EmulatorServer
+from airflow_querystatus.emulator.catalogue import emulated_specs
+from airflow_querystatus.emulator.examples import EXAMPLES
 from airflow_querystatus.prepared import StatusCall
 from airflow_querystatus.status import SPECS, StatusSpec
 
@@ -56,10 +58,10 @@ async def cpu_per_call(call: Callable[[], Awaitable[Any]], times: int) -> float:
 
 
 async def measure(server: EmulatorServer, spec: StatusSpec, polls: int) -> dict[str, Any]:
-    assert spec.emulated is not None and spec.example is not None
+    scope = EXAMPLES[spec.key].scope
     pending = sorted(spec.pending_states)[0]
-    query = server.emulator.add_query(spec.key, dict(spec.example.scope), steps=[{"state": pending}])
-    identifiers = {**spec.example.scope, spec.identifiers[-1].name: query.query_id}
+    query = server.emulator.add_query(spec.key, dict(scope), steps=[{"state": pending}])
+    identifiers = {**scope, spec.identifiers[-1].name: query.query_id}
     params = spec.api_params(spec.validate(identifiers, owner="per_poll"))
     client, close = await create_client_through_hook(
         ClientKey.build(spec.service, aws_conn_id="aws_default", region_name=None,
@@ -95,8 +97,7 @@ def main() -> None:
     parser.add_argument("--operations", nargs="+", help="operation names (default: every emulated one)")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
-    specs = [spec for spec in SPECS.values() if spec.emulated is not None
-             and (not args.operations or spec.operation in args.operations)]
+    specs = [spec for spec in emulated_specs() if (not args.operations or spec.operation in args.operations)]
     if not specs:
         parser.error(f"no such operation; known: {', '.join(spec.operation for spec in SPECS.values())}")
     with EmulatorServer() as server:

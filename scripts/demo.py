@@ -17,20 +17,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from airflow_stack import AIRFLOW_3, ROOT, AirflowStack, TaskTimes
 
-from airflow_querystatus.status import SPECS
+from airflow_querystatus.emulator.catalogue import CATALOGUE
+from airflow_querystatus.emulator.examples import EXAMPLES
 
-#: Every example pipeline the registry declares, and the run state each should end in.
-DAGS: dict[str, str] = {
-    dag_id: outcome for spec in SPECS.values() if spec.example for dag_id, outcome in spec.example.dags.items()
-}
+#: Every example pipeline, and the run state each should end in.
+DAGS: dict[str, str] = {dag_id: outcome for example in EXAMPLES.values() for dag_id, outcome in example.dags.items()}
 
 
 def plant_scripts(stack: AirflowStack) -> None:
     """Queries take a few seconds, so that the deferred waits are visible."""
-    for spec in SPECS.values():
-        if spec.emulated is not None and spec.emulated.demo_steps:
-            stack.emulator_call("PUT", f"/_emulator/defaults/{spec.key}",
-                                {"steps": list(spec.emulated.demo_steps)})
+    for kind, behaviour in CATALOGUE.items():
+        if behaviour.demo_steps:
+            stack.emulator_call("PUT", f"/_emulator/defaults/{kind}", {"steps": list(behaviour.demo_steps)})
 
 
 def main() -> int:

@@ -19,13 +19,18 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from airflow_stack import AIRFLOW_3, ROOT, AirflowStack, RunWatcher, wait_until
 from demo import DAGS, report
+
+from airflow_querystatus.emulator.catalogue import CATALOGUE, ScriptStep, emulated_specs, success_state
+from airflow_querystatus.emulator.examples import EXAMPLES
+from airflow_querystatus.emulator.model import SCRIPT_DIRECTIVE, resolve_kind
+from airflow_querystatus.status import StatusSpec
 
 #: The deferrable waits of the example pipelines (their operators and sensors).
 WAITS = {
@@ -34,53 +39,53 @@ WAITS = {
     "example_neptune": ("wait_for_graph_load",),
     "example_athena_spark": ("count_rows", "wait_write_calculation"),
 }
-#: The identifiers the example pipelines' queries live under (their params' defaults).
-SCOPES = {
-    "internet_monitor": {"monitor_name": "demo-monitor"},
-    "network_flow_monitor_top_contributors": {"monitor_name": "demo-vpc-monitor"},
-    "network_flow_monitor_workload_insights_data": {"scope_id": "e21cda79-30a0-4c12-9299-d8629d76d8cf"},
-    "athena_calculation": {},
-    "neptune_open_cypher": {},
-}
-#: The state each kind of query ends in when it succeeds.
-FINAL = {
-    "internet_monitor": "SUCCEEDED",
-    "network_flow_monitor_top_contributors": "SUCCEEDED",
-    "network_flow_monitor_workload_insights_data": "SUCCEEDED",
-    "athena_calculation": "COMPLETED",
-    "neptune_open_cypher": "FINISHED",
-}
+#: The state each kind of query ends in when it succeeds (what a released query reports).
+FINAL = {spec.key: success_state(spec) for spec in emulated_specs()}
+#: The text of the graph loads the Neptune examples wait on (their ``Example.plant``).
 GRAPH_LOAD = "// nightly-graph-load"
 FAILOVER_LIMIT = 60.0
 
 
+def held(steps: Sequence[ScriptStep]) -> list[ScriptStep]:
+    """``steps`` up to their last pending state, which is then held (no polls or seconds) until
+    released: ``[{"state": "QUEUED", "seconds": 2}, {"state": "RUNNING", "seconds": 6}, "SUCCEEDED"]``
+    becomes ``[{"state": "QUEUED", "seconds": 2}, "RUNNING"]``."""
+    *leading, last = steps[:-1]
+    if isinstance(last, Mapping):
+        rest = {k: v for k, v in last.items() if k not in ("polls", "seconds")}
+        return [*leading, rest if set(rest) != {"state"} else rest["state"]]
+    return [*leading, last if isinstance(last, str) else last[0]]
+
+
+def held_script(spec: StatusSpec) -> list[ScriptStep]:
+    """What the pipelines' queries of ``spec`` play: the demo's script (else the default one),
+    held in its last pending state. A query whose status API forgets it once finished (Neptune's
+    query languages) is run synchronously by its operator on a worker, not deferred: it plays
+    the demo's script and ends by itself."""
+    behaviour = CATALOGUE[spec.key]
+    steps = list(behaviour.demo_steps or behaviour.steps)
+    return steps if spec.vanishes else held(steps)
+
+
 def plant_held_scripts(stack: AirflowStack) -> None:
     """Queries the pipelines start run until released (see :func:`release`), so every wait is
-    still deferred when the triggerer dies, whatever the machine's speed. Neptune's operator
-    holds its synchronous execute call on a worker, so its queries end by themselves."""
-    for kind in ("internet_monitor", "network_flow_monitor_top_contributors",
-                 "network_flow_monitor_workload_insights_data"):
-        stack.emulator_call("PUT", f"/_emulator/defaults/{kind}", {"steps": [{"state": "QUEUED", "seconds": 2},
-                                                                            "RUNNING"]})
-    stack.emulator_call("PUT", "/_emulator/defaults/athena_calculation",
-                        {"steps": [{"state": "CREATED", "seconds": 1}, {"state": "RUNNING", "progress": "2/3 stages"}]})
-    stack.emulator_call("PUT", "/_emulator/defaults/neptune_open_cypher",
-                        {"steps": [{"state": "RUNNING", "seconds": 3}, "FINISHED"]})
+    still deferred when the triggerer dies, whatever the machine's speed."""
+    for spec in emulated_specs():
+        stack.emulator_call("PUT", f"/_emulator/defaults/{spec.key}", {"steps": held_script(spec)})
 
 
-def plant_held_graph_load(stack: AirflowStack) -> None:
-    """Someone else's graph load for the Neptune sensor, running until released."""
-    stack.emulator_call("POST", "/_emulator/queries", {
-        "kind": "neptune_open_cypher",
-        "text": f"{GRAPH_LOAD}\nLOAD CSV FROM 's3://bucket/people.csv' AS row CREATE (:Person {{name: row[0]}})",
-        "steps": ["RUNNING"],
-    })
+def plant_held_graph_loads(stack: AirflowStack) -> None:
+    """Someone else's graph loads, which the Neptune sensors wait on, running until released."""
+    planted = [{"kind": key, "text": example.plant["text"], "steps": held(example.plant["steps"]),
+                **({"identifiers": example.plant["identifiers"]} if "identifiers" in example.plant else {})}
+               for key, example in EXAMPLES.items() if example.plant is not None]
+    stack.emulator_call("POST", "/_emulator/queries", {"queries": planted})
 
 
 def release(stack: AirflowStack, queries: Iterable[tuple[str, str, dict[str, str]]]) -> int:
     """Let held queries finish: each ``(kind, query_id, identifiers)`` is planted again under
     its id with its kind's final state, which its next status call reports. Returns how many."""
-    specs = [{"kind": kind, "query_id": query_id, "identifiers": identifiers, "steps": [FINAL[kind]]}
+    specs = [{"kind": kind, "query_id": query_id, "identifiers": identifiers, "steps": [FINAL[resolve_kind(kind)]]}
              for kind, query_id, identifiers in queries]
     if specs:
         stack.emulator_call("POST", "/_emulator/queries", {"queries": specs})
@@ -88,13 +93,15 @@ def release(stack: AirflowStack, queries: Iterable[tuple[str, str, dict[str, str
 
 
 def held_queries(stack: AirflowStack) -> list[tuple[str, dict]]:
-    """The example pipelines' queries that are held RUNNING (not those scripted to fail)."""
-    scripted = {q["query_id"] for q in stack.emulator_queries("athena_calculation", "emulator-script")}
+    """The example pipelines' queries that are held in a pending state: not those whose text
+    carries its own script (``example_athena_spark_failing``), and, of the kinds whose operators
+    run synchronously (:func:`held_script`), only the graph loads."""
     held = []
-    for kind in SCOPES:
-        for query in stack.emulator_queries(kind, GRAPH_LOAD if kind == "neptune_open_cypher" else None):
-            if query["query_id"] not in scripted and query["state"] in {"QUEUED", "CREATED", "RUNNING"}:
-                held.append((kind, query))
+    for spec in emulated_specs():
+        scripted = {q["query_id"] for q in stack.emulator_queries(spec.key, SCRIPT_DIRECTIVE)}
+        for query in stack.emulator_queries(spec.key, GRAPH_LOAD if spec.vanishes else None):
+            if query["query_id"] not in scripted and query["state"] in spec.pending_states:
+                held.append((spec.key, query))
     return held
 
 
@@ -105,7 +112,7 @@ def main() -> int:
     web = "api-server" if AIRFLOW_3 else "webserver"
     processes = f"PostgreSQL, {web}, scheduler, {'dag-processor, ' if AIRFLOW_3 else ''}two triggerers"
     print(f"Starting the emulator and Airflow ({processes})...", flush=True)
-    # Its own graph load runs until released (plant_held_graph_load): none of the emulator's.
+    # Its own graph loads run until released (plant_held_graph_loads): none of the emulator's.
     stack = AirflowStack(home=home, database="postgres", ha=True, emulator_args=("--no-examples",))
     try:
         stack.start(triggerers=2)
@@ -115,11 +122,11 @@ def main() -> int:
         for name in ("triggerer-1", "triggerer-2"):
             stack.wait_for_triggerer(name)
         print(f"Airflow is up after {time.time() - started:.0f}s; triggering {len(DAGS)} pipelines.", flush=True)
-        plant_held_graph_load(stack)
+        plant_held_graph_loads(stack)
         with RunWatcher(stack) as watcher:
             runs = {watcher.watch(stack.trigger(dag_id)): dag_id for dag_id in DAGS}
             failover = kill_a_triggerer(stack, runs)
-            released = release(stack, ((kind, q["query_id"], SCOPES[kind]) for kind, q in held_queries(stack)))
+            released = release(stack, ((kind, q["query_id"], q["identifiers"]) for kind, q in held_queries(stack)))
             print(f"Released {released} queries; waiting for every pipeline to end.", flush=True)
             stack.wait_for_runs(runs, timeout=600)
             times = {run_id: watcher.tasks(run_id) for run_id in runs}

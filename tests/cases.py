@@ -14,9 +14,11 @@ from typing import Any
 import pytest
 
 from airflow_querystatus.emulator import Emulator, Query
+from airflow_querystatus.emulator.catalogue import CATALOGUE, emulated_specs, failure_state, success_state
+from airflow_querystatus.emulator.examples import EXAMPLES
 from airflow_querystatus.operators.base import QueryOperator
 from airflow_querystatus.sensors.base import QueryStatusSensor
-from airflow_querystatus.status import SERVICES, SPECS, StatusSpec, failure_state
+from airflow_querystatus.status import SERVICES, StatusSpec
 from airflow_querystatus.triggers.base import QueryStatusTrigger
 
 #: Fast polling and no botocore-level retries, so each test exercises our own engine.
@@ -53,18 +55,18 @@ class Case:
 
     @classmethod
     def of(cls, spec: StatusSpec) -> Case:
-        assert spec.emulated is not None and spec.example is not None
+        behaviour = CATALOGUE[spec.key]
         return cls(
             name=spec.key,
             kind=spec.key,
             sensor_cls=class_for(spec, "sensors", QueryStatusSensor),
-            scope=dict(spec.example.scope),
+            scope=dict(EXAMPLES[spec.key].scope),
             id_arg=spec.identifiers[-1].name,
             pending="RUNNING" if "RUNNING" in spec.pending_states else sorted(spec.pending_states)[0],
-            success=sorted(spec.success_states)[0],
-            failure=str(failure_state(spec)),
-            reason=spec.emulated.reason,
-            failure_script=spec.emulated.failure,
+            success=success_state(spec),
+            failure=failure_state(spec),
+            reason=behaviour.reason,
+            failure_script=behaviour.failure,
         )
 
     @property
@@ -96,7 +98,7 @@ class Case:
         return [(self.pending, 1), final]
 
 
-CASES = [Case.of(spec) for spec in SPECS.values() if spec.emulated is not None]
+CASES = [Case.of(spec) for spec in emulated_specs()]
 CASE_IDS = [c.name for c in CASES]
 #: Deferrable mode waits in a trigger, whose status polls ``[querystatus] prepared_status_calls``
 #: changes: CI runs those cases again with the option off (``prepared_sensitive``).

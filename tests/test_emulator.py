@@ -10,6 +10,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from airflow_querystatus.emulator import EmulatorServer, ensure_loopback, model
+from airflow_querystatus.emulator.catalogue import emulated_specs
+from airflow_querystatus.emulator.examples import EXAMPLES
+from airflow_querystatus.emulator.wire import protocol
 from airflow_querystatus.status import SPECS, StatusSpec
 
 
@@ -99,19 +102,19 @@ def test_neptune_cancel_lists_cancelled_then_forgets(emulator_server, monkeypatc
         nep.get_open_cypher_query_status(queryId=query.query_id)
 
 
-@pytest.mark.parametrize("spec", [s for s in SPECS.values() if s.emulated and s.example], ids=lambda s: s.key)
+@pytest.mark.parametrize("spec", emulated_specs(), ids=lambda s: s.key)
 def test_a_querys_faults_apply_to_the_calls_that_name_it(emulator_server, spec: StatusSpec) -> None:
     """Whatever the spec calls its id (``QueryId``, ``queryId``, ``loadId``, ...), a fault planted
     with a query is consumed by the status calls for that query, and by no other query's."""
-    assert spec.example is not None
+    scope = EXAMPLES[spec.key].scope
     pending = sorted(spec.pending_states)[0]
     emulator = emulator_server.emulator
-    faulty, other = (emulator.add_query(spec.key, dict(spec.example.scope), steps=[pending], faults=faults)
+    faulty, other = (emulator.add_query(spec.key, dict(scope), steps=[pending], faults=faults)
                      for faults in ([{"error": "AccessDeniedException", "count": 1}], []))
     c = client(emulator_server, spec.service)
 
     def status(query_id: str) -> dict:
-        params = spec.api_params({**spec.example.scope, spec.identifiers[-1].name: query_id})
+        params = spec.api_params({**scope, spec.identifiers[-1].name: query_id})
         return getattr(c, spec.operation)(**params)
 
     assert spec.read_state(status(other.query_id)) == pending
@@ -148,7 +151,6 @@ def test_json_services_are_found_by_the_target_prefix_of_their_model() -> None:
     import botocore.session
 
     from airflow_querystatus.emulator import json_1_1
-    from airflow_querystatus.status import SPECS
 
     served = json_1_1.services(model.Emulator(), SPECS.values())
     for prefix, service in served.items():
@@ -156,9 +158,9 @@ def test_json_services_are_found_by_the_target_prefix_of_their_model() -> None:
         assert prefix == f"{metadata['targetPrefix']}." and metadata["protocol"] == "json"
         assert service.content_type == f"application/x-amz-json-{metadata['jsonVersion']}"
         for spec, _handler in service.handlers.values():
-            assert spec.emulated is not None and spec.emulated.protocol == "json_1_1"
-    assert {s.service for s in served.values()} == {
-        s.service for s in SPECS.values() if s.emulated is not None and s.emulated.protocol == "json_1_1"}
+            assert protocol(spec.service) == "json"
+    json_services = {s.service for s in emulated_specs() if protocol(s.service) == "json"}
+    assert {s.service for s in served.values()} == json_services
 
 
 def test_logs_insights_start_results_and_stop_through_boto3(emulator_server, emulator) -> None:

@@ -7,9 +7,8 @@ import boto3
 import pytest
 
 from airflow_querystatus.emulator import Emulator, EmulatorServer
-from airflow_querystatus.emulator.examples import plant_examples
+from airflow_querystatus.emulator.examples import EXAMPLES, plant_examples
 from airflow_querystatus.sensors.neptune import NeptuneGremlinQuerySensor, NeptuneOpenCypherQuerySensor
-from airflow_querystatus.status import SPECS
 from tests.conftest import aws_connection_uri
 from tests.harness import run_task
 
@@ -20,14 +19,12 @@ pytestmark = pytest.mark.prepared_sensitive
 GRAPH_LOAD = "nightly-graph-load"
 
 
-def test_what_the_registry_declares_is_planted() -> None:
+def test_what_the_examples_declare_is_planted() -> None:
     emulator = Emulator()
     planted = plant_examples(emulator)
-    declared = [spec for spec in SPECS.values() if spec.example is not None and spec.example.plant is not None]
-    assert declared, "no example declares a running query any more: drop this test and examples.py"
-    assert sorted(q.kind for q in planted) == sorted(spec.key for spec in declared if spec.emulated)
-    assert all(q.text == spec.example.plant["text"] for q, spec in zip(planted, declared, strict=True)
-               if spec.example and spec.example.plant)
+    declared = {key: example.plant for key, example in EXAMPLES.items() if example.plant is not None}
+    assert declared, "no example declares a running query any more: drop this test and plant_examples"
+    assert [(q.kind, q.text) for q in planted] == [(key, plant["text"]) for key, plant in declared.items()]
     assert emulator.queries() == planted
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 import botocore.session
@@ -10,6 +11,8 @@ import pytest
 from botocore import xform_name
 
 import airflow_querystatus
+from airflow_querystatus.emulator.catalogue import CATALOGUE, build_catalogue
+from airflow_querystatus.emulator.examples import Example, build_examples
 from airflow_querystatus.hooks import hook_class_for
 from airflow_querystatus.operators.base import QueryOperator
 from airflow_querystatus.status import SERVICES, SPECS, RegistryError, StatusSpec, build_registry
@@ -88,8 +91,6 @@ def test_provider_info_lists_every_services_modules() -> None:
         ({"success_states": frozenset()}, "`success_states` is empty"),
         ({"failure_states": frozenset({"SUCCEEDED"})}, "both success and failure"),
         ({"documented_states": frozenset({"LOST"})}, "documented states ['LOST'] are neither"),
-        ({"emulated": dataclasses.replace(SPECS["internet_monitor_query"].emulated, failure_state="SUCCEEDED")},
-         "`emulated.failure_state` must name the failure state"),
         ({"omitted_members": frozenset({"Status"})}, "`omitted_members` must be a set of member names other"),
         ({"omitted_members": "Rows"}, "`omitted_members` must be a set of member names other"),
     ],
@@ -101,10 +102,35 @@ def test_a_wrong_declaration_fails_naming_the_spec_and_the_mistake(change: dict,
     assert complaint in str(err.value)
 
 
-def test_duplicate_keys_and_emulator_kinds_are_refused() -> None:
+def test_duplicate_keys_are_refused() -> None:
     spec = SPECS["internet_monitor_query"]
     with pytest.raises(RegistryError, match="declared twice"):
         build_registry((spec, spec), SERVICES)
-    other = dataclasses.replace(spec, key="other")
-    with pytest.raises(RegistryError, match="emulator kind 'internet_monitor' is already used"):
-        build_registry((spec, other), SERVICES)
+
+
+@pytest.mark.parametrize(
+    ("entries", "complaint"),
+    [
+        (lambda spec, plays: [(spec, dataclasses.replace(plays, failure_state="SUCCEEDED"))],
+         "`Emulated.failure_state` must name the failure state"),
+        (lambda spec, plays: [(spec, dataclasses.replace(plays, steps=()))], "`Emulated.steps` is empty"),
+        (lambda spec, plays: [(dataclasses.replace(spec, title="other"), plays)], "is not the spec the registry"),
+        (lambda spec, plays: [(spec, plays), (SPECS["athena_calculation_execution"],
+                                              dataclasses.replace(plays, aliases=("internet_monitor",)))],
+         "emulator kind 'internet_monitor' is already used by 'internet_monitor_query'"),
+    ],
+)
+def test_a_wrong_catalogue_entry_fails_naming_the_spec_and_the_mistake(entries: Any, complaint: str) -> None:
+    """How the emulator plays an operation is kept by the emulator, checked against the spec."""
+    spec = SPECS["internet_monitor_query"]
+    with pytest.raises(RegistryError, match=r"StatusSpec '\w+': ") as err:
+        build_catalogue(entries(spec, CATALOGUE[spec.key]))
+    assert complaint in str(err.value)
+
+
+def test_a_wrong_example_fails_naming_the_spec_and_the_mistake() -> None:
+    spec = SPECS["internet_monitor_query"]
+    with pytest.raises(RegistryError, match=re.escape("`Example.scope` names ['query_id']")):
+        build_examples([(spec, Example({"example_internet_monitor": "success"}, scope={"query_id": "q"}))])
+    with pytest.raises(RegistryError, match=re.escape("`Example.plant` has members the emulator does not know")):
+        build_examples([(spec, Example({"example_internet_monitor": "success"}, plant={"txt": "typo"}))])

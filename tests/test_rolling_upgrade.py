@@ -15,33 +15,27 @@ from typing import Any
 
 import pytest
 
+from tests.cases import CASES
 from tests.harness import first_event
 
 #: Every test here runs triggers, whose status polls [querystatus] prepared_status_calls changes.
 pytestmark = pytest.mark.prepared_sensitive
 
 WRITTEN = json.loads((Path(__file__).parent / "data" / "trigger_kwargs_0.1.0.json").read_text())["triggers"]
-#: The emulator's name for each trigger's query family, and what a finished one looks like.
-KINDS = {
-    "InternetMonitorQueryTrigger": ("internet_monitor", "SUCCEEDED"),
-    "NetworkFlowMonitorTopContributorsQueryTrigger": ("network_flow_monitor_top_contributors", "SUCCEEDED"),
-    "NetworkFlowMonitorWorkloadInsightsTopContributorsDataQueryTrigger": (
-        "network_flow_monitor_workload_insights_data", "SUCCEEDED"),
-    "NeptuneOpenCypherQueryTrigger": ("neptune_open_cypher", "FINISHED"),
-    "AthenaCalculationExecutionTrigger": ("athena_calculation", "COMPLETED"),
-}
 
 
 @pytest.mark.parametrize("written", WRITTEN, ids=[w["classpath"].rsplit(".", 1)[1] for w in WRITTEN])
 def test_kwargs_from_0_1_0_load_and_run(emulator, written: dict[str, Any]) -> None:
     module, _, name = written["classpath"].rpartition(".")
-    kind, done = KINDS[name]
+    trigger_class = getattr(importlib.import_module(module), name)
+    # The query family, its scope and its id argument are the trigger's spec's (the registry's).
+    (case,) = [case for case in CASES if case.spec is trigger_class.spec]
     kwargs = dict(written["kwargs"])
-    scope = {k: v for k, v in kwargs.items() if k in ("monitor_name", "scope_id")}
-    query = emulator.add_query(kind, scope, steps=[("RUNNING", 1), done])
-    id_arg = next(k for k, v in kwargs.items() if v == "QUERY_ID")
-    kwargs[id_arg] = query.query_id
-    trigger = getattr(importlib.import_module(module), name)(**kwargs)
+    scope = {ident.name: kwargs[ident.name] for ident in case.spec.identifiers[:-1]}
+    query = emulator.add_query(case.kind, scope, steps=[(case.pending, 1), case.success])
+    assert kwargs[case.id_arg] == "QUERY_ID", "0.1.0 wrote the query id under another argument name"
+    kwargs[case.id_arg] = query.query_id
+    trigger = trigger_class(**kwargs)
     event = asyncio.run(first_event(trigger, timeout=30))
     assert event.payload["status"] == "success", event.payload
     # What the old release asked for still holds.

@@ -9,7 +9,8 @@ docs/emulator.rst documents the control API, scripts and faults; the pytest fixt
 :mod:`.pytest_plugin`.
 """
 
-from airflow_querystatus.emulator.model import KIND_ALIASES, KINDS, ControlError, Emulator, Fault, Query, Step
+from airflow_querystatus.emulator.errors import ControlError
+from airflow_querystatus.emulator.model import KIND_ALIASES, KINDS, Emulator, Fault, Query, Step
 from airflow_querystatus.emulator.server import EmulatorServer, ensure_loopback
 
 __all__ = ["KINDS", "KIND_ALIASES", "ControlError", "Emulator", "EmulatorServer", "Fault", "Query", "Step",

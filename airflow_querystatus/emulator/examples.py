@@ -1,31 +1,102 @@
-"""What the example DAGs in ``dags/`` wait on, planted when the emulator starts on its own.
+"""The example pipelines in ``dags/`` for each operation, and what they wait on.
+
+Each operation's :class:`Example` names its example DAG(s) and the run state ``make demo``
+expects, and gives sample values for its scope identifiers (tests, benchmarks). They live with
+the emulator, next to what it plays (:mod:`.catalogue`), so the registry stays declarations.
 
 Most examples start the queries they wait on. A sensor that waits on a query *someone else*
-runs (``example_neptune``'s graph loads) needs that query to exist: each operation's
-``StatusSpec.example.plant`` declares it, and :func:`plant_examples` plants every one of them,
-so ``python -m airflow_querystatus.emulator`` serves every example with nothing else set up.
+runs (``example_neptune``'s graph loads) needs that query to exist: its example's ``plant``
+declares it, and :func:`plant_examples` plants every one of them, so
+``python -m airflow_querystatus.emulator`` serves every example with nothing else set up.
 The planted queries recur (``Emulator.add_query(recurring=True)``): once one ends, the same
 query runs again under a new id, so an example can run any number of times.
 """
 
 from __future__ import annotations
 
-from airflow_querystatus.emulator.model import Emulator, Query
-from airflow_querystatus.status import SPECS
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-#: What a plant may say (``StatusSpec.example.plant``), as in the control API's query body.
+from airflow_querystatus import status
+from airflow_querystatus.emulator.catalogue import CATALOGUE
+from airflow_querystatus.status import SPECS, RegistryError, StatusSpec
+
+if TYPE_CHECKING:
+    from airflow_querystatus.emulator.model import Emulator, Query
+
+#: What a plant may say (``Example.plant``), as in the control API's query body.
 PLANT_MEMBERS = frozenset({"identifiers", "steps", "text"})
 
 
+@dataclass(frozen=True)
+class Example:
+    """The operation's example pipeline(s) in ``dags/`` and sample identifiers for tests."""
+
+    #: dag_id -> the run state ``make demo`` expects.
+    dags: Mapping[str, str]
+    #: Values for every identifier but the query's own id, e.g. ``{"monitor_name": ...}``.
+    scope: Mapping[str, str] = field(default_factory=dict)
+    #: A running query someone else runs, for the example's sensor to wait on: the emulator
+    #: plants it (recurring) when it starts on its own. Members as in the control API's query
+    #: body: ``text``, ``steps``, ``identifiers``.
+    plant: Mapping[str, Any] | None = None
+
+
+def build_examples(entries: Iterable[tuple[StatusSpec, Example]]) -> dict[str, Example]:
+    """Check every example against its spec and index them by the spec's key; raise
+    :class:`~airflow_querystatus.status.RegistryError` naming the spec if one is wrong."""
+    examples: dict[str, Example] = {}
+    for spec, example in entries:
+        def fail(mistake: str, key: str = spec.key) -> None:
+            raise RegistryError(f"StatusSpec {key!r}: {mistake}")
+
+        if SPECS.get(spec.key) is not spec or spec.key in examples:
+            fail("is not in the registry, or has two examples.")
+        scope = [ident.name for ident in spec.identifiers[:-1]]
+        if unknown := set(example.scope) - set(scope):
+            fail(f"`Example.scope` names {sorted(unknown)}, which are not scope identifiers ({scope}).")
+        if unknown := set(example.plant or ()) - PLANT_MEMBERS:
+            fail(f"`Example.plant` has members the emulator does not know: {sorted(unknown)}.")
+        examples[spec.key] = example
+    return examples
+
+
+_SCOPE_ID = "e21cda79-30a0-4c12-9299-d8629d76d8cf"
+_NETWORK_FLOW_MONITOR = {"example_network_flow_monitor": "success"}
+
+
+def _graph_load(text: str) -> Example:
+    """Someone else's long graph load, for the example's sensor to wait on. It stays listed until
+    the sensor has polled its status four times (listing it does not count), so however long the
+    scheduler takes to reach the sensor, the sensor sees it end."""
+    return Example({"example_neptune": "success"},
+                   plant={"text": text, "steps": [{"state": "RUNNING", "polls": 4}, "FINISHED"]})
+
+
+#: Every operation's example by its spec's key.
+EXAMPLES: dict[str, Example] = build_examples((
+    (status.INTERNET_MONITOR_QUERY,
+     Example({"example_internet_monitor": "success"}, scope={"monitor_name": "web-monitor"})),
+    (status.NETWORK_FLOW_MONITOR_TOP_CONTRIBUTORS_QUERY,
+     Example(_NETWORK_FLOW_MONITOR, scope={"monitor_name": "vpc-monitor"})),
+    (status.NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_DATA_QUERY,
+     Example(_NETWORK_FLOW_MONITOR, scope={"scope_id": _SCOPE_ID})),
+    (status.NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_QUERY,
+     Example(_NETWORK_FLOW_MONITOR, scope={"scope_id": _SCOPE_ID})),
+    (status.NEPTUNE_OPEN_CYPHER_QUERY, _graph_load(
+        "// nightly-graph-load\nLOAD CSV FROM 's3://bucket/people.csv' AS row CREATE (:Person {name: row[0]})")),
+    (status.NEPTUNE_GREMLIN_QUERY, _graph_load(
+        "// nightly-graph-load\ng.V().hasLabel('person').property('indexed', true).iterate()")),
+    (status.NEPTUNE_LOADER_JOB, Example({"example_neptune": "success"})),
+    (status.ATHENA_CALCULATION_EXECUTION,
+     Example({"example_athena_spark": "success", "example_athena_spark_failing": "failed"})),
+    (status.LOGS_INSIGHTS_QUERY, Example({"example_logs_insights": "success"})),
+))
+
+
 def plant_examples(emulator: Emulator) -> list[Query]:
-    """Plant the running queries the registry's examples wait on; return them."""
-    planted = []
-    for spec in SPECS.values():
-        if spec.emulated is None or spec.example is None or spec.example.plant is None:
-            continue
-        plant = spec.example.plant
-        if unknown := set(plant) - PLANT_MEMBERS:
-            raise ValueError(f"{spec.key}: `example.plant` has members the emulator does not know: {sorted(unknown)}")
-        planted.append(emulator.add_query(spec.key, plant.get("identifiers"), steps=plant.get("steps"),
-                                          text=plant.get("text"), recurring=True))
-    return planted
+    """Plant the running queries the examples wait on; return them."""
+    return [emulator.add_query(key, example.plant.get("identifiers"), steps=example.plant.get("steps"),
+                               text=example.plant.get("text"), recurring=True)
+            for key, example in EXAMPLES.items() if example.plant is not None and key in CATALOGUE]

@@ -1,6 +1,6 @@
 """JSON 1.1 (``POST /`` with ``X-Amz-Target: <targetPrefix>.<Operation>``): Athena, CloudWatch Logs.
 
-Every service whose operations the registry declares with ``protocol="json_1_1"`` is served
+Every service the catalogue plays whose botocore model says ``"protocol": "json"`` is served
 here, found by its ``targetPrefix`` and answered with its ``jsonVersion``'s content type, both
 read from botocore's model of the service. An operation's start, status, results and stop
 calls are answered generically from its spec (:class:`Queries`); Athena's sessions, which no
@@ -17,8 +17,17 @@ from typing import Any
 from aiohttp import web
 
 from airflow_querystatus.emulator import validation
-from airflow_querystatus.emulator.model import ControlError, Emulator, Query
-from airflow_querystatus.emulator.wire import ERROR_STATUS, AwsError, json_response, operation_model, service_model
+from airflow_querystatus.emulator.catalogue import CATALOGUE
+from airflow_querystatus.emulator.errors import ControlError
+from airflow_querystatus.emulator.model import Emulator, Query
+from airflow_querystatus.emulator.wire import (
+    ERROR_STATUS,
+    AwsError,
+    json_response,
+    operation_model,
+    protocol,
+    service_model,
+)
 from airflow_querystatus.status import StatusSpec
 
 _STATUS = {**ERROR_STATUS, "ThrottlingException": 400, "ResourceNotFoundException": 400,
@@ -54,12 +63,11 @@ class Queries:
     The status answer holds the state where ``read_state`` reads it, the step's reason and
     progress where ``read_reason`` and ``progress`` read them, and, when the status call is
     also the results call (``results_operation == operation``), the results page of
-    ``emulated.page`` (empty until the query succeeded). A stop answer sets the stop
+    its catalogue entry's ``page`` (empty until the query succeeded). A stop answer sets the stop
     operation's boolean members (``success``) and its state member, if any.
     """
 
     def __init__(self, emulator: Emulator, spec: StatusSpec) -> None:
-        assert spec.emulated is not None
         self.emulator = emulator
         self.spec = spec
         # An unknown id is answered as a bad parameter, as the other emulated services do (what AWS
@@ -93,7 +101,7 @@ class Queries:
         return {self.spec.identifiers[-1].api_name: query.query_id}
 
     def _page(self, query: Query, state: str, body: dict[str, Any]) -> dict[str, Any]:
-        page = self.spec.emulated.page if self.spec.emulated is not None else None
+        page = CATALOGUE[self.spec.key].page
         if page is None:
             return {}
         rows = query.result_rows if state in self.spec.success_states else 0
@@ -275,7 +283,7 @@ def services(emulator: Emulator, specs: Iterable[StatusSpec]) -> dict[str, JsonS
     """Every JSON 1.1 service of ``specs`` by its ``X-Amz-Target`` prefix (``AmazonAthena.``)."""
     by_service: dict[str, list[StatusSpec]] = {}
     for spec in specs:
-        if spec.emulated is not None and spec.emulated.protocol == "json_1_1":
+        if spec.key in CATALOGUE and protocol(spec.service) == "json":
             by_service.setdefault(spec.service, []).append(spec)
     served = [JsonService(emulator, service, group) for service, group in by_service.items()]
     return {service.target_prefix: service for service in served}

@@ -16,37 +16,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_querystatus.emulator.catalogue import CATALOGUE, Emulated, emulated_specs
+from airflow_querystatus.emulator.errors import ControlError
 from airflow_querystatus.emulator.sigv4 import Credentials
-from airflow_querystatus.status import SPECS, Emulated, Identifier, StatusSpec
+from airflow_querystatus.status import Identifier, StatusSpec
 
 #: Every emulated operation by its kind: the spec's key (``athena_calculation_execution``), the
 #: name its metrics and docs pages use too.
-SPECS_BY_KIND: dict[str, StatusSpec] = {spec.key: spec for spec in SPECS.values() if spec.emulated is not None}
+SPECS_BY_KIND: dict[str, StatusSpec] = {spec.key: spec for spec in emulated_specs()}
 KINDS = tuple(SPECS_BY_KIND)
 #: Former kind names (``athena_calculation``), still accepted everywhere a kind is.
-KIND_ALIASES: dict[str, str] = {
-    alias: spec.key for spec in SPECS_BY_KIND.values() if spec.emulated is not None for alias in spec.emulated.aliases
-}
-
-
-class ControlError(ValueError):
-    """A wrong request to the emulator's own API (Python or ``/_emulator/``).
-
-    ``field`` names the field at fault (``kind``, ``identifiers.monitor_name``,
-    ``steps[1].polls``...), so that the HTTP answer can say which one.
-    """
-
-    def __init__(self, message: str, field: str | None = None, **details: Any) -> None:
-        super().__init__(message)
-        self.field = field
-        self.details = details
-
-    def answer(self) -> dict[str, Any]:
-        """The JSON body of the 400 answer."""
-        body: dict[str, Any] = {"error": str(self)}
-        if self.field is not None:
-            body["field"] = self.field
-        return {**body, **self.details}
+KIND_ALIASES: dict[str, str] = {alias: key for key, behaviour in CATALOGUE.items() for alias in behaviour.aliases}
 
 
 def resolve_kind(kind: object, field: str = "kind") -> str:
@@ -149,14 +129,12 @@ def steps_from_text(text: str | None) -> list[Step] | None:
 
 
 def emulated(kind: str) -> Emulated:
-    """The registry's description of how to play ``kind`` (or a former name of it)."""
-    behaviour = SPECS_BY_KIND[resolve_kind(kind)].emulated
-    assert behaviour is not None
-    return behaviour
+    """How to play ``kind`` (or a former name of it), from the emulator's catalogue."""
+    return CATALOGUE[resolve_kind(kind)]
 
 
 def default_steps(kind: str) -> list[Step]:
-    """The registry's script for queries of ``kind`` started through the API."""
+    """The catalogue's script for queries of ``kind`` started through the API."""
     return [Step.parse(step) for step in emulated(kind).steps]
 
 

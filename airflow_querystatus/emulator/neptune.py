@@ -1,98 +1,96 @@
-"""Neptune Data's REST dialect: synchronous execute, status, list and cancel of one query language.
+"""Neptune Data's query languages (openCypher, Gremlin): a quirk of rest-json.
 
-Neptune lists only running, waiting and cancelling queries: any other id is answered with
-400 ``InvalidParameterException``, its text in ``detailedMessage`` (REFERENCE.md §4). The
-execute call answers only when the query ends, with no query id. Routes, the execute call's
-body and result names and the error shapes come from botocore's service model. (Neptune's bulk
-loader is plain rest-json: :mod:`.rest_json`.)
+Their calls are routed like every rest-json call (:func:`.rest_json.routes`, from botocore's
+model); what the spec cannot describe is answered here. Neptune lists only running, waiting and
+cancelling queries: any other id is unknown (``Emulated.unknown_id``: 400
+``InvalidParameterException``, REFERENCE.md §4). A status or list answer is a listing with
+``queryEvalStats``, whose ``cancelled`` flag is the query's only state. The execute call answers
+only when the query ends, with the results and no query id; its query member and result member
+come from botocore's model. (Neptune's bulk loader needs no quirk.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from airflow_querystatus.emulator.model import ControlError, Emulator, Query
-from airflow_querystatus.emulator.rest_json import error_for, invalid_for
-from airflow_querystatus.emulator.validation import route
-from airflow_querystatus.emulator.wire import AwsError, Route, operation_model
+from airflow_querystatus.emulator.rest_json import Queries
+from airflow_querystatus.emulator.wire import Answer, AwsError, operation_model
 from airflow_querystatus.status import StatusSpec
 
+if TYPE_CHECKING:
+    from airflow_querystatus.emulator.catalogue import Emulated
+    from airflow_querystatus.emulator.model import Emulator, Query
 
-def routes(emulator: Emulator, spec: StatusSpec) -> list[Route]:
-    assert spec.emulated is not None
-    kind = spec.key
-    # Neptune Data's errors: ``{"code", "requestId", "detailedMessage"}``, throttling with 500;
-    # bad input is MissingParameterException or BadRequestException (all from botocore's model).
-    error, invalid = error_for(spec.service), invalid_for(spec.service)
-    listed = spec.pending_states | spec.failure_states | {"WAITING"}
-    execute = operation_model(spec.service, str(spec.start_operation))
-    text_member = next(iter(execute.input_shape.required_members))
-    wire_name = execute.input_shape.members[text_member].serialization.get("name", text_member)
-    result_key = next(m for m in ("results", "result") if m in execute.output_shape.members)
-    unknown_id = "Supplied queryId {} is invalid"
+#: Listed (known) besides the spec's pending and failure states: a query waiting to run.
+_WAITING = "WAITING"
+#: Where a cancelled query goes once its worker thread stops: no longer listed.
+CANCELLED_GONE = "CANCELLED_GONE"
 
-    def find(request: web.Request) -> Query:
-        query_id = request.match_info["queryId"]
-        query = emulator.find(kind, {}, query_id)
-        if query is None or emulator.peek(query).state not in listed:
-            raise AwsError("InvalidParameterException", unknown_id.format(query_id))
-        return query
 
-    def listing(query: Query, state: str) -> dict[str, Any]:
+class QueryLanguage(Queries):
+    """One Neptune query language's execute, list, status and cancel calls."""
+
+    def __init__(self, emulator: Emulator, spec: StatusSpec, behaviour: Emulated) -> None:
+        super().__init__(emulator, spec, behaviour)
+        self.listed = spec.pending_states | spec.failure_states | {_WAITING}
+        execute = operation_model(spec.service, str(spec.start_operation))
+        self.text_member = next(iter(execute.input_shape.required_members))
+        self.wire_name = execute.input_shape.members[self.text_member].serialization.get("name", self.text_member)
+        self.result_key = next(m for m in ("results", "result") if m in execute.output_shape.members)
+
+    def handlers(self) -> dict[str, Answer]:
+        return {**super().handlers(), str(self.spec.list_operation): self.list_queries}
+
+    def known(self, query: Query) -> bool:
+        return self.emulator.peek(query).state in self.listed
+
+    def listing(self, query: Query, state: str) -> dict[str, Any]:
         elapsed = int((time.time() - query.created_at) * 1000)
         return {
             "queryId": query.query_id,
             "queryString": (query.text or "")[:1024],
-            "queryEvalStats": {"waited": 0, "elapsed": elapsed, "cancelled": state in spec.failure_states},
+            "queryEvalStats": {"waited": 0, "elapsed": elapsed, "cancelled": state in self.spec.failure_states},
         }
 
-    async def status(request: web.Request) -> dict[str, Any]:
-        query = find(request)
-        state = emulator.poll(query).state
-        if state not in listed:  # it finished during this very call
-            raise AwsError("InvalidParameterException", unknown_id.format(query.query_id))
-        return listing(query, state)
+    async def status(self, request: web.Request) -> Any:
+        query = self.find(request)
+        state = self.emulator.poll(query).state
+        if state not in self.listed:  # it finished during this very call
+            raise self.unknown(query.query_id)
+        return self.listing(query, state)
 
-    async def list_queries(request: web.Request) -> dict[str, Any]:
-        shown = [listing(q, state) for q in emulator.queries(kind) if (state := emulator.peek(q).state) in listed]
+    async def list_queries(self, request: web.Request) -> Any:
+        shown = [self.listing(q, state) for q in self.emulator.queries(self.spec.key)
+                 if (state := self.emulator.peek(q).state) in self.listed]
         running = sum(1 for q in shown if not q["queryEvalStats"]["cancelled"])
         return {"acceptedQueryCount": len(shown), "runningQueryCount": running, "queries": shown}
 
-    async def cancel(request: web.Request) -> dict[str, Any]:
-        query = find(request)
+    async def stop(self, request: web.Request) -> Any:
+        query = self.find(request)
         query.silent_cancel = request.query.get("silent", "false").lower() == "true"
-        emulator.stop(query)
+        self.emulator.stop(query)
         return {"status": "200 OK", "payload": True}
 
-    async def run(request: web.Request) -> dict[str, Any]:
+    async def start(self, request: web.Request) -> Any:
         """Synchronous, like Neptune: the answer comes when the query ends, with no id."""
         try:  # JSON (botocore), or a form (Neptune's HTTP API, curl)
             form = await request.json()
         except ValueError:
             form = dict(await request.post())
-        text = str(form.get(wire_name) or form.get(text_member) or "")
+        text = str(form.get(self.wire_name) or form.get(self.text_member) or "")
         if not text.strip():
             raise AwsError("MissingParameterException", "Missing query")
-        try:
-            query = emulator.add_query(kind, {}, text=text)
-        except ControlError as err:  # a broken ``# emulator-script:`` line
-            raise AwsError("BadRequestException", f"The emulator cannot play this query: {err}") from None
-        while (state := emulator.peek(query).state) in listed:
+        query = self.add(request, text)
+        while (state := self.emulator.peek(query).state) in self.listed:
             await asyncio.sleep(0.05)
-        if state in spec.success_states:
-            return {result_key: [{"n": i} for i in range(query.result_rows)]}
-        if state == "CANCELLED_GONE":
+        if state in self.spec.success_states:
+            return {self.result_key: [{"n": i} for i in range(query.result_rows)]}
+        if state == CANCELLED_GONE:
             if query.silent_cancel:
-                return {result_key: []}
+                return {self.result_key: []}
             raise AwsError("CancelledByUserException", "Operation terminated (cancelled by user)")
         raise AwsError("TimeLimitExceededException", "Operation terminated (deadline exceeded)")
-
-    return [
-        route(spec.service, str(operation), answer, error, invalid)
-        for operation, answer in ((spec.start_operation, run), (spec.list_operation, list_queries),
-                                  (spec.operation, status), (spec.stop_operation, cancel))
-    ]

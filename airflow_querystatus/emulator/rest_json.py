@@ -1,11 +1,13 @@
-"""REST-JSON operations (Internet Monitor, Network Flow Monitor, Neptune's bulk loader): start,
-status, results and stop of one operation.
+"""REST-JSON operations (Internet Monitor, Network Flow Monitor, Neptune Data): start, status,
+results, stop (and list) of one operation.
 
 Routes, parameter names and answer keys come from botocore's service model of each operation
 the registry names; where the answers carry the state and the id from the spec (``read_state``'s
 path, ``started_id_path``); the script, the results rows and any members every answer carries
-(``envelope``) from ``StatusSpec.emulated``. Errors take the shape of the service's own modelled
-errors (:func:`error_for`).
+(``envelope``) from the operation's entry in :mod:`.catalogue`. Errors take the shape of the
+service's own modelled errors (:func:`error_for`). An operation whose answers the spec cannot
+describe answers through a quirk (a :class:`Queries` subclass, e.g. :mod:`.neptune`'s query
+languages) over the same generic routes.
 """
 
 from __future__ import annotations
@@ -14,14 +16,15 @@ import json
 import uuid
 from collections.abc import Sequence
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from airflow_querystatus.emulator.model import ControlError, Emulator, Query
+from airflow_querystatus.emulator.errors import ControlError
 from airflow_querystatus.emulator.validation import Invalid, Problem, message, route
 from airflow_querystatus.emulator.wire import (
     ERROR_STATUS,
+    Answer,
     AwsError,
     ErrorShape,
     Route,
@@ -31,6 +34,10 @@ from airflow_querystatus.emulator.wire import (
     service_model,
 )
 from airflow_querystatus.status import StatusSpec
+
+if TYPE_CHECKING:
+    from airflow_querystatus.emulator.catalogue import Emulated
+    from airflow_querystatus.emulator.model import Emulator, Query
 
 
 @cache
@@ -80,63 +87,92 @@ def _nest(path: Sequence[str], value: Any) -> dict[str, Any]:
     return {path[0]: value}
 
 
-def routes(emulator: Emulator, spec: StatusSpec) -> list[Route]:
-    assert spec.emulated is not None
-    behaviour, kind = spec.emulated, spec.key
-    *scope_ids, query_ident = spec.identifiers
-    error, invalid = error_for(spec.service), invalid_for(spec.service)
-    unknown_code, unknown_text = behaviour.unknown_id or ("ValidationException",
-                                                          "Query {} was not found for this resource.")
-    codes = {shape.name for shape in service_model(spec.service).error_shapes}
-    refused = "ValidationException" if "ValidationException" in codes else "BadRequestException"
-    state_path: tuple[str, ...] = spec.read_state.path  # type: ignore[attr-defined]
+class Queries:
+    """One spec's rest-json calls (start, status, results, stop), answered from the spec, its
+    catalogue entry and botocore's model; each is routed where the model says (:func:`routes`).
 
-    def answer(*parts: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for part in (behaviour.envelope, *parts) for k, v in part.items()}
+    What the spec cannot say (Neptune's query languages: a synchronous execute call, listings
+    with ``queryEvalStats``) is a quirk: a subclass that the catalogue entry names
+    (``Emulated.quirk``) and that answers those calls its own way. The routes stay generic.
+    """
 
-    def scope(request: web.Request) -> dict[str, str]:
-        return {ident.name: request.match_info[ident.api_name] for ident in scope_ids}
+    def __init__(self, emulator: Emulator, spec: StatusSpec, behaviour: Emulated) -> None:
+        self.emulator, self.spec, self.behaviour = emulator, spec, behaviour
+        *self.scope_ids, self.query_ident = spec.identifiers
+        self.unknown_code, self.unknown_text = behaviour.unknown_id or (
+            "ValidationException", "Query {} was not found for this resource.")
+        codes = {shape.name for shape in service_model(spec.service).error_shapes}
+        #: What a start the emulator cannot play is refused with (Neptune's engine has no ValidationException).
+        self.refused = "ValidationException" if "ValidationException" in codes else "BadRequestException"
 
-    def find(request: web.Request) -> Query:
-        query_id = request.match_info[query_ident.api_name]
-        query = emulator.find(kind, scope(request), query_id)
-        if query is None:
-            raise AwsError(unknown_code, unknown_text.format(query_id))
+    def handlers(self) -> dict[str, Answer]:
+        """The answer of each boto3 operation the spec names."""
+        spec = self.spec
+        named = {spec.start_operation: self.start, spec.operation: self.status,
+                 spec.results_operation: self.results, spec.stop_operation: self.stop}
+        return {name: answer for name, answer in named.items() if name is not None}
+
+    def answer(self, *parts: dict[str, Any]) -> dict[str, Any]:
+        """An answer: the catalogue's ``envelope`` members, then ``parts``."""
+        return {k: v for part in (self.behaviour.envelope, *parts) for k, v in part.items()}
+
+    def scope(self, request: web.Request) -> dict[str, str]:
+        return {ident.name: request.match_info[ident.api_name] for ident in self.scope_ids}
+
+    def known(self, query: Query) -> bool:
+        """Whether the service still knows ``query`` (every query, unless a quirk says otherwise)."""
+        return True
+
+    def unknown(self, query_id: str) -> AwsError:
+        return AwsError(self.unknown_code, self.unknown_text.format(query_id))
+
+    def find(self, request: web.Request) -> Query:
+        query_id = request.match_info[self.query_ident.api_name]
+        query = self.emulator.find(self.spec.key, self.scope(request), query_id)
+        if query is None or not self.known(query):
+            raise self.unknown(query_id)
         return query
 
-    async def start(request: web.Request) -> dict[str, Any]:
-        body = await request.json() if request.body_exists else {}
+    def add(self, request: web.Request, text: str) -> Query:
+        """A new query of this kind in the request's scope, playing the script its text may carry."""
         try:
-            query = emulator.add_query(kind, scope(request), text=json.dumps(body, sort_keys=True))
+            return self.emulator.add_query(self.spec.key, self.scope(request), text=text)
         except ControlError as err:  # a broken ``# emulator-script:`` line
-            raise AwsError(refused, f"The emulator cannot play this query: {err}") from None
-        return answer(_nest(spec.started_id_path, query.query_id))
+            raise AwsError(self.refused, f"The emulator cannot play this query: {err}") from None
 
-    async def status(request: web.Request) -> dict[str, Any]:
-        return answer(_nest(state_path, emulator.poll(find(request)).state))
+    async def start(self, request: web.Request) -> Any:
+        body = await request.json() if request.body_exists else {}
+        query = self.add(request, json.dumps(body, sort_keys=True))
+        return self.answer(_nest(self.spec.started_id_path, query.query_id))
 
-    async def results(request: web.Request) -> dict[str, Any]:
-        assert behaviour.page is not None
+    async def status(self, request: web.Request) -> Any:
+        state_path: tuple[str, ...] = self.spec.read_state.path  # type: ignore[attr-defined]
+        return self.answer(_nest(state_path, self.emulator.poll(self.find(request)).state))
+
+    async def results(self, request: web.Request) -> Any:
+        spec, page = self.spec, self.behaviour.page
+        assert page is not None
         results_input = operation_model(spec.service, str(spec.results_operation)).input_shape
         token, size = member_named(results_input, "nexttoken"), member_named(results_input, "maxresults")
-        query = find(request)
-        state = emulator.peek(query).state
+        query = self.find(request)
+        state = self.emulator.peek(query).state
         if state not in spec.success_states:
             raise AwsError("ValidationException", f"Query {query.query_id} is {state}, not finished.")
         start_row = int(request.query.get(str(token)) or 0)
         end_row = min(start_row + int(request.query.get(str(size)) or 100), query.result_rows)
-        page = behaviour.page(query.created_at, start_row, end_row)
+        answer = page(query.created_at, start_row, end_row)
         if end_row < query.result_rows:
-            page[str(token)] = str(end_row)
-        return page
+            answer[str(token)] = str(end_row)
+        return answer
 
-    async def stop(request: web.Request) -> dict[str, Any]:
-        emulator.stop(find(request))
-        return answer()
+    async def stop(self, request: web.Request) -> Any:
+        self.emulator.stop(self.find(request))
+        return self.answer()
 
-    return [
-        route(spec.service, operation, call, error, invalid)
-        for operation, call in ((spec.start_operation, start), (spec.operation, status),
-                                (spec.results_operation, results), (spec.stop_operation, stop))
-        if operation is not None
-    ]
+
+def routes(emulator: Emulator, spec: StatusSpec, behaviour: Emulated) -> list[Route]:
+    """Every call of ``spec``, routed where botocore's model puts it, answered by
+    :class:`Queries` or the quirk its catalogue entry names."""
+    queries = (behaviour.quirk or Queries)(emulator, spec, behaviour)
+    error, invalid = error_for(spec.service), invalid_for(spec.service)
+    return [route(spec.service, operation, answer, error, invalid) for operation, answer in queries.handlers().items()]

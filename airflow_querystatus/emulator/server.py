@@ -1,8 +1,8 @@
 """The emulator's HTTP side: one aiohttp application over every operation in the registry.
 
-Each operation is served by its wire protocol's module (``StatusSpec.emulated.protocol``):
-:mod:`.rest_json` (Internet Monitor, Network Flow Monitor, Neptune's bulk loader),
-:mod:`.neptune` (Neptune Data's query languages), :mod:`.json_1_1` (Athena, CloudWatch Logs);
+Each operation is served by the module of the wire protocol botocore's model gives its service:
+:mod:`.rest_json` (Internet Monitor, Network Flow Monitor, Neptune Data, whose query languages
+answer through a quirk, :mod:`.neptune`), :mod:`.json_1_1` (Athena, CloudWatch Logs);
 :mod:`.sts` serves AssumeRole. Errors come back in each service's own shape, so botocore raises
 exactly the exception classes it raises against AWS. This module adds fault injection, expired
 keys and the control API under ``/_emulator/``. Signatures made with a key the emulator knows
@@ -21,11 +21,12 @@ from typing import Any
 
 from aiohttp import web
 
-from airflow_querystatus.emulator import json_1_1, neptune, rest_json
+from airflow_querystatus.emulator import json_1_1, rest_json
+from airflow_querystatus.emulator.catalogue import CATALOGUE
+from airflow_querystatus.emulator.errors import ControlError
 from airflow_querystatus.emulator.model import (
     KINDS,
     SPECS_BY_KIND,
-    ControlError,
     Emulator,
     Fault,
     Query,
@@ -35,10 +36,9 @@ from airflow_querystatus.emulator.model import (
     resolve_kind,
 )
 from airflow_querystatus.emulator.sts import access_key, assume_role
-from airflow_querystatus.emulator.wire import AwsError, ErrorShape, Route, json_response, uri_label
+from airflow_querystatus.emulator.wire import AwsError, ErrorShape, Route, json_response, protocol, uri_label
 
 _json = json_response
-_ROUTED = {"rest_json": rest_json.routes, "neptune": neptune.routes}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -56,10 +56,9 @@ class EmulatorApp:
         self.json_services = json_1_1.services(self.emulator, SPECS_BY_KIND.values())
         operations = {name for service in self.json_services.values() for name in service.handlers}
         for spec in SPECS_BY_KIND.values():
-            assert spec.emulated is not None
-            if spec.emulated.protocol == "json_1_1":
-                continue
-            for route in _ROUTED[spec.emulated.protocol](self.emulator, spec):
+            if protocol(spec.service) != "rest-json":
+                continue  # JSON 1.1: json_services, above
+            for route in rest_json.routes(self.emulator, spec, CATALOGUE[spec.key]):
                 # Faults find their query by the label that carries its own id in this route.
                 label = uri_label(spec.service, route.operation, spec.identifiers[-1].api_name)
                 r.add_route(route.method, route.path, self._handler(route, label))

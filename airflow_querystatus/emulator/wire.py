@@ -69,6 +69,12 @@ def service_model(service: str) -> Any:
     return botocore.session.get_session().get_service_model(service)
 
 
+def protocol(service: str) -> str:
+    """The wire protocol botocore's model gives ``service`` (``rest-json``, ``json``): it says
+    which module serves the service's operations."""
+    return str(service_model(service).metadata["protocol"])
+
+
 @cache
 def operation_model(service: str, operation: str) -> Any:
     """botocore's model of ``service``'s boto3 method ``operation`` (snake_case)."""

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_querystatus.status import SPECS
+from airflow_querystatus.emulator.catalogue import emulated_specs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,7 +43,7 @@ def test_per_poll_benchmark_reports_both_paths_for_every_operation(tmp_path: Pat
                           "--json", str(figures)], capture_output=True, text=True, check=True, timeout=300)
     assert "prepared us" in out.stdout
     rows = json.loads(figures.read_text())
-    assert [row["operation"] for row in rows] == [spec.key for spec in SPECS.values() if spec.emulated is not None]
+    assert [row["operation"] for row in rows] == [spec.key for spec in emulated_specs()]
     for row in rows:
         assert row["plain_us"] > 0 and row["prepared_us"] > 0
         assert row["ratio"] == pytest.approx(row["prepared_us"] / row["plain_us"], abs=0.01)

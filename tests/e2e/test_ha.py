@@ -40,7 +40,9 @@ import pytest
 from airflow_querystatus import compat
 
 ROOT = Path(__file__).resolve().parents[2]
+DAG_FILE = Path(__file__).parent / "dags" / "e2e_ha.py"
 sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(DAG_FILE.parent))
 
 from airflow_stack import (  # noqa: E402
     HA_TRIGGERER_HEALTH_CHECK_THRESHOLD,
@@ -51,25 +53,17 @@ from airflow_stack import (  # noqa: E402
     wait_until,
 )
 from demo_ha import release  # noqa: E402
+from e2e_ha import DEADLINE_TIMEOUT, FAMILIES, METRICS, OPERATORS_PER_KIND, SENSORS_PER_KIND  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.ha]
 
-DAG_FILE = Path(__file__).parent / "dags" / "e2e_ha.py"
 WAITS_DAG, DEADLINE_DAG, MARK_DAG, REATTACH_DAG = "e2e_ha_waits", "e2e_ha_deadline", "e2e_ha_mark", "e2e_ha_reattach"
-#: As in dags/e2e_ha.py: where its queries live, how many of each, each operator's marker.
-SCOPES = {
-    "internet_monitor": {"monitor_name": "ha-monitor"},
-    "network_flow_monitor_top_contributors": {"monitor_name": "ha-vpc-monitor"},
-    "network_flow_monitor_workload_insights_data": {"scope_id": "ha-scope"},
-    "neptune_open_cypher": {},
-    "athena_calculation": {},
-}
-PARAM = {"internet_monitor": "im", "network_flow_monitor_top_contributors": "nfm",
-         "network_flow_monitor_workload_insights_data": "wi", "neptune_open_cypher": "neptune",
-         "athena_calculation": "athena"}
-SENSORS_PER_KIND, OPERATORS_PER_KIND = 4, 3
-METRICS = ("DATA_TRANSFERRED", "RETRANSMISSIONS", "TIMEOUTS")
-DEADLINE_TIMEOUT = 30
+#: From dags/e2e_ha.py's query families: each one's emulator kind (its sensor's spec's key) by
+#: DAG param, where its queries live, and the param that carries its planted query ids.
+KIND = {param: sensor_class.spec.key for param, (sensor_class, _) in FAMILIES.items()}
+SCOPES = {KIND[param]: scope for param, (_, scope) in FAMILIES.items()}
+PARAM = {kind: param for param, kind in KIND.items()}
+ATHENA = KIND["athena"]
 FAILOVER_LIMIT = 60.0
 ON_KILL_LINE = "Trigger cancelled by user action, invoking on_kill"
 
@@ -78,10 +72,10 @@ def operator_markers(run_id: str) -> dict[str, tuple[str, str]]:
     """Each operator task of the waits DAG -> (kind, text only its query carries)."""
     markers = {}
     for i in range(OPERATORS_PER_KIND):
-        markers[f"op_im_{i}"] = ("internet_monitor", f"op_im_{i}")
-        markers[f"op_nfm_{i}"] = ("network_flow_monitor_top_contributors", METRICS[i])
-        markers[f"op_wi_{i}"] = ("network_flow_monitor_workload_insights_data", METRICS[i])
-        markers[f"op_athena_{i}"] = ("athena_calculation", f"e2e-ha op_athena_{i} {run_id}")
+        markers[f"op_im_{i}"] = (KIND["im"], f"op_im_{i}")
+        markers[f"op_nfm_{i}"] = (KIND["nfm"], METRICS[i])
+        markers[f"op_wi_{i}"] = (KIND["wi"], METRICS[i])
+        markers[f"op_athena_{i}"] = (ATHENA, f"e2e-ha op_athena_{i} {run_id}")
     return markers
 
 
@@ -110,15 +104,15 @@ def ha(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ha]:
     try:
         stack.start(triggerers=2)
         stack.wait_for_emulator()
-        # The operators' queries run until released, like the planted ones.
-        for kind in ("internet_monitor", "network_flow_monitor_top_contributors",
-                     "network_flow_monitor_workload_insights_data"):
+        # The operators' queries run until released, like the planted ones (Athena's code carries
+        # that script itself; no Neptune query is started).
+        for kind in SCOPES:
             stack.emulator_call("PUT", f"/_emulator/defaults/{kind}", {"steps": ["RUNNING"]})
         planted = {kind: stack.emulator_call("POST", "/_emulator/queries", {"queries": [
             {"kind": kind, "identifiers": SCOPES[kind], "steps": ["RUNNING"]} for _ in range(SENSORS_PER_KIND)
         ]})["query_ids"] for kind in SCOPES}
         never = stack.emulator_call("POST", "/_emulator/queries", {
-            "kind": "internet_monitor", "identifiers": SCOPES["internet_monitor"], "steps": ["RUNNING"]})["query_id"]
+            "kind": KIND["im"], "identifiers": SCOPES[KIND["im"]], "steps": ["RUNNING"]})["query_id"]
         stack.wait_until_parsed([WAITS_DAG, DEADLINE_DAG, MARK_DAG, REATTACH_DAG])
         for name in ("triggerer-1", "triggerer-2"):
             stack.wait_for_triggerer(name)
@@ -331,7 +325,7 @@ def test_c_a_user_marks_a_deferred_operator_failed(ha: Ha) -> None:
     def polled() -> dict | None:
         if ha.watcher.states(run_id).get(task_id) != "deferred":
             return None
-        found = stack.emulator_queries("athena_calculation", marker)
+        found = stack.emulator_queries(ATHENA, marker)
         return found[0] if found and found[0]["status_calls"] else None
 
     # Marked once its trigger has polled (RELIABILITY.md, known limits).
@@ -345,7 +339,7 @@ def test_c_a_user_marks_a_deferred_operator_failed(ha: Ha) -> None:
     stack.wait_for_runs([run_id], timeout=120)
     stops = {op: n - stops_before.get(op, 0) for op, n in stack.stop_calls().items() if n > stops_before.get(op, 0)}
     ok, total = tasks_ok(ha, run_id, {task_id: "failed"})
-    starts = len(stack.emulator_queries("athena_calculation", marker))
+    starts = len(stack.emulator_queries(ATHENA, marker))
     print(json.dumps({"scenario": "c_user_marks_failed", "tasks_ok": ok, "tasks_total": total,
                       "stop_calls": stops, "starts_per_query": starts,
                       "stopped_after_mark_s": round(stopped_after, 2)}))
@@ -367,7 +361,7 @@ def test_d_a_killed_worker_s_retry_re_attaches_to_its_query(ha: Ha) -> None:
     # Killed as soon as its query has been polled once: the operator then has started it
     # and recorded its id for the next try (it does so before its first poll).
     def polling() -> dict | None:
-        found = stack.emulator_queries("athena_calculation", marker)
+        found = stack.emulator_queries(ATHENA, marker)
         return found[0] if found and found[0]["status_calls"] else None
 
     first = wait_until(polling, 180, "the operator's query started and polled", interval=0.1)
@@ -384,7 +378,7 @@ def test_d_a_killed_worker_s_retry_re_attaches_to_its_query(ha: Ha) -> None:
     calls_at_kill = stack.emulator_call("GET", f"/_emulator/queries/{first['query_id']}")["status_calls"]
 
     def retried() -> str | None:
-        found = stack.emulator_queries("athena_calculation", marker)
+        found = stack.emulator_queries(ATHENA, marker)
         if len(found) > 1:
             return "started a new query"
         if stack.try_number(run_id, task_id) >= 2 and found[0]["status_calls"] > calls_at_kill:
@@ -395,8 +389,8 @@ def test_d_a_killed_worker_s_retry_re_attaches_to_its_query(ha: Ha) -> None:
 
     outcome = wait_until(retried, 120, "the retry to wait on a query")
     retry_after = time.time() - killed_at
-    found = stack.emulator_queries("athena_calculation", marker)
-    release(stack, [("athena_calculation", q["query_id"], {}) for q in found])
+    found = stack.emulator_queries(ATHENA, marker)
+    release(stack, [(ATHENA, q["query_id"], {}) for q in found])
     stack.wait_for_runs([run_id], timeout=120)
     log = stack.task_log(REATTACH_DAG, run_id, task_id)
     stops = {op: n - stops_before.get(op, 0) for op, n in stack.stop_calls().items() if n > stops_before.get(op, 0)}

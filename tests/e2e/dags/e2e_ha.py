@@ -23,6 +23,7 @@ from airflow_querystatus.operators.network_flow_monitor import (
     NetworkFlowMonitorWorkloadInsightsTopContributorsDataQueryOperator,
 )
 from airflow_querystatus.sensors.athena import AthenaCalculationExecutionSensor
+from airflow_querystatus.sensors.base import QueryStatusSensor
 from airflow_querystatus.sensors.internet_monitor import InternetMonitorQuerySensor
 from airflow_querystatus.sensors.neptune import NeptuneOpenCypherQuerySensor
 from airflow_querystatus.sensors.network_flow_monitor import (
@@ -61,19 +62,24 @@ def held_code(marker: str) -> str:
     return f'# emulator-script: ["RUNNING"]\n# {marker} {{{{ run_id }}}}\nprint("held")\n'
 
 
+#: The query families the sensors wait on: the param that carries each one's planted query ids
+#: (``sensor_<param>_<i>`` waits on the i-th), its sensor class and the scope its queries live in.
+#: test_ha.py derives its kinds and scopes from it and from the sensors' specs.
+FAMILIES: dict[str, tuple[type[QueryStatusSensor], dict[str, str]]] = {
+    "im": (InternetMonitorQuerySensor, {"monitor_name": MONITOR}),
+    "nfm": (NetworkFlowMonitorTopContributorsQuerySensor, {"monitor_name": VPC_MONITOR}),
+    "wi": (NetworkFlowMonitorWorkloadInsightsTopContributorsDataQuerySensor, {"scope_id": SCOPE}),
+    "neptune": (NeptuneOpenCypherQuerySensor, {}),
+    "athena": (AthenaCalculationExecutionSensor, {}),
+}
+
+
 with DAG("e2e_ha_waits", schedule=None, start_date=START, catchup=False, max_active_tasks=64,
-         params={"im": [], "nfm": [], "wi": [], "neptune": [], "athena": []}):
+         params={param: [] for param in FAMILIES}):
     for i in range(SENSORS_PER_KIND):
-        InternetMonitorQuerySensor(task_id=f"sensor_im_{i}", monitor_name=MONITOR,
-                                   query_id=f"{{{{ params.im[{i}] }}}}", timeout=900, **WAIT)
-        NetworkFlowMonitorTopContributorsQuerySensor(task_id=f"sensor_nfm_{i}", monitor_name=VPC_MONITOR,
-                                                     query_id=f"{{{{ params.nfm[{i}] }}}}", timeout=900, **WAIT)
-        NetworkFlowMonitorWorkloadInsightsTopContributorsDataQuerySensor(
-            task_id=f"sensor_wi_{i}", scope_id=SCOPE, query_id=f"{{{{ params.wi[{i}] }}}}", timeout=900, **WAIT)
-        NeptuneOpenCypherQuerySensor(task_id=f"sensor_neptune_{i}", query_id=f"{{{{ params.neptune[{i}] }}}}",
-                                     timeout=900, **WAIT)
-        AthenaCalculationExecutionSensor(task_id=f"sensor_athena_{i}",
-                                         calculation_execution_id=f"{{{{ params.athena[{i}] }}}}", timeout=900, **WAIT)
+        for param, (sensor_class, scope) in FAMILIES.items():
+            query_id = {sensor_class.spec.identifiers[-1].name: f"{{{{ params.{param}[{i}] }}}}"}
+            sensor_class(task_id=f"sensor_{param}_{i}", **scope, **query_id, timeout=900, **WAIT)
     session = start_session()
     for i in range(OPERATORS_PER_KIND):
         InternetMonitorQueryOperator(
