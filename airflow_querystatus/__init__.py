@@ -65,6 +65,19 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "10",
                         "default": "30",
                     },
+                    "freeze_triggerer_heap": {
+                        "description": "For a triggerer holding many start_from_trigger waits (one deserialized "
+                        "DAG each): make its full garbage collections periodic instead of automatic. Every 10 "
+                        "minutes only the objects made since the last freeze are collected and the rest frozen; "
+                        "every hour the whole heap is thawed and collected once. Removes the seconds-long pauses "
+                        "of the triggerer's event loop that full collections of a large heap cause; reference "
+                        "cycles among frozen objects are freed up to an hour later. Set it in the triggerer's "
+                        "environment only.",
+                        "version_added": "0.2.0",
+                        "type": "boolean",
+                        "example": "True",
+                        "default": "False",
+                    },
                     "max_answer_bytes": {
                         "description": "The largest status answer read, in bytes. Status answers are a few KiB; a "
                         "bigger one (a wrong endpoint, a proxy's page) is refused as soon as its size passes the cap, "

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from airflow.triggers.base import BaseTrigger, TaskSuccessEvent, TriggerEvent
 
-from airflow_querystatus import front_doors
+from airflow_querystatus import front_doors, heap
 from airflow_querystatus.bounds import configured_call_timeout
 from airflow_querystatus.clients import ClientKey, SharedClientPool, shared_pool
 from airflow_querystatus.compat import TRIGGER_ON_KILL, task_instance_state
@@ -162,6 +162,7 @@ class QueryStatusTrigger(BaseTrigger):
             yield TriggerEvent(Verdict(Outcome.ERROR, None, str(err)).event_payload(self.identifiers))
             return
         contract = self.contract
+        heap.keep_long_lived_objects_frozen()  # opt-in, once per process (see heap)
         tracker = StatusTracker(self.spec, identifiers, contract.options, aws_conn_id=contract.aws_conn_id,
                                 extras=contract.extras, logger=self.log, metrics=WaitMetrics(self.spec.key))
         pool = shared_pool()
