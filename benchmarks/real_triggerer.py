@@ -38,6 +38,9 @@ saw every calculation polled); then ``--settle`` seconds pass, and the steady wi
   the window);
 * polls per second (the emulator's count).
 
+``--freeze-heap`` turns ``[querystatus] freeze_triggerer_heap`` on in the deployment (it acts
+only where this package's triggers run, so in the ``ours`` runs).
+
 ``--profile DIR`` also writes a cProfile of the trigger runner's loop thread over the window
 (``DIR/<kind>-<N>-run<r>.prof``); CPU figures of profiled runs are inflated and marked so.
 
@@ -133,6 +136,7 @@ class BenchStack(AirflowStack):
 
     probe_dir: Path = field(default_factory=Path)
     capacity: int = 1000
+    freeze_heap: bool = False
 
     def env(self) -> dict[str, str]:
         env = super().env()
@@ -144,6 +148,7 @@ class BenchStack(AirflowStack):
             AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC="5",
             AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="300",
             AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL="30",
+            AIRFLOW__QUERYSTATUS__FREEZE_TRIGGERER_HEAP=str(self.freeze_heap),
             QUERYSTATUS_PROBE_DIR=str(self.probe_dir),
             PYTHONPATH=os.pathsep.join(filter(None, [str(PROBE), os.environ.get("PYTHONPATH")])),
         )
@@ -263,9 +268,10 @@ def run_once(plan: Plan, args: argparse.Namespace, run: int, workdir: Path) -> d
     probe_dir.mkdir(parents=True)
     plan.write_dags(home / "dags")
     stack = BenchStack(home=home / "airflow", dags_folder=home / "dags", emulator_args=("--no-examples",),
-                       probe_dir=probe_dir, capacity=plan.size + 100)
+                       probe_dir=probe_dir, capacity=plan.size + 100, freeze_heap=args.freeze_heap)
     result: dict[str, Any] = {"kind": plan.kind, "size": plan.size, "run": run, "interval_s": plan.interval,
-                              "dags": len(plan.dag_ids), "profiled": bool(args.profile)}
+                              "dags": len(plan.dag_ids), "profiled": bool(args.profile),
+                              "freeze_triggerer_heap": args.freeze_heap}
     try:
         stack.prepare()
         if plan.kind == "ours":
@@ -436,6 +442,8 @@ def main() -> int:
     parser.add_argument("--settle", type=float, default=20.0, help="seconds between all waits running and the window")
     parser.add_argument("--start-timeout", type=float, default=900.0)
     parser.add_argument("--profile", type=Path, default=None, help="folder for cProfile files of the runner")
+    parser.add_argument("--freeze-heap", action="store_true",
+                        help="[querystatus] freeze_triggerer_heap = True in the deployment (acts in ours only)")
     parser.add_argument("--keep", action="store_true", help="keep each run's AIRFLOW_HOME, logs and probe files")
     args = parser.parse_args()
     if not AIRFLOW_3 or Version(AIRFLOW_VERSION) < Version("3.3.0"):
