@@ -40,7 +40,7 @@ from botocore.config import Config
 from airflow_querystatus import __version__, bounds, prepared
 from airflow_querystatus.compat import conf, run_sync
 from airflow_querystatus.hooks import hook_class_for
-from airflow_querystatus.loop_timers import cutoffs
+from airflow_querystatus.loop_timers import cutoffs, per_running_loop
 from airflow_querystatus.status import status_methods
 
 DEFAULT_MAX_CLIENT_AGE = 900.0
@@ -300,8 +300,4 @@ _pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SharedClientPool] =
 
 def shared_pool() -> SharedClientPool:
     """The pool of the running event loop (one per triggerer process in production)."""
-    loop = asyncio.get_running_loop()
-    pool = _pools.get(loop)
-    if pool is None:
-        pool = _pools[loop] = SharedClientPool(create_client_through_hook)
-    return pool
+    return per_running_loop(_pools, lambda _loop: SharedClientPool(create_client_through_hook))

@@ -26,6 +26,7 @@ import asyncio
 import itertools
 import weakref
 from collections.abc import Callable
+from typing import TypeVar
 
 #: How late a cut-off may fire, in seconds: a call's limit is seconds long, a slot's hold one.
 CUTOFF_RESOLUTION = 0.05
@@ -96,23 +97,29 @@ class Cutoffs:
         self._tick = self._loop.call_later(CUTOFF_RESOLUTION, self._check) if self._due else None
 
 
+_T = TypeVar("_T")
+
+
+def per_running_loop(registry: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _T],
+                     make: Callable[[asyncio.AbstractEventLoop], _T]) -> _T:
+    """The running loop's entry of ``registry``, made by ``make(loop)`` on first use; it goes
+    with the loop (tests run many loops in one process)."""
+    loop = asyncio.get_running_loop()
+    found = registry.get(loop)
+    if found is None:
+        found = registry[loop] = make(loop)
+    return found
+
+
 _wake_ups: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SharedWakeUps] = weakref.WeakKeyDictionary()
 _cutoffs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Cutoffs] = weakref.WeakKeyDictionary()
 
 
 def shared_wake_ups(grid: float) -> SharedWakeUps:
     """The running loop's shared wake-ups on ``grid`` (one grid per process: the engine's)."""
-    loop = asyncio.get_running_loop()
-    wake_ups = _wake_ups.get(loop)
-    if wake_ups is None:
-        wake_ups = _wake_ups[loop] = SharedWakeUps(loop, grid)
-    return wake_ups
+    return per_running_loop(_wake_ups, lambda loop: SharedWakeUps(loop, grid))
 
 
 def cutoffs() -> Cutoffs:
     """The running loop's cut-offs."""
-    loop = asyncio.get_running_loop()
-    found = _cutoffs.get(loop)
-    if found is None:
-        found = _cutoffs[loop] = Cutoffs(loop)
-    return found
+    return per_running_loop(_cutoffs, Cutoffs)
