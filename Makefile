@@ -58,12 +58,11 @@ test-e2e: venv
 	$(BIN)/pytest -m "e2e$(ONLY_PREPARED_SENSITIVE)" -n 2 --dist loadfile
 
 ## What CI runs (.ci/run, in a fresh clone inside a 0700 directory). On every line: the whole
-## suite (fast and end-to-end) and the fast tests that prepared status calls can change
-## (prepared_sensitive) again with them off. The end-to-end prepared_sensitive tests run with
-## them off on 2.11 and 3.3, one per triggerer design (Airflow 2's in-process loop, Airflow 3's
-## trigger runner): what the option switches is below Airflow, in aiobotocore and botocore,
-## which every line pins alike (tests/test_locks.py fails when they stop doing so). Lint on
-## 3.3, 3.0 and 2.11. Each step prints its time (scripts/ci_step.py); CONTRIBUTING.md ("CI")
+## suite (fast and end-to-end). The tests that prepared status calls can change
+## (prepared_sensitive), fast and end-to-end, run again with them off on 2.11 and 3.3, one per
+## triggerer design (Airflow 2's in-process loop, Airflow 3's trigger runner): what the option
+## switches is below Airflow, in aiobotocore and botocore, which every line pins alike
+## (tests/test_locks.py fails when they stop doing so). Lint on 3.3, 3.0 and 2.11. Each step prints its time (scripts/ci_step.py); CONTRIBUTING.md ("CI")
 ## keeps the budget.
 STEP := $(PYTHON) scripts/ci_step.py $(MAKE) --no-print-directory
 ci:
@@ -71,11 +70,8 @@ ci:
 	$(STEP) test-fast test-e2e AIRFLOW=3.3 PREPARED=off
 	$(STEP) check-dist docs AIRFLOW=3.3
 	$(STEP) test-fast test-e2e AIRFLOW=3.2
-	$(STEP) test-fast AIRFLOW=3.2 PREPARED=off
 	$(STEP) test-fast test-e2e AIRFLOW=3.1
-	$(STEP) test-fast AIRFLOW=3.1 PREPARED=off
 	$(STEP) test AIRFLOW=3.0
-	$(STEP) test-fast AIRFLOW=3.0 PREPARED=off
 	$(STEP) test AIRFLOW=2.11
 	$(STEP) test-fast test-e2e AIRFLOW=2.11 PREPARED=off
 

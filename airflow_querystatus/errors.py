@@ -92,6 +92,24 @@ class ClassifiedError:
     def throttled(self) -> bool:
         return is_throttling_code(self.code) or self.http_status == 429
 
+    @property
+    def detail(self) -> str:
+        """``Code: message`` without a closing full stop (AWS's texts often end in one), so that
+        a message can go on with a sentence of its own without doubling it."""
+        return f"{self.code}: {without_full_stop(self.message)}"
+
+    @property
+    def request_not_processed(self) -> bool:
+        """Whether AWS certainly did not act on the request: it was throttled (refused before any
+        work), or it never reached AWS (no connection could be made). A 5xx or a read timeout
+        leaves that open: the request may have been carried out."""
+        return self.throttled or self.code in {"EndpointConnectionError", "ConnectTimeoutError"}
+
+
+def without_full_stop(text: str) -> str:
+    """``text`` without trailing full stops and spaces: messages add their own."""
+    return text.rstrip(" .")
+
 
 def classify(
     exc: BaseException,
@@ -104,7 +122,7 @@ def classify(
         error = exc.response.get("Error", {}) or {}
         code = str(error.get("Code") or "")
         # Some services put the text in ``detailedMessage``, which botocore leaves outside "Error".
-        message = str(error.get("Message") or exc.response.get("detailedMessage") or exc)
+        message = str(error.get("Message") or exc.response.get("detailedMessage") or exc).strip()
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         http_status = int(status) if status is not None else None
         if code in vanished_codes:

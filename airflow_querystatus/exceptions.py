@@ -8,6 +8,15 @@
   started the query, so an Airflow retry starts a fresh one and may well succeed.
 * ``QueryStatusUnavailableError`` is a plain ``AirflowException``: AWS kept throttling or
   failing for longer than the budget allowed; a later retry may well succeed.
+  ``QueryStartUncertainError`` is one too: a start call met a 5xx or a timeout after the request
+  may have reached AWS, and the operation has no idempotency token, so the provider does not
+  repeat it (a second query could run beside the first).
+* ``QueryArgumentError`` (a ``QueryCallerError`` and a ``ValueError``): a task argument, as
+  rendered, is one AWS would refuse; checked before any AWS call.
+* ``QueryWaitTimeoutError``: an operator's wait passed its ``wait_timeout``; retryable, since a
+  retry starts a new query.
+* Every error an operator raises is a ``QueryError``, so ``on_failure_callback`` can read its
+  fields whichever call failed.
 """
 
 from __future__ import annotations
@@ -80,3 +89,20 @@ class QueryStatusUnavailableError(QueryError, AirflowException):
 
 class QueryExecutionFailedError(QueryError, AirflowException):
     """A query an operator started ended FAILED or CANCELED; a retry starts a new one."""
+
+
+class QueryStartUncertainError(QueryStatusUnavailableError):
+    """A start call failed in a way that leaves open whether AWS started the query (a 5xx, a
+    read timeout) and the operation has no idempotency token: not repeated by the provider."""
+
+
+class QueryArgumentError(QueryCallerError, ValueError):
+    """A task argument, as rendered, that AWS would refuse: fix the DAG (or what it templates)."""
+
+
+class QueryEventError(QueryError, AirflowException):
+    """A trigger's event the operator cannot finish from (a bug or a version mix); retryable."""
+
+
+class QueryWaitTimeoutError(QueryError, AirflowException):
+    """An operator's query did not finish within ``wait_timeout``; a retry starts a new one."""

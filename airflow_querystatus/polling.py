@@ -237,7 +237,7 @@ class StatusTracker:
         if isinstance(exc, CallerMistake):  # ours, and it says what to do (a missing connection)
             return Verdict(Outcome.ERROR, self.last_state, f"{self.subject}: {exc}", self.last_response)
         error = classify(exc, not_found_codes=self.spec.not_found_codes, vanished_codes=self.spec.vanished_codes)
-        detail = f"{error.code}: {error.message}"
+        detail = error.detail
         if error.kind is ErrorKind.VANISHED:
             return self._vanished(detail)
         if error.kind is ErrorKind.NOT_FOUND and self._within_not_found_grace():

@@ -228,6 +228,12 @@ class StatusSpec:
     list_operation: str | None = None
     #: Where the start call's answer carries the query's id; by default in its own member.
     started_id: tuple[str, ...] = ()
+    #: The start call's idempotency-token member (Athena's ``ClientRequestToken``): the operator
+    #: fills it once per try, so that a start repeated after a 5xx or a timeout cannot start a
+    #: second query. Without one, such a start is not repeated (``QueryStartUncertainError``).
+    start_token: str | None = None
+    #: The start call is safe to repeat without a token (botocore's model marks it idempotent).
+    start_idempotent: bool = False
     #: The AWS API reference page of the status call (docs site, provider metadata).
     doc_url: str | None = None
 
@@ -272,7 +278,18 @@ class StatusSpec:
         """The IAM action a caller needs, for AccessDenied messages."""
         if self.iam_action_name:
             return self.iam_action_name
-        return f"{self.service}:{''.join(part.title() for part in self.operation.split('_'))}"
+        return self.iam_action_of(self.operation)
+
+    def iam_action_of(self, operation: str) -> str:
+        """The IAM action of one of this spec's boto3 methods (start, results, stop): the status
+        action's prefix (``neptune-db`` for Neptune) with the operation's API name; Neptune's
+        query cancels share one action (``neptune-db:CancelQuery``)."""
+        if operation == self.operation and self.iam_action_name:
+            return self.iam_action_name
+        prefix = self.iam_action_name.split(":", 1)[0] if self.iam_action_name else self.service
+        if prefix == "neptune-db" and operation.startswith("cancel_") and operation.endswith("_query"):
+            return "neptune-db:CancelQuery"
+        return f"{prefix}:{''.join(part.title() for part in operation.split('_'))}"
 
 
 class RegistryError(ValueError):
@@ -472,6 +489,7 @@ NEPTUNE_LOADER_JOB = StatusSpec(
     service="neptunedata",
     operation="get_loader_job_status",
     start_operation="start_loader_job", started_id=("payload", "loadId"), stop_operation="cancel_loader_job",
+    start_idempotent=True,  # [model] StartLoaderJob carries the `idempotent` trait
     doc_url="https://docs.aws.amazon.com/neptune/latest/data-api/API_GetLoaderJobStatus.html",
     identifiers=(Identifier("load_id", "loadId"),),
     read_state=_load_status,
@@ -490,6 +508,7 @@ ATHENA_CALCULATION_EXECUTION = StatusSpec(
     service="athena",
     operation="get_calculation_execution_status",
     start_operation="start_calculation_execution",
+    start_token="ClientRequestToken",
     results_operation="get_calculation_execution",
     stop_operation="stop_calculation_execution",
     doc_url="https://docs.aws.amazon.com/athena/latest/APIReference/API_GetCalculationExecutionStatus.html",

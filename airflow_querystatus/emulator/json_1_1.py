@@ -144,6 +144,11 @@ def _validation_code(service: str, operation: str) -> str:
 class Athena(Queries):
     """Athena's session and calculation operations over the emulator's queries."""
 
+    def __init__(self, emulator: Emulator, spec: StatusSpec) -> None:
+        super().__init__(emulator, spec)
+        #: The calculation each ClientRequestToken started.
+        self._started_by_token: dict[str, str] = {}
+
     def handlers(self) -> dict[str, Handler]:
         return {name: getattr(self, name) for name in vars(Athena) if not name.startswith("_") and name != "handlers"}
 
@@ -177,10 +182,17 @@ class Athena(Queries):
         code = body.get("CodeBlock") or (body.get("CalculationConfiguration") or {}).get("CodeBlock")
         if not code:
             raise AwsError("InvalidRequestException", "CodeBlock is required.")
+        # ClientRequestToken makes the start idempotent, as AWS documents: a repeat of a request
+        # already carried out answers the calculation it started instead of starting another.
+        token = body.get("ClientRequestToken")
+        if token and token in self._started_by_token:
+            return {"CalculationExecutionId": self._started_by_token[token], "State": "CREATING"}
         try:
             query = self.emulator.add_query(self.spec.key, {}, text=code, session_id=str(body["SessionId"]))
         except ControlError as err:  # a broken ``# emulator-script:`` line
             raise AwsError("InvalidRequestException", f"The emulator cannot play this query: {err}") from None
+        if token:
+            self._started_by_token[str(token)] = query.query_id
         return {"CalculationExecutionId": query.query_id, "State": "CREATING"}
 
     def _calculation(self, body: dict[str, Any]) -> Query:

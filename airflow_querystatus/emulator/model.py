@@ -477,14 +477,15 @@ class Emulator:
             if query is not None:
                 pools.append(query.faults)
             pools.append(self._global_faults)
+            # Each fault waits for the next call it applies to, in the order given: one for another
+            # operation never holds back the ones behind it, and a spent one is dropped.
             for faults in pools:
-                while faults:
-                    fault = faults[0]
+                for fault in list(faults):
                     if not fault.applies_to(operation):
-                        break
+                        continue
                     if fault.consume(now):
                         return fault
-                    faults.pop(0)
+                    faults.remove(fault)
             return None
 
     def find(self, kind: str, identifiers: Mapping[str, str], query_id: str) -> Query | None:

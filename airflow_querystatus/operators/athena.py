@@ -23,6 +23,7 @@ class AthenaCalculationExecutionOperator(QueryOperator):
     """
 
     spec = ATHENA_CALCULATION_EXECUTION
+    start_arguments = {"SessionId": "session_id", "CodeBlock": "code_block", "Description": "description"}
     template_fields: Sequence[str] = template_fields_with("session_id", "code_block", "description")
     template_ext: Sequence[str] = (".py",)
     template_fields_renderers = {"code_block": "py"}
@@ -35,11 +36,11 @@ class AthenaCalculationExecutionOperator(QueryOperator):
 
     def start_query(self, context: Context) -> dict[str, str]:
         if not isinstance(self.code_block, str) or not self.code_block.strip():
-            raise ValueError(f"Task {self.task_id!r}: `code_block` must be non-empty Python code.")
+            raise self.argument_error("code_block", f"must be non-empty Python code, not {self.code_block!r}")
         params: dict[str, Any] = {"SessionId": self.session_id, "CodeBlock": self.code_block}
         if self.description:
             params["Description"] = self.description
-        calculation_id = self.hook.conn.start_calculation_execution(**params)["CalculationExecutionId"]
+        calculation_id = self.send_start(params)["CalculationExecutionId"]
         return {"calculation_execution_id": calculation_id}
 
     def fetch_results(self, identifiers: dict[str, str]) -> dict[str, Any]:

@@ -9,24 +9,40 @@ Airflow retries, since a retry starts a new query.
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 import time
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import botocore.session
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
+from botocore import xform_name
+from botocore.model import OperationModel
+from botocore.validate import ParamValidator
 
 from airflow_querystatus import front_doors
-from airflow_querystatus.arguments import duration_seconds, positive_int
+from airflow_querystatus.arguments import botocore_config_dict, duration_seconds, positive_int
 from airflow_querystatus.bounds import call_with_limit, configured_call_timeout
-from airflow_querystatus.compat import AirflowException, ObjectStoragePath, conf, query_memory
-from airflow_querystatus.exceptions import QueryExecutionFailedError, QueryStatusUnavailableError
+from airflow_querystatus.compat import ObjectStoragePath, conf, query_memory
+from airflow_querystatus.errors import ErrorKind, classify
+from airflow_querystatus.exceptions import (
+    QueryArgumentError,
+    QueryCallerError,
+    QueryEventError,
+    QueryExecutionFailedError,
+    QueryStatusUnavailableError,
+    QueryWaitTimeoutError,
+)
 from airflow_querystatus.hooks.base import QueryStatusHook
 from airflow_querystatus.jsonsafe import to_json_safe
 from airflow_querystatus.metrics import WaitMetrics
 from airflow_querystatus.polling import EVENT_STATUSES, Outcome, StatusTracker, Verdict, wait_until_done_sync
 from airflow_querystatus.status import StatusSpec
+from airflow_querystatus.task_calls import Phase, StopOutcome, StopReport, TaskCall, call_for_task
 from airflow_querystatus.triggers.base import DEFER_TIMEOUT_GRACE, QueryStatusTrigger
 from airflow_querystatus.wait import WaitSettings
 
@@ -66,6 +82,9 @@ class QueryOperator(WaitSettings, AwsBaseOperator[QueryStatusHook]):
     """
 
     spec: ClassVar[StatusSpec]
+    #: The start call's members (API names) by the operator argument each comes from, so that a
+    #: member botocore's model refuses is reported by the argument's name.
+    start_arguments: ClassVar[Mapping[str, str]] = {}
     #: The operation's trigger class (derived from the spec).
     trigger_class: ClassVar[Callable[..., QueryStatusTrigger]]
     ui_color = "#ede4f0"
@@ -104,6 +123,8 @@ class QueryOperator(WaitSettings, AwsBaseOperator[QueryStatusHook]):
         self.results_path = results_path
         self.reattach = reattach
         self._started: dict[str, str] | None = None
+        #: The start call's idempotency token (``spec.start_token``), one per try.
+        self._start_token = uuid.uuid4().hex
 
     # -- what differs per operation ----------------------------------------------------------
     def start_query(self, context: Context) -> dict[str, str]:
@@ -113,6 +134,55 @@ class QueryOperator(WaitSettings, AwsBaseOperator[QueryStatusHook]):
     def fetch_results(self, identifiers: dict[str, str]) -> Any:
         """Read the results of a finished query (JSON-safe)."""
         raise NotImplementedError
+
+    def send_start(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Send the start call with ``params`` (API names): first checked against botocore's
+        model, naming the task's argument of a member it refuses, then sent under the start-call
+        policy (:mod:`airflow_querystatus.task_calls`): never repeated where a second query
+        could start, and on a client without botocore's own retries unless the call is safe to
+        repeat (an idempotency token, filled in here once per try, or a model marked idempotent)."""
+        operation = str(self.spec.start_operation)
+        params = dict(params)
+        if self.spec.start_token:
+            params[self.spec.start_token] = self._start_token
+        self._check_against_model(operation, params)
+        repeatable = bool(self.spec.start_token) or self.spec.start_idempotent
+        method = getattr(self.hook.conn if repeatable else self._single_attempt_client(), operation)
+        what = TaskCall(owner=self._owner, operation=operation, phase=Phase.START,
+                        iam_action=self.spec.iam_action_of(operation), aws_conn_id=self.aws_conn_id,
+                        subject=f"a new {self.spec.title}", repeatable=repeatable)
+        answer: dict[str, Any] = call_for_task(lambda: method(**params), what, self.wait_options(), logger=self.log)
+        return answer
+
+    def _check_against_model(self, operation: str, params: Mapping[str, Any]) -> None:
+        report = ParamValidator().validate(dict(params), _operation_model(self.spec.service, operation).input_shape)
+        if not report.has_errors():
+            return
+
+        def by_argument(match: re.Match[str]) -> str:
+            member = match.group(1)
+            argument = self.start_arguments.get(member)
+            return f"parameter {member} (the task's `{argument}`)" if argument else match.group(0)
+
+        problems = re.sub(r"parameter ([A-Za-z0-9_]+)", by_argument, report.generate_report())
+        raise QueryArgumentError(
+            f"{self._owner}: the {self.spec.title} cannot be started with these arguments, as rendered: "
+            f"{problems.replace(chr(10), '; ')}. Nothing was sent to AWS; fix the arguments (or what their "
+            "templates read).", operation=operation)
+
+    def _single_attempt_client(self) -> Any:
+        """A client like the hook's whose botocore retries are off: botocore repeats a 5xx, which
+        for a start call without an idempotency token could start a second query. Throttles are
+        still waited out, by :func:`call_for_task` (AWS did not act on a throttled request)."""
+        options = botocore_config_dict(self.botocore_config, owner=self._owner) or {}
+        retries = {"mode": (options.get("retries") or {}).get("mode", "standard"), "total_max_attempts": 1}
+        hook = self.aws_hook_class(**{**self._hook_parameters, "config": {**options, "retries": retries}})
+        return hook.conn
+
+    def argument_error(self, argument: str, problem: str) -> QueryArgumentError:
+        """An argument that cannot be sent, named as the DAG names it, before any AWS call."""
+        return QueryArgumentError(f"{self._owner}: `{argument}` {problem}. Nothing was sent to AWS; fix the argument "
+                                  "(or what its template reads).", operation=self.spec.start_operation)
 
     # -- the common flow -----------------------------------------------------------------------
     def _wait_seconds(self) -> float:
@@ -180,11 +250,11 @@ class QueryOperator(WaitSettings, AwsBaseOperator[QueryStatusHook]):
         found = self._identifiers_of(event, identifiers)
         self._started = found
         if not isinstance(event, dict) or event.get("status") not in EVENT_STATUSES:
-            if found is not None:
-                self._stop(found, "the trigger returned an unexpected event")
-            raise AirflowException(f"Task {self.task_id!r}: the trigger returned an unexpected event {event!r}.")
+            stop = f" {self._stop(found, 'the trigger returned an unexpected event').sentence()}" if found else ""
+            raise QueryEventError(f"Task {self.task_id!r}: the trigger returned an unexpected event {event!r}.{stop}",
+                                  operation=self.spec.operation, identifiers=found)
         if found is None:
-            raise AirflowException(
+            raise QueryEventError(
                 f"Task {self.task_id!r}: the trigger's event names no {self.spec.title} "
                 f"({', '.join(i.name for i in self.spec.identifiers)}), so its results cannot be read: {event!r}."
             )
@@ -263,41 +333,70 @@ class QueryOperator(WaitSettings, AwsBaseOperator[QueryStatusHook]):
     def _finish(self, context: Context, identifiers: dict[str, str], verdict: Verdict) -> Any:
         message = f"Task {self.task_id!r}: {verdict.message}"
         if verdict.outcome is Outcome.SUCCESS:
-            try:
-                results = to_json_safe(self.fetch_results(identifiers))
-            except Exception as err:
-                raise AirflowException(f"{message} Fetching its results failed: {err}") from err
+            results = to_json_safe(self._read_results(identifiers))
             self._forget(context)
             return self._bounded(context, identifiers, results)
         details: dict[str, Any] = {"operation": self.spec.operation, "identifiers": identifiers, "state": verdict.state,
                    "last_answer": verdict.response}
         if verdict.outcome is Outcome.FAILURE:
             raise QueryExecutionFailedError(f"{message} Airflow retries (if any) start a new query.", **details)
-        self._stop(identifiers, "the wait ended without a result")
+        stop = self._stop(identifiers, "the wait ended without a result").sentence()
         if verdict.outcome is Outcome.TIMEOUT:
-            raise AirflowException(f"{message} The query was stopped; raise `wait_timeout` to wait longer.")
+            raise QueryWaitTimeoutError(f"{message} {stop} Raise `wait_timeout` to wait longer.", **details)
         if verdict.retryable:
-            raise QueryStatusUnavailableError(f"{message} The query was stopped.", **details)
-        raise AirflowException(f"{message} The query was stopped.")
+            raise QueryStatusUnavailableError(f"{message} {stop}", **details)
+        # A caller mistake (access denied, an unknown id...): a retry would start a new query only
+        # to meet the same refusal.
+        raise QueryCallerError(f"{message} {stop}", **details)
+
+    def _read_results(self, identifiers: dict[str, str]) -> Any:
+        """The finished query's results, under the task-call policy (a read: safe to repeat)."""
+        operation = self.spec.results_operation or self.spec.operation
+        what = TaskCall(owner=self._owner, operation=operation, phase=Phase.RESULTS,
+                        iam_action=self.spec.iam_action_of(operation), aws_conn_id=self.aws_conn_id,
+                        subject=self.spec.describe(identifiers), identifiers=identifiers)
+        return call_for_task(lambda: self.fetch_results(identifiers), what, self.wait_options(), logger=self.log)
 
     def on_kill(self) -> None:
         """Killed while waiting on the worker: stop the query this task started."""
         if self._started is not None:
             self._stop(self._started, "the task was killed")
 
-    def _stop(self, identifiers: dict[str, str], why: str) -> None:
+    def _stop(self, identifiers: dict[str, str], why: str) -> StopReport:
+        """Stop the query and say truthfully what became of it: stopped, already ended (a stop
+        refused because the query had finished), or not stopped (and how to stop it by hand)."""
         subject = self.spec.describe(identifiers)
         if self.spec.stop_operation is None:
-            return
+            return StopReport(StopOutcome.NOT_STOPPABLE, subject)
+        operation = self.spec.stop_operation
         params = self.spec.api_params(identifiers)
+        by_hand = f"the {self.spec.service} client's {operation}({', '.join(f'{k}={v!r}' for k, v in params.items())})"
         try:
-            stop = getattr(self.hook.conn, self.spec.stop_operation)
+            stop = getattr(self.hook.conn, operation)
             # Bounded like a status call: a stuck endpoint must not hold a killed task forever.
-            call_with_limit(lambda: stop(**params), configured_call_timeout(), self.spec.stop_operation)
+            call_with_limit(lambda: stop(**params), configured_call_timeout(), operation)
         except Exception as err:  # reported, and the task still fails with the original reason
-            self.log.error("Could not stop %s after %s: %s. Stop it by hand.", subject, why, err)
-        else:
-            self.log.warning("Stopped %s because %s.", subject, why)
+            detail = f"{operation} failed with {classify(err).detail}"
+            ended = self._final_state(identifiers)
+            if ended is not None:
+                self.log.info("%s had already ended (%s) when it was to be stopped after %s (%s).",
+                              subject, ended, why, detail)
+                return StopReport(StopOutcome.ALREADY_ENDED, subject, state=ended)
+            self.log.error("Could not stop %s after %s: %s. It may still be running: stop it by hand with %s.",
+                           subject, why, detail, by_hand)
+            return StopReport(StopOutcome.NOT_STOPPED, subject, by_hand=by_hand, detail=detail)
+        self.log.warning("Stopped %s because %s.", subject, why)
+        return StopReport(StopOutcome.STOPPED, subject)
+
+    def _final_state(self, identifiers: dict[str, str]) -> str | None:
+        """The query's state if one status call shows it ended (None if running or unknown)."""
+        try:
+            answer = self.hook.get_status(self.spec, identifiers)
+        except Exception as err:
+            vanished = classify(err, vanished_codes=self.spec.vanished_codes).kind is ErrorKind.VANISHED
+            return "no longer listed: it ended" if vanished else None
+        state = self.spec.read_state(answer)
+        return state if state in self.spec.success_states | self.spec.failure_states else None
 
     # -- results that do not fit in XCom -------------------------------------------------------------
     def _bounded(self, context: Context, identifiers: dict[str, str], results: Any) -> Any:
@@ -327,6 +426,14 @@ class QueryOperator(WaitSettings, AwsBaseOperator[QueryStatusHook]):
                 len(encoded), self.max_xcom_bytes, PREVIEW_ROWS,
             )
         return summary
+
+
+@functools.cache
+def _operation_model(service: str, operation: str) -> OperationModel:
+    """botocore's model of ``service``'s boto3 method ``operation`` (loaded once per process)."""
+    model = botocore.session.get_session().get_service_model(service)
+    names = {xform_name(name): name for name in model.operation_names}
+    return model.operation_model(names[operation])
 
 
 def _rows_of(results: Any) -> list[Any] | None:

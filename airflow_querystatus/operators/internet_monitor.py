@@ -32,6 +32,9 @@ class InternetMonitorQueryOperator(QueryOperator):
     """
 
     spec = INTERNET_MONITOR_QUERY
+    start_arguments = {"MonitorName": "monitor_name", "QueryType": "query_type", "StartTime": "start_time",
+                       "EndTime": "end_time", "FilterParameters": "filter_parameters",
+                       "LinkedAccountId": "linked_account_id"}
     template_fields: Sequence[str] = template_fields_with(
         "monitor_name", "query_type", "start_time", "end_time", "filter_parameters"
     )
@@ -66,7 +69,7 @@ class InternetMonitorQueryOperator(QueryOperator):
             params["FilterParameters"] = self.filter_parameters
         if self.linked_account_id:
             params["LinkedAccountId"] = self.linked_account_id
-        query_id = self.hook.conn.start_query(**params)["QueryId"]
+        query_id = self.send_start(params)["QueryId"]
         return {"monitor_name": self.monitor_name, "query_id": query_id}
 
     def fetch_results(self, identifiers: dict[str, str]) -> list[dict[str, Any]]:

@@ -14,11 +14,16 @@ if TYPE_CHECKING:
 
 
 def _epoch(value: Any) -> int:
-    """Epoch seconds from a number, a datetime, or the text a template renders either to."""
+    """Epoch seconds from a number, a datetime, or the text a template renders either to;
+    ``ValueError`` for anything else."""
     if isinstance(value, str):
         text = value.strip()
         value = float(text) if text.replace(".", "", 1).isdigit() else datetime.datetime.fromisoformat(text)
-    return int(value.timestamp() if isinstance(value, datetime.datetime) else value)
+    if isinstance(value, datetime.datetime):
+        return int(value.timestamp())
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"not a time: {value!r}")
+    return int(value)
 
 
 class CloudWatchLogsInsightsQueryOperator(QueryOperator):
@@ -37,6 +42,8 @@ class CloudWatchLogsInsightsQueryOperator(QueryOperator):
     """
 
     spec = LOGS_INSIGHTS_QUERY
+    start_arguments = {"queryString": "query_string", "logGroupIdentifiers": "log_groups", "startTime": "start_time",
+                       "endTime": "end_time", "limit": "limit", "queryLanguage": "query_language"}
     template_fields: Sequence[str] = template_fields_with("query_string", "log_groups", "start_time", "end_time",
                                                           "limit")
 
@@ -46,17 +53,33 @@ class CloudWatchLogsInsightsQueryOperator(QueryOperator):
         self.query_string, self.log_groups, self.limit = query_string, log_groups, limit
         self.start_time, self.end_time, self.query_language = start_time, end_time, query_language
 
+    def _window(self) -> tuple[int, int]:
+        """``start_time`` and ``end_time`` as epoch seconds, checked as rendered."""
+        times = {}
+        for name in ("start_time", "end_time"):
+            try:
+                times[name] = _epoch(getattr(self, name))
+            except (TypeError, ValueError, OverflowError):
+                raise self.argument_error(name, f"must be epoch seconds, a datetime or ISO-8601 text; it rendered to "
+                                                f"{getattr(self, name)!r}") from None
+        if times["end_time"] < times["start_time"]:
+            raise self.argument_error("end_time", f"({self.end_time!r}) is before `start_time` ({self.start_time!r})")
+        return times["start_time"], times["end_time"]
+
     def start_query(self, context: Context) -> dict[str, str]:
-        params: dict[str, Any] = {"queryString": self.query_string, "startTime": _epoch(self.start_time),
-                                  "endTime": _epoch(self.end_time)}
-        if self.log_groups:
+        if not isinstance(self.query_string, str) or not self.query_string.strip():
+            raise self.argument_error("query_string", f"must be a non-empty query, not {self.query_string!r}")
+        start, end = self._window()
+        params: dict[str, Any] = {"queryString": self.query_string, "startTime": start, "endTime": end}
+        if self.log_groups is not None:
             groups = self.log_groups
             params["logGroupIdentifiers"] = [groups] if isinstance(groups, str) else list(groups)
-        if self.limit:
-            params["limit"] = int(self.limit)
+        if self.limit is not None:  # a template renders text; botocore's model checks the rest
+            limit = self.limit
+            params["limit"] = int(limit) if isinstance(limit, str) and limit.strip().isdigit() else limit
         if self.query_language:
             params["queryLanguage"] = self.query_language
-        return {"query_id": self.hook.conn.start_query(**params)["queryId"]}
+        return {"query_id": self.send_start(params)["queryId"]}
 
     def fetch_results(self, identifiers: dict[str, str]) -> dict[str, Any]:
         # A client of its own: the hook's reads status answers (this call's too) within max_answer_bytes.

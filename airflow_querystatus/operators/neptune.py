@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from botocore.exceptions import ClientError
 
-from airflow_querystatus.exceptions import QueryExecutionFailedError
+from airflow_querystatus.errors import classify
+from airflow_querystatus.exceptions import QueryCallerError, QueryExecutionFailedError
 from airflow_querystatus.hooks.neptune import NeptuneDataHook
 from airflow_querystatus.operators.base import QueryOperator, template_fields_with
 from airflow_querystatus.polling import Outcome, PollSchedule, StatusTracker, Verdict
@@ -105,12 +106,19 @@ class NeptuneQueryOperator(QueryOperator):
                 self._follow(context, running, marker, deadline)
                 answer = running.result()
             except ClientError as err:
-                error = err.response.get("Error", {})
-                detail = err.response.get("detailedMessage") or error.get("Message")
+                error = classify(err)
+                if error.code in _REFUSED_QUERY_CODES:  # refused before it ran: a retry meets the same refusal
+                    raise QueryCallerError(
+                        f"Task {self.task_id!r}: {self.spec.start_operation} for the {self.language} query failed "
+                        f"with {error.detail}. Check the query and that the IAM identity may run it "
+                        "(neptune-db:ReadDataViaQuery, WriteDataViaQuery or DeleteDataViaQuery). Not retried: a "
+                        "retry would send the same request.",
+                        operation=self.spec.start_operation, identifiers=self._started, state=error.code,
+                    ) from err
                 raise QueryExecutionFailedError(
                     f"Task {self.task_id!r}: the {self.language} query {self._started or ''} failed with "
-                    f"{error.get('Code')}: {detail}. Airflow retries (if any) run it again.",
-                    operation=self.spec.start_operation, identifiers=self._started, state=error.get("Code"),
+                    f"{error.detail}. Airflow retries (if any) run it again.",
+                    operation=self.spec.start_operation, identifiers=self._started, state=error.code,
                 ) from err
             except BaseException:
                 if self._started is not None and not running.done():
@@ -245,6 +253,8 @@ class NeptuneLoaderJobOperator(QueryOperator):
     """
 
     spec = NEPTUNE_LOADER_JOB
+    start_arguments = {"source": "source", "format": "format", "s3BucketRegion": "s3_bucket_region",
+                       "iamRoleArn": "iam_role_arn", "mode": "mode"}
     template_fields: Sequence[str] = template_fields_with(
         "source", "format", "s3_bucket_region", "iam_role_arn", "mode", "load_options")
 
@@ -256,15 +266,23 @@ class NeptuneLoaderJobOperator(QueryOperator):
         self.iam_role_arn, self.load_options, self.status_flags = iam_role_arn, load_options, status_flags
 
     def start_query(self, context: Context) -> dict[str, str]:
-        answer = self.hook.conn.start_loader_job(
-            source=self.source, format=self.format, s3BucketRegion=self.s3_bucket_region, iamRoleArn=self.iam_role_arn,
-            **({"mode": self.mode} if self.mode else {}), **(self.load_options or {}))
+        answer = self.send_start({
+            "source": self.source, "format": self.format, "s3BucketRegion": self.s3_bucket_region,
+            "iamRoleArn": self.iam_role_arn, **({"mode": self.mode} if self.mode else {}), **(self.load_options or {})})
         return {"load_id": answer["payload"]["loadId"]}
 
     def fetch_results(self, identifiers: dict[str, str]) -> Any:
         status = self.hook.conn.get_loader_job_status(loadId=identifiers["load_id"], **(self.status_flags or {}))
         return status["payload"]
 
+
+#: Neptune's answers to a query it refused to run (the query text, the caller's rights): a retry
+#: would meet the same refusal. Other errors (cancelled, time or memory limits, 5xx) may pass.
+_REFUSED_QUERY_CODES = frozenset({
+    "AccessDeniedException", "BadRequestException", "MalformedQueryException", "InvalidParameterException",
+    "InvalidArgumentException", "MissingParameterException", "UnsupportedOperationException",
+    "IllegalArgumentException", "ConstraintViolationException",
+})
 
 #: What the schedule is told after each wait: the query is still running.
 _PENDING = Verdict(Outcome.PENDING, None, "")

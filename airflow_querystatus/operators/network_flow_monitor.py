@@ -20,6 +20,10 @@ if TYPE_CHECKING:
 class _NetworkFlowMonitorQueryOperator(QueryOperator):
     """Shared by both query families: a time window, a metric and a destination category."""
 
+    start_arguments = {"monitorName": "monitor_name", "scopeId": "scope_id", "startTime": "start_time",
+                       "endTime": "end_time", "metricName": "metric_name",
+                       "destinationCategory": "destination_category", "limit": "limit"}
+
 
     def __init__(
         self,
@@ -56,7 +60,7 @@ class _NetworkFlowMonitorQueryOperator(QueryOperator):
         }
 
     def start_query(self, context: Context) -> dict[str, str]:
-        query_id = getattr(self.hook.conn, str(self.spec.start_operation))(**self._start_params())["queryId"]
+        query_id = self.send_start(self._start_params())["queryId"]
         return {**self._scope(), "query_id": query_id}
 
     def fetch_results(self, identifiers: dict[str, str]) -> dict[str, Any]:

@@ -57,7 +57,9 @@ class QueryStatusSensor(WaitSettings, AwsBaseSensor[QueryStatusHook]):
         reschedule mode every poke is a fresh process, so there the budget cannot span
         pokes: transient errors keep the sensor waiting until ``timeout``.
     :param deferrable: Wait in the triggerer, freeing the worker slot (default from
-        ``[operators] default_deferrable``).
+        ``[operators] default_deferrable``). It wins over ``mode``: with ``deferrable=True`` the
+        sensor defers whatever ``mode`` says, as Airflow's own deferrable sensors do, and a
+        ``mode="reschedule"`` given with it is warned about once, when the DAG is parsed.
     :param start_from_trigger: With ``deferrable``, let the scheduler hand the wait straight
         to the triggerer: no worker slot is taken before the wait, and none after a success
         either (the trigger ends the task, the status answer as its XCom) unless an
@@ -121,6 +123,10 @@ class QueryStatusSensor(WaitSettings, AwsBaseSensor[QueryStatusHook]):
             )
         self.keep_wait_settings(settings, extras, owner)
         self.deferrable = deferrable
+        if deferrable and self.mode == "reschedule":
+            self.log.warning("%s: `mode='reschedule'` is ignored because `deferrable=True`: the sensor waits in the "
+                             "triggerer, which frees the worker slot as reschedule mode would. Pass one of the two.",
+                             owner)
         for name, value in identifiers.items():
             setattr(self, name, value)
         self._check_identifiers_at_parse_time(owner)
