@@ -285,19 +285,21 @@ def render(spec: StatusSpec) -> str:
         lines += _argument_table(arguments(cls, spec, kind.lower()), trigger=kind == "Trigger")
 
     lines += _heading("Errors you can meet", "-")
-    raised_by = ((exceptions.QueryFailedError, "sensor"), (exceptions.QueryCallerError, "sensor"),
+    raised_by = ((exceptions.QueryFailedError, "sensor"), (exceptions.QueryCallerError, "sensor, operator"),
+                 (exceptions.QueryArgumentError, "operator"),
                  (exceptions.QueryStatusUnavailableError, "sensor, operator"),
-                 (exceptions.QueryExecutionFailedError, "operator"))
+                 (exceptions.QueryStartUncertainError, "operator"),
+                 (exceptions.QueryExecutionFailedError, "operator"),
+                 (exceptions.QueryWaitTimeoutError, "operator"))
     exc_rows = [[f"``{e.__name__}``", who, "no" if issubclass(e, exceptions.AirflowFailException) else "yes",
                  _exception_doc(e)] for e, who in raised_by]
     exc_rows += [
         ["``AirflowSensorTimeout``", "sensor", "no", "The sensor's ``timeout`` passed (``soft_fail=True`` skips)."],
-        ["``AirflowException``", "operator", "yes", "``wait_timeout`` passed, or a caller error (below): the "
-         "operator stopped its query."],
     ]
     lines += _table(["exception", "raised by", "retried", "when"], exc_rows, "28 14 9 49")
-    lines += ["A caller error (a sensor's ``QueryCallerError``, an operator's ``AirflowException``) says what to "
-              "check, from ``airflow_querystatus.errors.advice`` (shown for ``aws_conn_id='aws_default'``):", ""]
+    lines += ["A caller error (``QueryCallerError``, from a sensor's status call or any call an operator makes) "
+              "says what to check, from ``airflow_querystatus.errors.advice`` (shown for "
+              "``aws_conn_id='aws_default'``):", ""]
     advice_rows = []
     for code, kind_, what in CALLER_ERRORS:
         text = advice(ClassifiedError(kind_, code, "..."), iam_action=spec.iam_action, aws_conn_id="aws_default")
