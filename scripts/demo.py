@@ -42,8 +42,8 @@ def main() -> int:
         stack.wait_for_emulator()
         plant_scripts(stack)
         stack.wait_until_parsed(DAGS)
-        # What the examples' sensors wait on (someone else's graph loads) the emulator planted
-        # when it started (airflow_querystatus/emulator/examples.py).
+        # What the examples need (the graph loads their sensors wait on, the log group their Logs
+        # Insights queries run over) the emulator planted when it started (emulator/examples.py).
         print(f"Airflow is up after {time.time() - started:.0f}s; triggering {len(DAGS)} pipelines.", flush=True)
         runs = {stack.trigger(dag_id): dag_id for dag_id in DAGS}
         times = stack.follow(runs, timeout=600)

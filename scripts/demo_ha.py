@@ -74,8 +74,12 @@ def plant_held_scripts(stack: AirflowStack) -> None:
         stack.emulator_call("PUT", f"/_emulator/defaults/{spec.key}", {"steps": held_script(spec)})
 
 
-def plant_held_graph_loads(stack: AirflowStack) -> None:
-    """Someone else's graph loads, which the Neptune sensors wait on, running until released."""
+def plant_examples_held(stack: AirflowStack) -> None:
+    """What the examples need (the emulator started without it): the log groups they query, and
+    someone else's graph loads, which the Neptune sensors wait on, running until released."""
+    for example in EXAMPLES.values():
+        for name in example.log_groups:
+            stack.emulator_call("POST", "/_emulator/log-groups", {"name": name})
     planted = [{"kind": key, "text": example.plant["text"], "steps": held(example.plant["steps"]),
                 **({"identifiers": example.plant["identifiers"]} if "identifiers" in example.plant else {})}
                for key, example in EXAMPLES.items() if example.plant is not None]
@@ -112,7 +116,7 @@ def main() -> int:
     web = "api-server" if AIRFLOW_3 else "webserver"
     processes = f"PostgreSQL, {web}, scheduler, {'dag-processor, ' if AIRFLOW_3 else ''}two triggerers"
     print(f"Starting the emulator and Airflow ({processes})...", flush=True)
-    # Its own graph loads run until released (plant_held_graph_loads): none of the emulator's.
+    # Its own graph loads run until released (plant_examples_held): none of the emulator's.
     stack = AirflowStack(home=home, database="postgres", ha=True, emulator_args=("--no-examples",))
     try:
         stack.start(triggerers=2)
@@ -122,7 +126,7 @@ def main() -> int:
         for name in ("triggerer-1", "triggerer-2"):
             stack.wait_for_triggerer(name)
         print(f"Airflow is up after {time.time() - started:.0f}s; triggering {len(DAGS)} pipelines.", flush=True)
-        plant_held_graph_loads(stack)
+        plant_examples_held(stack)
         with RunWatcher(stack) as watcher:
             runs = {watcher.watch(stack.trigger(dag_id)): dag_id for dag_id in DAGS}
             failover = kill_a_triggerer(stack, runs)

@@ -167,6 +167,7 @@ def test_logs_insights_start_results_and_stop_through_boto3(emulator_server, emu
     """CloudWatch Logs (JSON 1.1, ``Logs_20140328``): GetQueryResults is the status call and carries
     the rows and statistics; StopQuery answers ``success``; errors are the modelled classes."""
     logs = client(emulator_server, "logs")
+    emulator.create_log_group("/app")
     emulator.set_default_steps("logs_insights_query", [("Running", 1), "Complete"])
     query_id = logs.start_query(logGroupIdentifiers=["/app"], queryString="fields @message", startTime=0,
                                 endTime=60, limit=10)["queryId"]

@@ -204,20 +204,3 @@ def test_a_broken_script_line_in_a_started_query_is_an_aws_error(emulator_server
     with pytest.raises(athena.exceptions.InvalidRequestException, match="emulator cannot play"):
         athena.start_calculation_execution(SessionId=session, CodeBlock="# emulator-script: [RUNNING\n1")
 
-
-def test_each_fault_applies_to_the_next_call_it_names_in_order(emulator_server) -> None:
-    """The example of the docs: a fault for another operation, or a spent one, holds back none."""
-    query_id = emulator_server.emulator.add_query("logs_insights_query", {}, steps=["Running"]).query_id
-    faults = [{"error": "AccessDeniedException", "operations": ["get_query_results"]},
-              {"error": "InvalidParameterException", "operations": ["stop_query"]}]
-    assert call(emulator_server, "POST", "/_emulator/faults", {"faults": faults}) == (200, {})
-    logs = unchecked_client(emulator_server, "logs")
-    answers = []
-    for send in (lambda: logs.get_query_results(queryId=query_id), lambda: logs.stop_query(queryId=query_id)):
-        try:
-            send()
-            answers.append("ok")
-        except ClientError as err:
-            answers.append(err.response["Error"]["Code"])
-    call(emulator_server, "DELETE", "/_emulator/faults")
-    assert answers == ["AccessDeniedException", "InvalidParameterException"]

@@ -24,7 +24,7 @@ from airflow_querystatus.operators.athena import AthenaCalculationExecutionOpera
 from airflow_querystatus.operators.network_flow_monitor import NetworkFlowMonitorTopContributorsQueryOperator
 from tests.cases import DEFERRABLE_OR_NOT
 from tests.harness import run_task
-from tests.test_operators import FAST, WINDOW, athena_session_id, im_operator, loader, logs_operator
+from tests.test_operators import FAST, LOG_GROUP, WINDOW, athena_session_id, im_operator, loader, logs_operator
 
 #: One operator per start call the policy covers: (its start operation, a factory).
 STARTS: dict[str, tuple[str, Callable[..., Any]]] = {
@@ -35,6 +35,12 @@ STARTS: dict[str, tuple[str, Callable[..., Any]]] = {
         **WINDOW, **{**FAST, **kw})),
     "neptune_loader": ("start_loader_job", loader),
 }
+
+
+@pytest.fixture(autouse=True)
+def _log_group(emulator_server) -> None:
+    """The log group ``logs_operator`` queries: StartQuery refuses one that does not exist, as AWS does."""
+    emulator_server.emulator.create_log_group(LOG_GROUP)
 
 
 def calls(emulator: Any, operation: str) -> int:

@@ -271,7 +271,10 @@ def test_neptune_loader_operator_starts_the_load_and_returns_its_final_payload(d
     run = run_task(loader(mode="RESUME", load_options={"parallelism": "HIGH", "failOnError": False},
                           status_flags={"details": True, "errors": True}, deferrable=deferrable))
     assert run.outcome == "success", run.error
-    assert run.value == {"overallStatus": {"status": "LOAD_COMPLETED"}}  # the payload, without "status"
+    assert "status" not in run.value  # the payload, without the envelope's "status"
+    assert run.value["overallStatus"]["status"] == "LOAD_COMPLETED"
+    assert run.value["feedCount"] == [{"LOAD_COMPLETED": 1}]
+    assert run.value["errors"]["errorLogs"] == []  # status_flags asked for them
     assert run.deferrals == (1 if deferrable else 0)
     load = emulator.query(run.ti.xcom["identifiers"]["load_id"])
     # StartLoaderJob's body as the model names it (s3BucketRegion travels as "region").
@@ -335,10 +338,19 @@ def test_a_retried_load_task_reattaches_to_the_load_that_still_runs(emulator) ->
 
 
 # -- CloudWatch Logs Insights: GetQueryResults is both the status call and the results ---------------
+LOG_GROUP = "/app/web"
+
+
+@pytest.fixture(autouse=True)
+def _log_group(emulator_server) -> None:
+    """The log group ``logs_operator`` queries: StartQuery refuses one that does not exist, as AWS does."""
+    emulator_server.emulator.create_log_group(LOG_GROUP)
+
+
 def logs_operator(**kwargs: Any) -> Any:
     from airflow_querystatus.operators.logs import CloudWatchLogsInsightsQueryOperator
 
-    args = {"task_id": "insights", "log_groups": "/app/web", "query_string": "fields @timestamp, @message | limit 5",
+    args = {"task_id": "insights", "log_groups": LOG_GROUP, "query_string": "fields @timestamp, @message | limit 5",
             "start_time": "2026-11-01T00:00:00+00:00", "end_time": 1793577600, "limit": 5, **FAST}
     return CloudWatchLogsInsightsQueryOperator(**{**args, **kwargs})
 
@@ -409,7 +421,7 @@ def test_logs_insights_wait_timeout_stops_the_query(deferrable: bool, emulator) 
 
 def test_killing_a_logs_insights_task_stops_the_query(emulator) -> None:
     emulator.set_default_steps("logs_insights_query", ["Running"])
-    operator = logs_operator(deferrable=False, query_string="fields @message | kill-me")
+    operator = logs_operator(deferrable=False, query_string="fields @message | filter @message like 'kill-me'")
 
     def started() -> list[Any]:
         return [q for q in emulator.queries("logs_insights_query") if "kill-me" in (q.text or "")]

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_querystatus import status
-from airflow_querystatus.emulator.neptune import CANCELLED_GONE, QueryLanguage
+from airflow_querystatus.emulator.neptune import CANCELLED_GONE, BulkLoad, QueryLanguage
 from airflow_querystatus.emulator.rest_json import Queries
 from airflow_querystatus.emulator.wire import iso, protocol
 from airflow_querystatus.status import SPECS, RegistryError, StatusSpec
@@ -38,6 +38,9 @@ class Emulated:
     #: Stopping a query in one of these states replaces the rest of its script with ``stopped``.
     stoppable: frozenset[str] = frozenset({"QUEUED", "RUNNING"})
     stopped: tuple[ScriptStep, ...] = ("CANCELED",)
+    #: What stopping a query in any other state (one that ended) answers: the error code and its
+    #: message, with ``{id}`` and ``{state}``; None: success, and the query stays as it is.
+    finished_stop: tuple[str, str] | None = None
     #: What a failed query looks like (tests): ``failure`` as a script, else ``(pending, 1)`` then
     #: ``failure_state`` (by default the only failure state, or ``FAILED``) with ``reason``.
     failure: tuple[ScriptStep, ...] = ()
@@ -177,7 +180,7 @@ CATALOGUE: dict[str, Emulated] = build_catalogue((
     (status.NEPTUNE_OPEN_CYPHER_QUERY, _neptune_query("open_cypher")),
     (status.NEPTUNE_GREMLIN_QUERY, _neptune_query("gremlin")),
     (status.NEPTUNE_LOADER_JOB, Emulated(
-        envelope={"status": "200 OK"}, failure_state="LOAD_FAILED",
+        envelope={"status": "200 OK"}, failure_state="LOAD_FAILED", quirk=BulkLoad,
         steps=(("LOAD_IN_QUEUE", 1), ("LOAD_IN_PROGRESS", 2), "LOAD_COMPLETED"),
         stoppable=_LOAD_PENDING, stopped=("LOAD_CANCELLED_BY_USER",),
         unknown_id=("BulkLoadIdNotFoundException", "Load id {} was not found"),
@@ -194,6 +197,8 @@ CATALOGUE: dict[str, Emulated] = build_catalogue((
     (status.LOGS_INSIGHTS_QUERY, Emulated(
         failure_state="Failed", steps=(("Scheduled", 1), ("Running", 2), "Complete"),
         stoppable=frozenset({"Scheduled", "Running", "Unknown"}), stopped=("Cancelled",),
+        # REFERENCE.md section 7: stopping a finished query is an error (the wording is the emulator's).
+        finished_stop=("InvalidParameterException", "Query {id} is {state}: only a running query can be stopped."),
         demo_steps=({"state": "Scheduled", "seconds": 1}, {"state": "Running", "seconds": 6}, "Complete"),
         page=_logs_insights_page,
     )),

@@ -4,9 +4,10 @@ Each operation's :class:`Example` names its example DAG(s) and the run state ``m
 expects, and gives sample values for its scope identifiers (tests, benchmarks). They live with
 the emulator, next to what it plays (:mod:`.catalogue`), so the registry stays declarations.
 
-Most examples start the queries they wait on. A sensor that waits on a query *someone else*
-runs (``example_neptune``'s graph loads) needs that query to exist: its example's ``plant``
-declares it, and :func:`plant_examples` plants every one of them, so
+Most examples start the queries they wait on; what those queries run over must exist
+(``example_logs_insights``'s log group): its example's ``log_groups`` declares it. A sensor that
+waits on a query *someone else* runs (``example_neptune``'s graph loads) needs that query to
+exist: its example's ``plant`` declares it. :func:`plant_examples` plants all of them, so
 ``python -m airflow_querystatus.emulator`` serves every example with nothing else set up.
 The planted queries recur (``Emulator.add_query(recurring=True)``): once one ends, the same
 query runs again under a new id, so an example can run any number of times.
@@ -41,6 +42,9 @@ class Example:
     #: plants it (recurring) when it starts on its own. Members as in the control API's query
     #: body: ``text``, ``steps``, ``identifiers``.
     plant: Mapping[str, Any] | None = None
+    #: The CloudWatch Logs log groups the example's queries run over (its DAG's default
+    #: ``params``): StartQuery refuses a group that does not exist, so the emulator creates them.
+    log_groups: tuple[str, ...] = ()
 
 
 def build_examples(entries: Iterable[tuple[StatusSpec, Example]]) -> dict[str, Example]:
@@ -58,6 +62,8 @@ def build_examples(entries: Iterable[tuple[StatusSpec, Example]]) -> dict[str, E
             fail(f"`Example.scope` names {sorted(unknown)}, which are not scope identifiers ({scope}).")
         if unknown := set(example.plant or ()) - PLANT_MEMBERS:
             fail(f"`Example.plant` has members the emulator does not know: {sorted(unknown)}.")
+        if example.log_groups and spec.service != "logs":
+            fail(f"`Example.log_groups` is for CloudWatch Logs operations; {spec.service} has no log groups.")
         examples[spec.key] = example
     return examples
 
@@ -91,12 +97,16 @@ EXAMPLES: dict[str, Example] = build_examples((
     (status.NEPTUNE_LOADER_JOB, Example({"example_neptune": "success"})),
     (status.ATHENA_CALCULATION_EXECUTION,
      Example({"example_athena_spark": "success", "example_athena_spark_failing": "failed"})),
-    (status.LOGS_INSIGHTS_QUERY, Example({"example_logs_insights": "success"})),
+    (status.LOGS_INSIGHTS_QUERY, Example({"example_logs_insights": "success"}, log_groups=("/demo/app",))),
 ))
 
 
 def plant_examples(emulator: Emulator) -> list[Query]:
-    """Plant the running queries the examples wait on; return them."""
+    """Create the log groups the examples query and plant the running queries they wait on;
+    return the queries."""
+    for example in EXAMPLES.values():
+        for name in example.log_groups:
+            emulator.create_log_group(name)
     return [emulator.add_query(key, example.plant.get("identifiers"), steps=example.plant.get("steps"),
                                text=example.plant.get("text"), recurring=True)
             for key, example in EXAMPLES.items() if example.plant is not None and key in CATALOGUE]

@@ -11,18 +11,19 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from aiohttp import web
 
-from airflow_querystatus.emulator import validation
+from airflow_querystatus.emulator import logs, validation
 from airflow_querystatus.emulator.catalogue import CATALOGUE
 from airflow_querystatus.emulator.errors import ControlError
 from airflow_querystatus.emulator.model import Emulator, Query
 from airflow_querystatus.emulator.wire import (
     ERROR_STATUS,
     AwsError,
+    iso,
     json_response,
     operation_model,
     protocol,
@@ -242,9 +243,92 @@ class Athena(Queries):
         return {"State": self.emulator.peek(query).state}
 
 
-#: Services whose emulation goes beyond their specs' calls (Athena's sessions); any other
-#: JSON 1.1 service is served by :class:`Queries` alone.
-_OWN: dict[str, type[Queries]] = {"athena": Athena}
+class Logs(Queries):
+    """CloudWatch Logs: Logs Insights queries over log groups that must exist (:mod:`.logs` says
+    what StartQuery refuses), and the calls that make them (CreateLogGroup, CreateLogStream,
+    PutLogEvents), so that code written for AWS or moto sets up its log groups unchanged."""
+
+    def handlers(self) -> dict[str, Handler]:
+        return {**super().handlers(), "create_log_group": self.create_log_group,
+                "create_log_stream": self.create_log_stream, "put_log_events": self.put_log_events}
+
+    def start(self, body: dict[str, Any]) -> dict[str, Any]:
+        query_text = str(body.get("queryString", ""))
+        language = body.get("queryLanguage", "CWLI")
+        named = logs.given_members(body)
+        if len(named) > 1:
+            raise AwsError("InvalidParameterException",
+                           f"Give exactly one of logGroupName, logGroupNames and logGroupIdentifiers, not {named}.")
+        if body["endTime"] < body["startTime"]:
+            raise AwsError("InvalidParameterException",
+                           f"endTime ({body['endTime']}) is before startTime ({body['startTime']}).")
+        if language == "CWLI" and (error := logs.compile_error(query_text)) is not None:
+            raise AwsError("MalformedQueryException", error["message"], {"queryCompileError": error})
+        names = logs.requested_groups(body)
+        if not names and language != "SQL" and not (language == "CWLI" and logs.names_source(query_text)):
+            raise AwsError("InvalidParameterException", "Give the log groups to query (logGroupName, logGroupNames "
+                           "or logGroupIdentifiers) or choose them in the query (SOURCE).")
+        groups = [self.emulator.log_group(name) for name in names]
+        missing = [name for name, group in zip(names, groups, strict=True) if group is None]
+        if missing:
+            raise AwsError("ResourceNotFoundException", f"Log group {missing[0]!r} does not exist.")
+        answer = super().start(body)
+        query = self.emulator.query(answer["queryId"])
+        events = logs.events_in([g for g in groups if g is not None], body["startTime"] * 1000,
+                                body["endTime"] * 1000 + 999)
+        if any(g is not None and g.events for g in groups):
+            query.rows = events[: body.get("limit", 10000)]
+            query.result_rows = len(query.rows)
+        return answer
+
+    def _page(self, query: Query, state: str, body: dict[str, Any]) -> dict[str, Any]:
+        if query.rows is None:
+            return super()._page(query, state, body)
+        rows = query.rows if state in self.spec.success_states else []
+        size = body.get("maxItems")
+        shown = rows[:size] if isinstance(size, int) else rows
+        return {
+            "results": [[{"field": "@timestamp", "value": iso(e.timestamp / 1000)},
+                         {"field": "@message", "value": e.message}, {"field": "@ptr", "value": f"p{i}"}]
+                        for i, e in enumerate(shown)],
+            "statistics": {"recordsMatched": float(len(rows)), "recordsScanned": float(len(rows)),
+                           "bytesScanned": float(sum(len(e.message) for e in rows))},
+        }
+
+    def _group(self, body: dict[str, Any]) -> logs.LogGroup:
+        group = self.emulator.log_group(str(body["logGroupName"]))
+        if group is None:
+            raise AwsError("ResourceNotFoundException", "The specified log group does not exist.")
+        return group
+
+    def create_log_group(self, body: dict[str, Any]) -> dict[str, Any]:
+        if self.emulator.log_group(str(body["logGroupName"])) is not None:
+            raise AwsError("ResourceAlreadyExistsException", "The specified log group already exists")
+        self.emulator.create_log_group(str(body["logGroupName"]))
+        return {}
+
+    def create_log_stream(self, body: dict[str, Any]) -> dict[str, Any]:
+        group = self._group(body)
+        if body["logStreamName"] in group.streams:
+            raise AwsError("ResourceAlreadyExistsException", "The specified log stream already exists")
+        group.streams.add(str(body["logStreamName"]))
+        return {}
+
+    def put_log_events(self, body: dict[str, Any]) -> dict[str, Any]:
+        group = self._group(body)
+        if body["logStreamName"] not in group.streams:
+            raise AwsError("ResourceNotFoundException", "The specified log stream does not exist.")
+        try:
+            events = logs.parse_events(body["logEvents"], "logEvents", str(body["logStreamName"]))
+        except ControlError as err:
+            raise AwsError("InvalidParameterException", str(err)) from None
+        self.emulator.put_log_events(group, events)
+        return {}
+
+
+#: Services whose emulation goes beyond their specs' calls (Athena's sessions, Logs' log
+#: groups); any other JSON 1.1 service is served by :class:`Queries` alone.
+_OWN: dict[str, type[Queries]] = {"athena": Athena, "logs": Logs}
 
 
 class JsonService:
@@ -264,8 +348,9 @@ class JsonService:
             for name, handler in _OWN.get(service, Queries)(emulator, spec).handlers().items():
                 self.handlers[name] = (spec, handler)
 
-    def error(self, code: str, message: str) -> web.Response:
-        return json_response({"__type": code, "Message": message}, _STATUS.get(code, 400), self.content_type)
+    def error(self, code: str, message: str, members: Mapping[str, Any] | None = None) -> web.Response:
+        body = {"__type": code, "Message": message, **(members or {})}
+        return json_response(body, _STATUS.get(code, 400), self.content_type)
 
     async def dispatch(self, request: web.Request) -> tuple[str, str, Callable[[], Awaitable[Any]]]:
         """The operation's boto3 name, the query id it touches, and how to answer it."""

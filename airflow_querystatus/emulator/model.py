@@ -16,9 +16,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_querystatus.emulator import validation
 from airflow_querystatus.emulator.catalogue import CATALOGUE, Emulated, emulated_specs
 from airflow_querystatus.emulator.errors import ControlError
+from airflow_querystatus.emulator.logs import LogEvent, LogGroup, parse_events
 from airflow_querystatus.emulator.sigv4 import Credentials
+from airflow_querystatus.emulator.wire import AwsError, operation_model
 from airflow_querystatus.status import Identifier, StatusSpec
 
 #: Every emulated operation by its kind: the spec's key (``athena_calculation_execution``), the
@@ -201,6 +204,12 @@ class Fault:
     def applies_to(self, operation: str) -> bool:
         return not self.operations or operation in self.operations
 
+    @property
+    def spent(self) -> bool:
+        """Whether a ``count`` fault has affected all its calls (a ``seconds`` one is spent once
+        :meth:`consume` says so)."""
+        return self.seconds is None and self._used >= self.count
+
     def consume(self, now: float) -> bool:
         """Use the fault once; return False once it is spent."""
         if self.seconds is not None:
@@ -234,6 +243,9 @@ class Query:
     #: it reaches its last step, like someone else's nightly load, so that what an example DAG
     #: waits on is there for every run. None: it does not recur.
     recurs_with: list[Step] | None = None
+    #: Result rows the start computed (a Logs Insights query over log groups with events),
+    #: instead of the kind's usual ``result_rows`` made-up rows.
+    rows: list[Any] | None = None
     #: (state, UNIX time it was entered), for detection-delay measurements.
     history: list[tuple[str, float]] = field(default_factory=list)
     _step: int = 0
@@ -309,6 +321,8 @@ class Emulator:
         self.sessions: dict[str, dict[str, Any]] = {}
         #: Access keys whose SigV4 signatures are verified (see :mod:`.sigv4`).
         self.credentials = Credentials()
+        #: CloudWatch Logs log groups by name: a Logs Insights query runs only over groups that exist.
+        self.log_groups: dict[str, LogGroup] = {}
         #: The operations (boto3 names) the server answers, which faults may name; set by the
         #: server that serves this emulator (empty: names are not checked).
         self.operations: frozenset[str] = frozenset()
@@ -408,6 +422,37 @@ class Emulator:
             self.add_query(query.kind, query.identifiers, steps=script, result_rows=query.result_rows,
                            text=query.text, session_id=query.session_id, recurring=True)
 
+    def create_log_group(self, name: str, events: Iterable[Mapping[str, Any]] = ()) -> LogGroup:
+        """A CloudWatch Logs log group, so that Logs Insights queries over it start (StartQuery
+        refuses a group that does not exist, as AWS does), with ``events``
+        (``{"message", "timestamp"}``, milliseconds, default now) in its ``emulator`` stream; a
+        query over groups with events answers them as its rows. Creating a group that exists
+        adds the events to it, so that planting twice is harmless. A wrong name or event raises
+        :class:`ControlError` naming the field (``name``, ``events[1].message``)."""
+        found = validation.problems(operation_model("logs", "create_log_group").input_shape.members["logGroupName"],
+                                    name, "name")
+        if found:
+            raise ControlError(validation.message(found), "name")
+        parsed = parse_events(events if isinstance(events, (str, Mapping)) else list(events), "events")
+        with self._lock:
+            group = self.log_groups.setdefault(name, LogGroup(name))
+            group.events.extend(parsed)
+            return group
+
+    def log_group(self, name: str) -> LogGroup | None:
+        """The log group of that name, if it exists."""
+        with self._lock:
+            return self.log_groups.get(name)
+
+    def all_log_groups(self) -> list[LogGroup]:
+        """Every log group, by name."""
+        with self._lock:
+            return sorted(self.log_groups.values(), key=lambda g: g.name)
+
+    def put_log_events(self, group: LogGroup, events: Iterable[LogEvent]) -> None:
+        with self._lock:
+            group.events.extend(events)
+
     def set_default_steps(self, kind: str, steps: Iterable[Any]) -> None:
         """The script for queries started through the API from now on."""
         script = parse_steps(steps)
@@ -469,7 +514,9 @@ class Emulator:
             return access_key is not None and time.time() >= self.sts_keys.get(access_key, float("inf"))
 
     def next_fault(self, operation: str, query_id: str | None) -> Fault | None:
-        """The fault to apply to this call, if any (query faults first, then global ones)."""
+        """The fault to apply to this call, if any: the first of the query's faults, else of
+        the global ones, that applies to ``operation``. Faults for other operations wait for
+        theirs, in order; a spent fault is removed."""
         now = time.time()
         with self._lock:
             pools: list[list[Fault]] = []
@@ -480,10 +527,10 @@ class Emulator:
             # Each fault waits for the next call it applies to, in the order given: one for another
             # operation never holds back the ones behind it, and a spent one is dropped.
             for faults in pools:
-                for fault in list(faults):
-                    if not fault.applies_to(operation):
-                        continue
+                for fault in [f for f in faults if f.applies_to(operation)]:
                     if fault.consume(now):
+                        if fault.spent:
+                            faults.remove(fault)
                         return fault
                     faults.remove(fault)
             return None
@@ -511,12 +558,16 @@ class Emulator:
             return step
 
     def stop(self, query: Query) -> None:
-        """StopQuery and friends: a running query plays its kind's ``stopped`` script; a
-        finished one stays as it is."""
+        """StopQuery and friends: a running query plays its kind's ``stopped`` script; one that
+        ended stays as it is, and if its kind refuses such a stop (``finished_stop``: CloudWatch
+        Logs), :class:`~.wire.AwsError` with the kind's error is raised and it is not marked stopped."""
         now = time.time()
         with self._lock:
             state = query.advance(now).state
-            query.stopped = True
             behaviour = emulated(query.kind)
+            if state not in behaviour.stoppable and behaviour.finished_stop is not None:
+                code, message = behaviour.finished_stop
+                raise AwsError(code, message.format(id=query.query_id, state=state))
+            query.stopped = True
             if state in behaviour.stoppable:
                 query.force([Step.parse(step) for step in behaviour.stopped], now)

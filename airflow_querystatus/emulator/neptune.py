@@ -6,12 +6,15 @@ cancelling queries: any other id is unknown (``Emulated.unknown_id``: 400
 ``InvalidParameterException``, REFERENCE.md §4). A status or list answer is a listing with
 ``queryEvalStats``, whose ``cancelled`` flag is the query's only state. The execute call answers
 only when the query ends, with the results and no query id; its query member and result member
-come from botocore's model. (Neptune's bulk loader needs no quirk.)
+come from botocore's model. Neptune's bulk loader (:class:`BulkLoad`) answers its status in the
+shape of the Neptune user guide ("Neptune Loader Get-Status Responses"), which botocore's model
+leaves a ``Document``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -94,3 +97,55 @@ class QueryLanguage(Queries):
                 return {self.result_key: []}
             raise AwsError("CancelledByUserException", "Operation terminated (cancelled by user)")
         raise AwsError("TimeLimitExceededException", "Operation terminated (deadline exceeded)")
+
+
+#: The error code of a failed load's error log entry when its script gives a reason (the guide's
+#: catch-all; a script cannot name another).
+LOAD_ERROR_CODE = "UNKNOWN_ERROR"
+
+
+class BulkLoad(Queries):
+    """Neptune's bulk loader: ``GetLoaderJobStatus`` answers ``payload.feedCount`` (the load as one
+    feed, ``[{state: 1}]``), ``payload.overallStatus`` (its status, source, time and counts), for a
+    failed load ``payload.failedFeeds``, and with ``?errors=true`` ``payload.errors``, whose
+    ``errorLogs`` carry the ``reason`` the script's failing step gives (paged by ``page`` and
+    ``errorsPerPage``)."""
+
+    async def status(self, request: web.Request) -> Any:
+        query = self.find(request)
+        step = self.emulator.poll(query)
+        failed = step.state in self.spec.failure_states
+        source = _source(query)
+        logs = [{"errorCode": LOAD_ERROR_CODE, "errorMessage": step.reason, "fileName": source or "", "recordNum": 0}
+                ] if failed and step.reason else []
+        overall: dict[str, Any] = {
+            **({"fullUri": source} if source else {}), "runNumber": 1, "retryNumber": 0, "status": step.state,
+            "totalTimeSpent": int(time.time() - query.created_at), "startTime": int(query.created_at),
+            "totalRecords": query.result_rows if step.state in self.spec.success_states else 0,
+            "totalDuplicates": 0, "parsingErrors": 0, "datatypeMismatchErrors": 0, "insertErrors": len(logs),
+        }
+        payload: dict[str, Any] = {"feedCount": [{step.state: 1}], "overallStatus": overall}
+        if failed:
+            payload["failedFeeds"] = [dict(overall)]
+        if request.query.get("errors", "false").lower() == "true":
+            payload["errors"] = _errors_page(query.query_id, logs, request)
+        return self.answer({"payload": payload})
+
+
+def _source(query: Query) -> str | None:
+    """The ``source`` the load was started with (its start request is its text), if any."""
+    try:
+        started = json.loads(query.text or "")
+    except ValueError:
+        return None
+    return started.get("source") if isinstance(started, dict) and isinstance(started.get("source"), str) else None
+
+
+def _errors_page(load_id: str, logs: list[dict[str, Any]], request: web.Request) -> dict[str, Any]:
+    """``payload.errors``: the ``page`` (from 1) of ``errorsPerPage`` (default 10) error log entries,
+    with the 1-based indexes of the first and last shown (0 and 0 when none is)."""
+    page, per_page = int(request.query.get("page", 1)), int(request.query.get("errorsPerPage", 10))
+    first = (page - 1) * per_page
+    shown = logs[first:first + per_page]
+    return {"startIndex": first + 1 if shown else 0, "endIndex": first + len(shown) if shown else 0,
+            "loadId": load_id, "errorLogs": shown}

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from airflow_querystatus.emulator.logs import LogGroup
     from airflow_querystatus.emulator.model import Emulator, Query
     from airflow_querystatus.emulator.server import EmulatorServer
 
@@ -38,7 +39,8 @@ REGION = "us-east-1"
 
 class EmulatorHandle:
     """A running emulator, as a test sees it: its URL, an ``aws`` connection to it, and helpers
-    to create, script and fault queries (the same things the ``/_emulator/`` API does)."""
+    to create, script and fault queries and to create log groups (the same things the
+    ``/_emulator/`` API does)."""
 
     def __init__(self, server: EmulatorServer) -> None:
         self.server = server
@@ -69,6 +71,13 @@ class EmulatorHandle:
         ``steps`` its script and ``faults`` what its calls meet first (docs: "The emulator")."""
         return self.emulator.add_query(kind, identifiers, steps=steps, faults=faults, query_id=query_id,
                                        text=text, result_rows=result_rows)
+
+    def create_log_group(self, name: str, events: Iterable[Mapping[str, Any]] = ()) -> LogGroup:
+        """A CloudWatch Logs log group your Logs Insights queries run over (StartQuery refuses one
+        that does not exist, as AWS does), with ``events`` (``{"message", "timestamp"}``,
+        milliseconds, default now), which a query over it answers as its rows. It stays for
+        the session; creating it again adds the events."""
+        return self.emulator.create_log_group(name, events)
 
     def script(self, kind: str, steps: Iterable[Any]) -> None:
         """The script of every query of ``kind`` your code starts from now on (this test only,

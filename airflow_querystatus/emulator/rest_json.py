@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -50,11 +50,12 @@ def error_for(service: str) -> ErrorShape:
     shapes = {shape.name: shape for shape in model.error_shapes}
     members = list(model.error_shapes[0].members) if model.error_shapes else ["message"]
 
-    def error(code: str, text: str) -> web.Response:
+    def error(code: str, text: str, extra: Mapping[str, Any] | None = None) -> web.Response:
         modelled = shapes.get(code)
         filled = {"code": code, "requestid": str(uuid.uuid4()), "message": text, "detailedmessage": text}
         body = {name: filled[name.lower()] for name in (modelled.members if modelled else members)
                 if name.lower() in filled}
+        body.update(extra or {})
         status = (modelled.metadata.get("error", {}).get("httpStatusCode") if modelled else None)
         response = json_response(body, status or ERROR_STATUS.get(code, 400))
         if "code" not in body:

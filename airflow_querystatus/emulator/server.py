@@ -74,6 +74,8 @@ class EmulatorApp:
         r.add_put("/_emulator/defaults/{kind}", self.control_set_defaults)
         r.add_post("/_emulator/faults", self.control_add_faults)
         r.add_delete("/_emulator/faults", self.control_clear_faults)
+        r.add_post("/_emulator/log-groups", self.control_add_log_group)
+        r.add_get("/_emulator/log-groups", self.control_list_log_groups)
         r.add_get("/_emulator/stats", self.control_stats)
         r.add_get("/_emulator/history", self.control_history)
         return app
@@ -121,7 +123,7 @@ class EmulatorApp:
         try:
             body = await answer()
         except AwsError as err:
-            return error(err.code, err.message)
+            return error(err.code, err.message, err.members)
         if isinstance(body, web.StreamResponse):
             return body
         return _json(body, content_type=content_type)
@@ -244,6 +246,18 @@ class EmulatorApp:
     async def control_clear_faults(self, request: web.Request) -> web.Response:
         self.emulator.clear_global_faults()
         return _json({})
+
+    async def control_add_log_group(self, request: web.Request) -> web.Response:
+        """A CloudWatch Logs log group (``{"name", "events"}``), for Logs Insights queries to run over."""
+        body = await self._body(request, ("name", "events"), ("name",))
+        if not isinstance(body["name"], str):
+            raise ControlError(f"name must be a string, got {body['name']!r}", "name")
+        group = self.emulator.create_log_group(body["name"], body.get("events") or ())
+        return _json({"name": group.name, "events": len(group.events)})
+
+    async def control_list_log_groups(self, request: web.Request) -> web.Response:
+        return _json({"log_groups": [{"name": g.name, "events": len(g.events)}
+                                     for g in self.emulator.all_log_groups()]})
 
     async def control_stats(self, request: web.Request) -> web.Response:
         return _json({"requests": dict(self.emulator.requests)})

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from functools import cache
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from aiohttp import web
 
@@ -32,15 +32,22 @@ ERROR_STATUS = {
 
 #: Answers one request; may raise :class:`AwsError`.
 Answer = Callable[[web.Request], Awaitable[Any]]
-#: Builds the error response in a protocol's own shape.
-ErrorShape = Callable[[str, str], web.Response]
+
+
+class ErrorShape(Protocol):
+    """Builds the error response in a protocol's own shape: the code, its message and any
+    members the error's model shape carries besides (``queryCompileError``)."""
+
+    def __call__(self, code: str, message: str, members: Mapping[str, Any] | None = None, /) -> web.Response: ...
 
 
 class AwsError(Exception):
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, members: Mapping[str, Any] | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        #: Members of the error's own shape besides its message (Logs' ``queryCompileError``).
+        self.members = dict(members or {})
 
 
 class Route(NamedTuple):
