@@ -31,8 +31,9 @@ plain call. A plain call answered without the client sending it (by botocore's `
 ``before-call``, or at ``before-send`` by moto's ``mock_aws`` or a user's handler: see
 :func:`bounds.sent_by_session`) turns the client's prepared calls off, with one log line, so
 that its polls keep going to whoever answers them and never past it. An operation or client
-the template cannot represent (not SigV4, streaming, checksums, compression) never uses it. The ``[querystatus] prepared_status_calls`` option or
-a connection's ``prepared_status_calls`` extra turns the whole path off.
+the template cannot represent (not SigV4, streaming, checksums, compression) never uses it.
+The ``[querystatus] prepared_status_calls`` option or a connection's ``prepared_status_calls``
+extra turns the whole path off.
 
 This module and :mod:`airflow_querystatus.bounds` are the only ones that read private attributes
 of botocore and aiobotocore. They are
