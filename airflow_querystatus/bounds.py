@@ -14,15 +14,23 @@ own retries multiply what it does bound (60 s read timeout times its attempts). 
   raises :class:`StatusCallTimeout`, a transient error: the engine backs off, polls again,
   and a deadline still ends the wait on time.
 * **Size.** Status answers are a few KiB. Each client reads its status answers through
-  :func:`limit_answers`: a ``before-send`` handler (botocore's public hook for answering a
-  request instead of the default sender) that sends the request through the client's own HTTP
-  session and reads the body in chunks, refusing one over ``[querystatus] max_answer_bytes``
-  (by its Content-Length at once, else as soon as the chunks pass the cap) with
+  :func:`limit_answers`: the client's own HTTP session sends them without reading the answer,
+  and the body is read in chunks, refusing one over ``[querystatus] max_answer_bytes`` (by its
+  Content-Length at once, else as soon as the chunks pass the cap) with
   :class:`AnswerTooLarge`. Nothing bigger than the cap is ever buffered or parsed, so no
   answer can hold the triggerer's event loop.
 
-The sender reads the client's ``_endpoint.http_session``: with :mod:`prepared`, the only
-modules that touch a private botocore/aiobotocore attribute (see CONTRIBUTING.md).
+The bound sits in the HTTP session, botocore's default sender, not in a ``before-send``
+handler, so that it never stands in for another answerer: botocore and aiobotocore call every
+``before-send`` handler and use the first answer, and send through the session only when none
+answered. A handler of ours that sent would run (and send) even after moto's ``mock_aws``
+stubber, a user's handler or any other had answered, and being first it would win. botocore's
+``Stubber`` answers earlier still, at ``before-call``. :func:`sent_by_session` tells the
+prepared path whether a status request it captured was really sent (see :mod:`prepared`).
+
+:func:`limit_answers` reads the client's ``_endpoint.http_session`` and wraps that session's
+``send`` for this client alone: with :mod:`prepared`, the only modules that touch a private
+botocore/aiobotocore attribute (see CONTRIBUTING.md).
 """
 
 from __future__ import annotations
@@ -193,12 +201,12 @@ def _streamed(request: AWSPreparedRequest) -> AWSPreparedRequest:
     return AWSPreparedRequest(request.method, request.url, request.headers, request.body, True)
 
 
-async def send_bounded_async(http_session: Any, request: Any, cap: int, operation: str) -> Any:
-    """Send through an aiobotocore HTTP session; the answer read whole only if within ``cap``."""
+async def send_bounded_async(send: Callable[[Any], Any], request: Any, cap: int, operation: str) -> Any:
+    """Send with an aiobotocore HTTP session's ``send``; the answer read whole only if within ``cap``."""
     from aiobotocore.awsrequest import AioAWSResponse
 
     request = _streamed(request)
-    response = await http_session.send(request)
+    response = await send(request)
     raw = response.raw  # aiohttp's ClientResponse, body not read yet
     try:
         reader = _Reader(response, cap, operation)
@@ -214,10 +222,10 @@ async def send_bounded_async(http_session: Any, request: Any, cap: int, operatio
     return AioAWSResponse(response.url, response.status_code, response.headers, _Body(bytes(reader.body)))
 
 
-def send_bounded_sync(http_session: Any, request: Any, cap: int, operation: str) -> AWSResponse:
-    """Send through a botocore HTTP session; the answer read whole only if within ``cap``."""
+def send_bounded_sync(send: Callable[[Any], Any], request: Any, cap: int, operation: str) -> AWSResponse:
+    """Send with a botocore HTTP session's ``send``; the answer read whole only if within ``cap``."""
     request = _streamed(request)
-    response = http_session.send(request)
+    response = send(request)
     raw = response.raw  # urllib3's HTTPResponse, preload_content=False
     try:
         reader = _Reader(response, cap, operation)
@@ -234,37 +242,56 @@ def send_bounded_sync(http_session: Any, request: Any, cap: int, operation: str)
 
 
 _limited: weakref.WeakSet[Any] = weakref.WeakSet()
+#: Status requests marked at ``before-send`` (the request -> its operation), until sent.
+_status_requests: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+#: Status requests that a bounded client's own HTTP session sent.
+_sent: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def sent_by_session(request: Any) -> bool:
+    """Whether a bounded client's HTTP session sent this status request. False when a
+    ``before-send`` handler answered it instead (moto's ``mock_aws``, a user's handler)."""
+    return request in _sent
 
 
 def limit_answers(client: Any, methods: Iterable[str], cap: int, *, asynchronous: bool) -> None:
     """Make ``client`` read the answers of its ``methods`` (boto3 names) within ``cap`` bytes.
 
-    Registered last on the service's ``before-send`` (botocore calls an operation's own
-    handlers before its service's), after any observer such as prepared calls' capture, so a
-    dry run that an observer ends sends nothing. Other operations (starting a query, reading
-    its results) are sent as botocore sends them. Idempotent per client.
+    An observer on the service's ``before-send`` marks the status requests; the client's HTTP
+    session, which botocore uses only when no ``before-send`` handler answered (see the module
+    docstring), sends a marked request without reading the answer and reads it bounded. Other
+    operations (starting a query, reading its results) are sent as botocore sends them.
+    Idempotent per client; the session's ``send`` is wrapped on this client's session only.
     """
     if client in _limited:
         return
     _limited.add(client)
     http_session = client._endpoint.http_session
+    send = http_session.send  # the session's own, bound: what botocore would call
     service_id = client.meta.service_model.service_id.hyphenize()
     operations = frozenset(client.meta.method_to_api_mapping[method] for method in methods)
 
-    def operation_of(event_name: str) -> str | None:
+    def mark(request: Any, event_name: str = "", **_: Any) -> None:
         operation = event_name.rpartition(".")[2]
-        return operation if operation in operations else None
+        if operation in operations:
+            _status_requests[request] = operation
 
     if asynchronous:
-        async def send_async(request: Any, event_name: str = "", **_: Any) -> Any:
-            operation = operation_of(event_name)
-            return None if operation is None else await send_bounded_async(http_session, request, cap, operation)
+        async def send_async(request: Any) -> Any:
+            operation = _status_requests.pop(request, None)
+            if operation is None:
+                return await send(request)
+            _sent.add(request)
+            return await send_bounded_async(send, request, cap, operation)
 
-        handler: Callable[..., Any] = send_async
+        http_session.send = send_async
     else:
-        def send_sync(request: Any, event_name: str = "", **_: Any) -> Any:
-            operation = operation_of(event_name)
-            return None if operation is None else send_bounded_sync(http_session, request, cap, operation)
+        def send_sync(request: Any) -> Any:
+            operation = _status_requests.pop(request, None)
+            if operation is None:
+                return send(request)
+            _sent.add(request)
+            return send_bounded_sync(send, request, cap, operation)
 
-        handler = send_sync
-    client.meta.events.register_last(f"before-send.{service_id}", handler, unique_id="querystatus-bounded-answers")
+        http_session.send = send_sync
+    client.meta.events.register(f"before-send.{service_id}", mark, unique_id="querystatus-status-requests")

@@ -27,9 +27,13 @@ What a prepared poll bypasses, and why that is safe here:
 
 Safety valves: the first poll of every wait, the first poll after the client was rebuilt, and
 any poll after an error the engine does not expect (see ``keep_template``) go through the
-plain call. An operation or client the template cannot represent (not SigV4, streaming,
-checksums, compression) never uses it. The ``[querystatus] prepared_status_calls`` option or
-a connection's ``prepared_status_calls`` extra turns the whole path off.
+plain call. A plain call answered without the client sending it (by botocore's ``Stubber`` at
+``before-call``, or at ``before-send`` by moto's ``mock_aws`` or a user's handler: see
+:func:`bounds.sent_by_session`) turns the client's prepared calls off, with one log line, so
+that its polls keep going to whoever answers them and never past it. An operation or client
+the template cannot represent (not SigV4, streaming, checksums, compression) never uses it.
+The ``[querystatus] prepared_status_calls`` option or a connection's ``prepared_status_calls``
+extra turns the whole path off.
 
 This module and :mod:`airflow_querystatus.bounds` are the only ones that read private attributes
 of botocore and aiobotocore. They are
@@ -195,9 +199,23 @@ class PreparedClient:
             response = await getattr(self.client, method)(**params)
         finally:
             _capture.reset(token)
-        if capture is None or capture.request is None:
+        if capture is None:
+            return response, None
+        if capture.request is None or not bounds.sent_by_session(capture.request):
+            self._answered_before_sending(method, at_before_call=capture.request is None)
             return response, None
         return response, _Template.from_request(self, method, capture.request)
+
+    def _answered_before_sending(self, method: str, *, at_before_call: bool) -> None:
+        """The plain call was answered without the client sending it: by a ``before-call``
+        handler (botocore's ``Stubber``) or a ``before-send`` one (moto's ``mock_aws``, a
+        user's). A prepared poll would send by itself, past that answerer: this client uses
+        plain calls only, which it keeps answering (so this is logged once per client)."""
+        self.enabled = False
+        log.info("Prepared status calls are off on this client: its %s call was answered by a %s handler "
+                 "(botocore's Stubber, moto's mock_aws or one of your own) without being sent, so every "
+                 "poll uses the plain client call, which that handler answers.",
+                 method, "before-call" if at_before_call else "before-send")
 
     async def dry_run(self, method: str, params: Mapping[str, Any]) -> AWSPreparedRequest:
         """The request the plain client call would send, made through its whole pipeline."""
@@ -370,7 +388,7 @@ class _Template:
         parts = self.owner.parts
         assert parts is not None  # templates exist only for enabled clients
         request = await self.signed_request()
-        http = await bounds.send_bounded_async(parts.endpoint.http_session, request, self.owner.max_answer_bytes,
+        http = await bounds.send_bounded_async(parts.endpoint.http_session.send, request, self.owner.max_answer_bytes,
                                                self.operation)
         model = self.operation_model
         response_dict = await convert_to_response_dict(http, model)
