@@ -200,3 +200,13 @@ def test_a_neptune_query_refused_for_access_fails_once_as_a_caller_error(emulato
     run = run_task(NeptuneOpenCypherQueryOperator(task_id="cypher", query="MATCH (n) RETURN n", **FAST))
     assert isinstance(run.error, QueryCallerError), run.error
     assert "AccessDeniedException: Not allowed" in str(run.error) and ".." not in str(run.error)
+
+
+def test_a_failed_load_quotes_neptunes_error_log_when_status_flags_ask_for_errors(emulator) -> None:
+    emulator.set_default_steps("neptune_loader_job", [
+        ("LOAD_IN_PROGRESS", 1), {"state": "LOAD_FAILED", "reason": "Bad header in people.csv."}])
+    run = run_task(loader(status_flags={"errors": True}))
+    assert "Neptune's error log:" in str(run.error) and "Bad header in people.csv" in str(run.error), run.error
+    assert ".." not in str(run.error)
+    without = run_task(loader())
+    assert "Neptune's error log" not in str(without.error)

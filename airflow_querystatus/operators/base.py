@@ -135,6 +135,11 @@ class QueryOperator(WaitSettings, AwsBaseOperator[QueryStatusHook]):
         """Read the results of a finished query (JSON-safe)."""
         raise NotImplementedError
 
+    def failure_detail(self, identifiers: dict[str, str]) -> str:
+        """More of the service's own reason for a query that ended in a failure state, where the
+        status answer does not carry it (one sentence, or empty)."""
+        return ""
+
     def send_start(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Send the start call with ``params`` (API names): first checked against botocore's
         model, naming the task's argument of a member it refuses, then sent under the start-call
@@ -339,7 +344,9 @@ class QueryOperator(WaitSettings, AwsBaseOperator[QueryStatusHook]):
         details: dict[str, Any] = {"operation": self.spec.operation, "identifiers": identifiers, "state": verdict.state,
                    "last_answer": verdict.response}
         if verdict.outcome is Outcome.FAILURE:
-            raise QueryExecutionFailedError(f"{message} Airflow retries (if any) start a new query.", **details)
+            more = self.failure_detail(identifiers)
+            raise QueryExecutionFailedError(f"{message}{f' {more}' if more else ''} Airflow retries (if any) start "
+                                            "a new query.", **details)
         stop = self._stop(identifiers, "the wait ended without a result").sentence()
         if verdict.outcome is Outcome.TIMEOUT:
             raise QueryWaitTimeoutError(f"{message} {stop} Raise `wait_timeout` to wait longer.", **details)

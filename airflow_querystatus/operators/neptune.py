@@ -275,6 +275,27 @@ class NeptuneLoaderJobOperator(QueryOperator):
         status = self.hook.conn.get_loader_job_status(loadId=identifiers["load_id"], **(self.status_flags or {}))
         return status["payload"]
 
+    #: How many of Neptune's error log entries a failed load's error quotes.
+    QUOTED_ERRORS = 5
+
+    def failure_detail(self, identifiers: dict[str, str]) -> str:
+        """Neptune's error log of a failed load (``errors=True`` in ``status_flags``): the status
+        polls do not ask for it, so one more status call reads it for the task's error."""
+        if not (self.status_flags or {}).get("errors"):
+            return ""
+        try:
+            payload = self.hook.conn.get_loader_job_status(
+                loadId=identifiers["load_id"], **{**(self.status_flags or {}), "errors": True})["payload"]
+        except Exception as err:  # the failure is still reported, without the log
+            self.log.warning("Could not read the error log of load %s: %s.", identifiers["load_id"], err)
+            return ""
+        entries = (payload.get("errors") or {}).get("errorLogs") or []
+        quoted = "; ".join(
+            f"{e.get('errorCode')}: {str(e.get('errorMessage') or '').rstrip(' .')}"
+            + (f" ({e.get('fileName')}, record {e.get('recordNum')})" if e.get("fileName") else "")
+            for e in entries[:self.QUOTED_ERRORS])
+        return f"Neptune's error log: {quoted}." if quoted else ""
+
 
 #: Neptune's answers to a query it refused to run (the query text, the caller's rights): a retry
 #: would meet the same refusal. Other errors (cancelled, time or memory limits, 5xx) may pass.
