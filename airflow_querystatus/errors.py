@@ -165,8 +165,9 @@ def classify(
     return ClassifiedError(ErrorKind.CALLER, type(exc).__name__, str(exc) or repr(exc))
 
 
-def advice(error: ClassifiedError, *, iam_action: str, aws_conn_id: str | None) -> str:
-    """What the user should check, in one sentence, for a caller error."""
+def advice(error: ClassifiedError, *, iam_action: str, aws_conn_id: str | None, otherwise: str | None = None) -> str:
+    """What the user should check, in one sentence, for a caller error; ``otherwise`` replaces
+    the closing sentence about a query's identifiers (a start call has none yet)."""
     conn = f"connection {aws_conn_id!r}" if aws_conn_id else "the default boto3 credentials"
     if error.code in {"AccessDeniedException", "AccessDenied", "UnauthorizedOperation"}:
         return f"Check that the IAM identity of {conn} is allowed `{iam_action}` on this resource."
@@ -185,7 +186,7 @@ def advice(error: ClassifiedError, *, iam_action: str, aws_conn_id: str | None) 
                 f"certificate, and the endpoint_url of {conn}.")
     if error.code == "NoRegionError":
         return "No AWS region: set `region_name` or the connection's region."
-    return (
+    return otherwise or (
         "Check that the identifiers are right, that the query was started in this account "
         "and region, and that it has not expired."
     )

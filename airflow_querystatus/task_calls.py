@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from airflow_querystatus.errors import CallerMistake, ErrorKind, advice, classify
+from airflow_querystatus.errors import CallerMistake, ClassifiedError, ErrorKind, advice, classify
 from airflow_querystatus.exceptions import (
     QueryCallerError,
     QueryError,
@@ -120,13 +120,14 @@ def call_for_task(
             delay = min(delay * 2, options.max_poll_interval)
 
 
-def _what_to_fix(error: Any, what: TaskCall) -> str:
-    said = advice(error, iam_action=what.iam_action, aws_conn_id=what.aws_conn_id)
-    if what.phase is Phase.START and error.code not in {"AccessDeniedException", "AccessDenied",
-                                                         "UnauthorizedOperation"} and error.kind is not \
-            ErrorKind.REJECTED_CREDENTIALS and not error.code.endswith("CredentialsError"):
-        said = ("Check the task's arguments against AWS's reason above (the log group, session, monitor or "
-                "scope must exist in this account and region).")
+#: What to check when AWS refused a start call for its input: it names no query yet.
+_CHECK_THE_ARGUMENTS = ("Check the task's arguments against AWS's reason above (the log group, session, monitor or "
+                        "scope must exist in this account and region).")
+
+
+def _what_to_fix(error: ClassifiedError, what: TaskCall) -> str:
+    said = advice(error, iam_action=what.iam_action, aws_conn_id=what.aws_conn_id,
+                  otherwise=_CHECK_THE_ARGUMENTS if what.phase is Phase.START else None)
     return f"{said} Not retried: a retry would send the same request."
 
 
