@@ -37,6 +37,8 @@ from airflow_querystatus.status import (
     StatusSpec,
 )
 
+pytestmark = pytest.mark.line_independent
+
 IDS = {"monitor_name": "m", "query_id": "q"}
 
 

@@ -15,6 +15,8 @@ from airflow_querystatus.emulator.examples import EXAMPLES
 from airflow_querystatus.emulator.wire import protocol
 from airflow_querystatus.status import SPECS, StatusSpec
 
+pytestmark = pytest.mark.line_independent
+
 
 def client(server: EmulatorServer, service: str):
     return boto3.client(

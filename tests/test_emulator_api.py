@@ -22,6 +22,8 @@ from airflow_querystatus.emulator.catalogue import CATALOGUE
 from airflow_querystatus.emulator.model import KIND_ALIASES
 from airflow_querystatus.status import SPECS
 
+pytestmark = pytest.mark.line_independent
+
 
 def call(server: EmulatorServer, method: str, path: str, body: Any = None, raw: bytes | None = None) -> tuple[int, Any]:
     data = raw if raw is not None else (None if body is None else json.dumps(body).encode())

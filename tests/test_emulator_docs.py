@@ -19,6 +19,8 @@ import pytest
 
 from airflow_querystatus.emulator import EmulatorServer
 
+pytestmark = pytest.mark.line_independent
+
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 PAGE_URL = "http://127.0.0.1:4599"
 _STATUS = re.compile(r"^(.*) (\d{3})$")

@@ -25,6 +25,8 @@ from airflow_querystatus.emulator.model import Emulator
 from airflow_querystatus.emulator.pytest_plugin import EmulatorHandle
 from tests.test_emulator_api import call
 
+pytestmark = pytest.mark.line_independent
+
 HOUR = {"startTime": 1_700_000_000, "endTime": 1_700_003_600}
 ROLE = "arn:aws:iam::123456789012:role/NeptuneLoadFromS3"
 

@@ -1,12 +1,18 @@
-"""What ``make ci`` leaves out relies on the locks: it runs the end-to-end tests with prepared
-status calls off on two lines only, because what that option switches (the prepared path,
+"""What ``make ci`` leaves out relies on the locks: it runs the tests with prepared status
+calls off on two lines only (end-to-end on one), because what that option switches (the prepared path,
 ``airflow_querystatus/prepared.py``) runs on aiobotocore, botocore and aiohttp alone, and every
-line pins those alike. When a lock stops doing so, that line needs its own run."""
+line pins those alike. When a lock stops doing so, that line needs its own run. The same pins let
+CI run the ``line_independent`` tests (the emulator, the status-call engine under faults and the
+prepared path) on 2.11 and 3.3 only."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.line_independent
 
 LOCKS = sorted((Path(__file__).resolve().parent.parent / "requirements").glob("airflow-*.txt"))
 #: The packages under the prepared path: its private reads (aiobotocore), the signer and parser

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from airflow_querystatus.loop_timers import CUTOFF_RESOLUTION, cutoffs, shared_wake_ups
+
+pytestmark = pytest.mark.line_independent
 
 GRID = 0.05
 

@@ -24,6 +24,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+pytestmark = pytest.mark.line_independent
+
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "postgres.py"
 AS_ROOT = os.geteuid() == 0

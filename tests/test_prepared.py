@@ -26,7 +26,7 @@ from tests.conftest import SECRET_KEY, edit_aws_default
 
 #: These tests are about the prepared path, also when the suite runs with it turned off: the
 #: option cannot change them, so CI does not run them again with it off.
-pytestmark = pytest.mark.usefixtures("prepared_calls_on")
+pytestmark = [pytest.mark.usefixtures("prepared_calls_on"), pytest.mark.line_independent]
 
 
 def _keep_every_error(exc: BaseException) -> bool:

@@ -24,6 +24,8 @@ from botocore.credentials import ReadOnlyCredentials
 from airflow_querystatus.signing import FixedRequestSigner
 from tests.cases import CASE_IDS, CASES, Case
 
+pytestmark = pytest.mark.line_independent
+
 TOKEN = ReadOnlyCredentials("ASIAEXAMPLEKEY", "secret/with+chars", "FwoGZXIvYXdzE//token==")
 NO_TOKEN = ReadOnlyCredentials("AKIAEXAMPLEKEY", "another-secret", None)
 #: Session tokens whose whitespace SigV4's ``Trimall`` rewrites in the canonical headers.

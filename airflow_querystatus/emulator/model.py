@@ -312,10 +312,12 @@ class Emulator:
         self.requests: dict[str, int] = {}
         #: (UNIX time, operation, access key id) of every request, for rate and rotation checks.
         self.request_log: list[tuple[float, str, str | None]] = []
-        #: STS AssumeRole: keys handed out, and when the emulator stops accepting each one.
-        #: ``sts_key_lifetime`` (seconds, None: forever) is enforced here, whatever expiry
-        #: the answer announced (``sts_announced_duration``), to test mid-wait expiry.
-        self.sts_keys: dict[str, float] = {}
+        #: STS AssumeRole: keys handed out, and when the emulator stops accepting each one
+        #: (None: not used yet). ``sts_key_lifetime`` (seconds, None: forever) is enforced here,
+        #: whatever expiry the answer announced (``sts_announced_duration``), to test mid-wait
+        #: expiry. It counts from a key's first use, not its issue, so that every key answers at
+        #: least one call however slowly a loaded machine builds the client that uses it.
+        self.sts_keys: dict[str, float | None] = {}
         self.sts_key_lifetime: float | None = None
         self.sts_announced_duration: float = 3600.0
         self.sessions: dict[str, dict[str, Any]] = {}
@@ -506,12 +508,22 @@ class Emulator:
         now = time.time()
         with self._lock:
             key = f"ASIAEMULATOR{len(self.sts_keys) + 1:08d}"
-            self.sts_keys[key] = now + self.sts_key_lifetime if self.sts_key_lifetime is not None else float("inf")
+            self.sts_keys[key] = None
             return key, now + self.sts_announced_duration
 
     def key_expired(self, access_key: str | None) -> bool:
+        """Whether a request signed with ``access_key`` is refused as expired; a key's first
+        use starts its ``sts_key_lifetime``."""
+        if access_key is None or self.sts_key_lifetime is None:
+            return False
+        now = time.time()
         with self._lock:
-            return access_key is not None and time.time() >= self.sts_keys.get(access_key, float("inf"))
+            if access_key not in self.sts_keys:
+                return False  # not an assumed key
+            expires = self.sts_keys[access_key]
+            if expires is None:
+                expires = self.sts_keys[access_key] = now + self.sts_key_lifetime
+            return now >= expires
 
     def next_fault(self, operation: str, query_id: str | None) -> Fault | None:
         """The fault to apply to this call, if any: the first of the query's faults, else of

@@ -10,7 +10,7 @@ from airflow_querystatus.triggers.internet_monitor import InternetMonitorQueryTr
 from tests.harness import first_event
 
 #: Every test here runs triggers, whose status polls [querystatus] prepared_status_calls changes.
-pytestmark = pytest.mark.prepared_sensitive
+pytestmark = [pytest.mark.prepared_sensitive, pytest.mark.line_independent]
 
 
 def run_one(trigger) -> dict:  # type: ignore[no-untyped-def]

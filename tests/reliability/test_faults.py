@@ -20,7 +20,7 @@ from tests.conftest import aws_connection_uri
 from tests.harness import first_event, until_polled
 
 #: Every test here runs triggers, whose status polls [querystatus] prepared_status_calls changes.
-pytestmark = pytest.mark.prepared_sensitive
+pytestmark = [pytest.mark.prepared_sensitive, pytest.mark.line_independent]
 
 FIGURES: dict[str, Any] = {}
 

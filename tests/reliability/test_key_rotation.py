@@ -18,6 +18,8 @@ from airflow_querystatus.triggers.internet_monitor import InternetMonitorQueryTr
 from tests.conftest import SECRET_KEY, edit_aws_default
 from tests.harness import first_event, run_sensor, until_polled
 
+pytestmark = pytest.mark.line_independent
+
 OLD_KEY, NEW_KEY = "key-before-rotation", "key-after-rotation"
 
 

@@ -16,6 +16,8 @@ from tests.cases import CASE_IDS, CASES, DEFERRABLE, Case, mode_kwargs
 from tests.conftest import SECRET_KEY
 from tests.harness import run_task
 
+pytestmark = pytest.mark.line_independent
+
 
 # Reschedule mode runs the same poke code as poke mode (a fresh copy per poke).
 @pytest.mark.parametrize("mode", ["poke", DEFERRABLE])
