@@ -39,6 +39,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent / "loop_probe"))
 from gc_watch import GcWatch
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from process_sweep import run_leaving_nothing
+
 KEYS = "demo-access-key", "demo-secret-key"
 
 
@@ -160,4 +163,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_leaving_nothing(main))

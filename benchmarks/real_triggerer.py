@@ -69,6 +69,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from airflow import __version__ as AIRFLOW_VERSION  # noqa: E402
 from airflow_stack import AIRFLOW_3, AirflowStack, wait_until  # noqa: E402
 from packaging.version import Version  # noqa: E402
+from process_sweep import run_leaving_nothing  # noqa: E402
 
 PROBE = Path(__file__).resolve().parent / "loop_probe"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -468,4 +469,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_leaving_nothing(main))

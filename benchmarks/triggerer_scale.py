@@ -773,4 +773,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from process_sweep import run_leaving_nothing
+
+    sys.exit(run_leaving_nothing(main))

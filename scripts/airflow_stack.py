@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import secrets
 import subprocess
+import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 from emulator_client import EmulatorControl
 from postgres import PostgresServer, free_port
+from process_sweep import new_tag, sweep
 from sqlalchemy.engine import Engine
 from stack_database import MetadataViews, RunWatcher, TaskTimes, TriggerRow, wait_until
 from stack_environment import (
@@ -74,6 +76,9 @@ class AirflowStack(StackEnvironment, StackProcesses, MetadataViews, EmulatorCont
     #: must read every trigger.
     fernet_key: str = field(default_factory=lambda: Fernet.generate_key().decode())
     secret: str = field(default_factory=lambda: secrets.token_hex(16))
+    #: In the environment of every process this stack starts (``env()``), whichever session
+    #: or group it ends up in: ``stop()`` ends whatever still carries it.
+    tag: str = field(default_factory=lambda: new_tag("stack"))
     _engine: Engine | None = None
     #: The names of the triggerers started so far.
     _triggerers: set[str] = field(default_factory=set)
@@ -83,8 +88,18 @@ class AirflowStack(StackEnvironment, StackProcesses, MetadataViews, EmulatorCont
             raise ValueError(f"Airflow {AIRFLOW_VERSION} refuses LocalExecutor on SQLite; use database='postgres'.")
 
     def start(self, triggerers: int = 1) -> AirflowStack:
+        """Start every process; if one cannot start, what did is stopped before the error
+        propagates (``with AirflowStack(...)`` never reaches ``__exit__`` then)."""
         if triggerers > 1 and self.database != "postgres":
             raise ValueError("Several triggerers need PostgreSQL (SQLite has no SKIP LOCKED); use database='postgres'.")
+        try:
+            self._start(triggerers)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self, triggerers: int) -> None:
         self.prepare()
         if AIRFLOW_3:
             self._spawn("api-server", str(BIN / "airflow"), "api-server", "--port", str(self.api_port))
@@ -94,7 +109,6 @@ class AirflowStack(StackEnvironment, StackProcesses, MetadataViews, EmulatorCont
         self._spawn("scheduler", str(BIN / "airflow"), "scheduler")
         for number in range(1, triggerers + 1):
             self.start_triggerer("triggerer" if triggerers == 1 else f"triggerer-{number}")
-        return self
 
     def prepare(self) -> AirflowStack:
         """The home, the database (migrated) and the emulator, but no Airflow process: what
@@ -113,12 +127,24 @@ class AirflowStack(StackEnvironment, StackProcesses, MetadataViews, EmulatorCont
         return self
 
     def stop(self) -> None:
-        for name in list(self.processes):
-            self.stop_process(name)
-        if self._engine is not None:
-            self._engine.dispose()
-        if self.postgres is not None:
-            self.postgres.stop()
+        """Stop every process (each group gracefully, then by SIGKILL), then end anything
+        still carrying the stack's tag (a task process that left its group), then the
+        database server. Safe to call more than once and after a failed start."""
+        try:
+            for name in list(self.processes):
+                try:
+                    self.stop_process(name)
+                except (OSError, subprocess.SubprocessError) as err:
+                    print(f"stopping {name} failed ({err}); the sweep below ends it", file=sys.stderr)
+            for leftover in sweep(self.tag):
+                print(f"the stack in {self.home} left {leftover}; stopped it", file=sys.stderr)
+        finally:
+            if self._engine is not None:
+                self._engine.dispose()
+                self._engine = None
+            if self.postgres is not None:
+                self.postgres.stop()
+                self.postgres = None
 
     def __enter__(self) -> AirflowStack:
         return self.start()

@@ -22,6 +22,9 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+from process_sweep import run_leaving_nothing  # noqa: E402
+
 BIN = Path(sys.executable).parent
 
 
@@ -106,4 +109,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_leaving_nothing(main))

@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from airflow_stack import BIN, ROOT, AirflowStack
 from demo import DAGS
+from process_sweep import run_leaving_nothing
 from sqlalchemy import create_engine, text
 
 #: How many ``airflow dags test`` processes run at once: each spends most of its time waiting
@@ -125,4 +126,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_leaving_nothing(main))

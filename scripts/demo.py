@@ -16,6 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from airflow_stack import AIRFLOW_3, ROOT, AirflowStack, TaskTimes
+from process_sweep import run_leaving_nothing
 
 from airflow_querystatus.emulator.catalogue import CATALOGUE
 from airflow_querystatus.emulator.examples import EXAMPLES
@@ -77,4 +78,4 @@ def report(stack: AirflowStack, runs: dict[str, str], times: dict[str, dict[str,
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_leaving_nothing(main))

@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from airflow_stack import AIRFLOW_3, ROOT, AirflowStack, RunWatcher, wait_until
 from demo import DAGS, report
+from process_sweep import run_leaving_nothing
 
 from airflow_querystatus.emulator.catalogue import CATALOGUE, ScriptStep, emulated_specs, success_state
 from airflow_querystatus.emulator.examples import EXAMPLES
@@ -202,4 +203,4 @@ def kill_a_triggerer(stack: AirflowStack, runs: dict[str, str]) -> dict | None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_leaving_nothing(main))

@@ -8,7 +8,10 @@ clone under ``/root`` or any other 0700 directory), so the server never runs fro
 binaries and their bundled libraries are copied into the server's own temporary directory,
 next to its data, and that directory belongs to the user that runs the server. It listens on
 127.0.0.1 only, trusts local connections (the data directory is throw-away) and is stopped,
-and its directory removed, on exit.
+and its directory removed, on exit. ``pg_ctl`` daemonizes the server, out of our process
+group: every program runs with the server's own tag in its environment
+(:mod:`process_sweep`), so ``stop()`` finds and ends whatever of it is still alive, also when
+``pg_ctl stop`` could not, before its directory goes.
 
 ``python scripts/postgres.py`` starts one and prints its SQLAlchemy URL until Ctrl-C.
 """
@@ -19,7 +22,6 @@ import importlib.util
 import os
 import pwd
 import shutil
-import signal
 import socket
 import stat
 import subprocess
@@ -28,6 +30,8 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from process_sweep import exit_on_sigterm, new_tag, sweep
 
 #: Who runs the server when this runs as root (PostgreSQL refuses root), with that user's own
 #: group (``nogroup`` on Debian, ``nobody`` elsewhere).
@@ -87,6 +91,8 @@ class PostgresServer:
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="querystatus-pg-")))
     #: The directory the programs run from: the venv's wheel, or (as root) a copy in ``root``.
     bin_dir: Path | None = None
+    #: In the environment of every program this server runs, the daemonized server included.
+    tag: str = field(default_factory=lambda: new_tag("postgres"))
 
     @property
     def url(self) -> str:
@@ -107,7 +113,7 @@ class PostgresServer:
         if self._as_root():
             user = pwd.getpwnam(UNPRIVILEGED_USER)
             command = ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups", *command]
-        done = subprocess.run(command, capture_output=True, cwd=self.root)
+        done = subprocess.run(command, capture_output=True, cwd=self.root, env={**os.environ, self.tag: "1"})
         if check and done.returncode != 0:
             # The program's own words: "exit status 127" alone says nothing.
             output = (done.stderr or done.stdout).decode(errors="replace").strip()
@@ -155,6 +161,8 @@ class PostgresServer:
     def stop(self) -> None:
         if self._data.exists() and self.bin_dir is not None:
             self._run("pg_ctl", "-D", str(self._data), "-m", "fast", "-w", "stop", check=False)
+        for leftover in sweep(self.tag, grace=5.0):
+            print(f"PostgreSQL in {self.root} outlived pg_ctl stop; stopped {leftover}", file=sys.stderr)
         shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> PostgresServer:
@@ -165,9 +173,9 @@ class PostgresServer:
 
 
 if __name__ == "__main__":
+    exit_on_sigterm(status=0)  # a clean stop, also while the server is starting
     with PostgresServer() as server:
         print(server.url, flush=True)
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         try:
             while True:
                 time.sleep(3600)

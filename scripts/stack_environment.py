@@ -57,6 +57,7 @@ class StackEnvironment:
     postgres: PostgresServer | None
     fernet_key: str
     secret: str
+    tag: str
 
     @property
     def emulator_url(self) -> str:
@@ -121,4 +122,5 @@ class StackEnvironment:
             env["AIRFLOW__CORE__EXECUTOR"] = self.executor
         if self.ha:
             env.update(ha_settings())
+        env[self.tag] = "1"  # every process of this stack carries it (process_sweep)
         return env

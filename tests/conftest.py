@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 # Before anything imports airflow: keep tests away from the user's ~/airflow and AWS setup.
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="querystatus-airflow-"))
@@ -15,6 +17,13 @@ for _var in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_S
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 
 import pytest  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+from process_sweep import sweep, tag_environment  # noqa: E402
+
+#: In the environment of every process this session starts (xdist workers and everything they
+#: start: emulators, PostgreSQL servers, Airflow stacks), checked when the session ends.
+SESSION_TAG = tag_environment("test_session")
 
 from airflow_querystatus.emulator import Emulator, EmulatorServer  # noqa: E402
 from airflow_querystatus.emulator.pytest_plugin import EmulatorHandle  # noqa: E402
@@ -126,3 +135,24 @@ def _prepared_sensitive_is_marked(request: pytest.FixtureRequest) -> Iterator[No
         pytest.fail(f"{request.node.nodeid} made {_status_polls - before} trigger status poll(s), which "
                     "[querystatus] prepared_status_calls changes: mark it @pytest.mark.prepared_sensitive "
                     "so that CI runs it with prepared calls off too", pytrace=False)
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-xdist has shut its workers down
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Nothing a test starts may outlive the run: any process still carrying this session's
+    tag (see ``scripts/process_sweep.py``) when it ends fails it, named, and is stopped. Run in
+    the controlling process only; each xdist worker's own processes carry the tag too."""
+    if hasattr(session.config, "workerinput"):
+        return
+    leftovers = sweep(SESSION_TAG, grace=5.0)
+    if leftovers:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        lines = [f"{len(leftovers)} process(es) started by this test run outlived it (now stopped):",
+                 *(f"  {leftover}" for leftover in leftovers)]
+        if reporter is not None:
+            reporter.write_sep("=", "processes left behind", red=True)
+            for line in lines:
+                reporter.write_line(line)
+        else:
+            print("\n".join(lines), file=sys.stderr)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -28,7 +28,14 @@ pytestmark = pytest.mark.line_independent
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "postgres.py"
+#: What the script imports besides the standard library and pgserver.
+SCRIPT_MODULES = (SCRIPT, SCRIPT.parent / "process_sweep.py")
 AS_ROOT = os.geteuid() == 0
+
+
+def copy_script(site: Path) -> None:
+    for module in SCRIPT_MODULES:
+        shutil.copy(module, site)
 
 
 def copy_wheel(site: Path) -> Path:
@@ -79,7 +86,7 @@ def test_a_server_starts_from_a_venv_no_other_user_can_enter(tmp_path: Path) -> 
     closed = tmp_path / "clone"
     closed.mkdir(mode=0o700)
     site = copy_wheel(closed / "site-packages")
-    shutil.copy(SCRIPT, site)
+    copy_script(site)
     with script_server(site) as url:
         assert query_as(url) == ("airflow", "airflow")
 
@@ -109,7 +116,7 @@ def test_an_ordinary_user_runs_the_server_from_their_own_venv() -> None:
     home = Path(tempfile.mkdtemp(prefix="querystatus-pg-user-"))
     try:
         site = copy_wheel(home / "site-packages")
-        shutil.copy(SCRIPT, site)
+        copy_script(site)
         subprocess.run(["chown", "-R", f"{user}:", str(home)], check=True)
         home.chmod(0o700)  # the user's own, closed to everybody else
         with script_server(site, python=python, run_as=as_user(user)) as url:
