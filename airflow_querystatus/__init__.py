@@ -87,6 +87,16 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "4194304",
                         "default": "1048576",
                     },
+                    "max_poll_interval_override": {
+                        "description": "For tests: when set, every wait of this provider (sensor, trigger and "
+                        "operator) polls at least this often, whatever its poll_interval and max_poll_interval say, "
+                        "so that DAGs keep their production intervals and their tests still run fast (the pytest "
+                        "plugin's querystatus_fast_polls ini option sets it to 0.1). Leave it unset in production.",
+                        "version_added": "0.2.0",
+                        "type": "float",
+                        "example": "0.1",
+                        "default": "",
+                    },
                 },
             },
         },

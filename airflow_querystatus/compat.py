@@ -255,3 +255,31 @@ def _read_state_airflow2(ti: Any) -> str | None:
 def _state_text(state: Any) -> str:
     """``TaskInstanceState.FAILED`` -> ``"failed"``; no state (cleared) -> ``"none"``."""
     return "none" if state is None else str(getattr(state, "value", state))
+
+
+def task_states(dag_id: str, run_id: str) -> dict[str, str]:
+    """Each task's state in one DAG run, from the metadata database (``dag.test()`` runs)."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.query(TaskInstance.task_id, TaskInstance.state).filter(
+            TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id).all()
+        return {task_id: _state_text(state) for task_id, state in rows}
+
+
+def read_xcom(dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
+    """One task's XCom, deserialized as a downstream task would read it: Airflow 3 keeps the
+    value serialized in its ``XComModel`` row, Airflow 2's ``XCom.get_one`` deserializes it."""
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        if AIRFLOW_3:
+            from airflow.models.xcom import XComModel
+
+            row = session.scalars(XComModel.get_many(run_id=run_id, key=key, task_ids=task_id,
+                                                     dag_ids=dag_id)).first()
+            return None if row is None else XComModel.deserialize_value(row)
+        from airflow.models.xcom import XCom
+
+        return XCom.get_one(run_id=run_id, key=key, task_id=task_id, dag_id=dag_id, session=session)

@@ -34,6 +34,25 @@ def _task(default: Any) -> Any:
     return field(default=default, metadata={"task": True})
 
 
+POLL_OVERRIDE_OPTION = "max_poll_interval_override"
+
+
+def poll_interval_override() -> float | None:
+    """``[querystatus] max_poll_interval_override``: when set, every wait polls at least this
+    often whatever its DAG says, so that tests (the pytest plugin's ``querystatus_fast_polls``)
+    run fast with the DAG's production intervals. Unset in production."""
+    from airflow_querystatus.compat import conf
+
+    value = conf.get("querystatus", POLL_OVERRIDE_OPTION, fallback="") or ""
+    if not value.strip():
+        return None
+    try:
+        number: object = float(value)
+    except ValueError:
+        number = value  # refused below, with the value quoted
+    return finite_number(POLL_OVERRIDE_OPTION, number, owner="[querystatus]", unit="seconds")
+
+
 @dataclass(frozen=True)
 class WaitContract:
     """Connection, polling and deadline settings of one wait, plus the operation's extras.
@@ -93,13 +112,19 @@ class WaitContract:
         }
 
     def options_for(self, owner: str) -> WaitOptions:
-        """The polling options, validated."""
-        return WaitOptions.checked(
+        """The polling options, validated; both intervals at most ``[querystatus]
+        max_poll_interval_override`` when that is set (tests: see :func:`poll_interval_override`)."""
+        options = WaitOptions.checked(
             owner,
             poll_interval=self.poll_interval,
             max_poll_interval=self.max_poll_interval,
             transient_error_budget=self.transient_error_budget,
         )
+        override = poll_interval_override()
+        if override is None:
+            return options
+        return dataclasses.replace(options, poll_interval=min(options.poll_interval, override),
+                                   max_poll_interval=min(options.max_poll_interval, override))
 
     @property
     def options(self) -> WaitOptions:

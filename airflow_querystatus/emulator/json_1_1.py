@@ -10,7 +10,6 @@ spec declares, are :class:`Athena`'s own. Errors are ``{"__type", "Message"}``, 
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
@@ -154,9 +153,7 @@ class Athena(Queries):
         return {name: getattr(self, name) for name in vars(Athena) if not name.startswith("_") and name != "handlers"}
 
     def start_session(self, body: dict[str, Any]) -> dict[str, Any]:
-        session_id = str(uuid.uuid4())
-        self.emulator.sessions[session_id] = {"State": "IDLE", "WorkGroup": body["WorkGroup"]}
-        return {"SessionId": session_id, "State": "CREATING"}
+        return {"SessionId": self.emulator.create_session(body["WorkGroup"]), "State": "CREATING"}
 
     def _session(self, body: dict[str, Any]) -> dict[str, Any]:
         session = self.emulator.sessions.get(str(body.get("SessionId")))

@@ -484,6 +484,29 @@ class Emulator:
             self._global_faults.clear()
             self._defaults.clear()
 
+    def clear(self) -> None:
+        """Forget everything planted, started or counted: queries, default scripts, faults,
+        request counts and log, log groups, Athena sessions and assumed keys, as a new
+        emulator would start (the verified credentials stay). Between tests."""
+        with self._lock:
+            self.reset_defaults()
+            self._queries.clear()
+            self.requests.clear()
+            self.request_log.clear()
+            self.log_groups.clear()
+            self.sessions.clear()
+            self.sts_keys.clear()
+            self.sts_key_lifetime = None
+            self.sts_announced_duration = 3600.0
+
+    def create_session(self, work_group: str = "primary", state: str = "IDLE") -> str:
+        """An Athena Spark session (as StartSession makes one) that calculations can start in;
+        returns its id."""
+        session_id = str(uuid.uuid4())
+        with self._lock:
+            self.sessions[session_id] = {"State": state, "WorkGroup": work_group}
+        return session_id
+
     def query(self, query_id: str) -> Query:
         with self._lock:
             try:

@@ -4,24 +4,49 @@ The package registers this module as a pytest plugin (``pytest11`` entry point),
 project with airflow-querystatus installed has these fixtures without a ``conftest.py`` line:
 
 ``querystatus_emulator``
-    The session's emulator (started on 127.0.0.1 on first use), as an :class:`EmulatorHandle`.
-    Default scripts and global faults a test sets are forgotten after it.
+    The session's emulator (started on 127.0.0.1 on first use), as an :class:`EmulatorHandle`,
+    emptied before each test: no query, log group, session, script, fault or request count of
+    an earlier test is visible, so counts start at zero.
 ``querystatus_private_emulator``
-    An emulator of the test's own, stopped after it: nothing another test planted is visible.
+    An emulator of the test's own, stopped after it.
 ``querystatus_aws_connection``
     Points the Airflow connection ``querystatus_conn_id`` (``aws_default`` unless you override
     that fixture) at ``querystatus_emulator`` for the test, through ``AIRFLOW_CONN_<ID>``, with
     keys the emulator verifies SigV4 signatures with. Returns the connection id.
+``querystatus_run_dag``
+    Runs a DAG once in the test's process (``dag.test()``) and returns a :class:`DagRunResult`:
+    the run's state, each task's state and XComs, and the text the run printed (task logs).
+``querystatus_airflow_home``
+    The session's own Airflow home (a :class:`~pathlib.Path`), when the ``querystatus_dags_folder``
+    ini option is set.
 
-Nothing happens at import: the emulator starts only when a test asks for a fixture, and no
-environment variable is set outside the tests that ask for the connection.
+One ini option (``pytest.ini``, ``[tool.pytest.ini_options]``...) does the Airflow setup
+``dag.test()`` needs: ``querystatus_dags_folder = dags`` (relative to the ini file) gives the
+session an Airflow home of its own in a temporary directory (never ``~/airflow``), with that
+DAGs folder, no example DAGs, and a SQLite metadata database migrated once per session (a copy
+per pytest-xdist worker). It is set up before any conftest or test module imports Airflow.
+
+``querystatus_fast_polls = true`` makes every wait of the package poll at most every 0.1 s
+(``[querystatus] max_poll_interval_override``), so DAGs keep their production intervals and the
+tests still run fast.
+
+Nothing else happens at import: the emulator starts only when a test asks for a fixture, and no
+environment variable is set outside the tests that ask for the connection unless an ini option
+above asks for it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterable, Iterator, Mapping
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -35,6 +60,11 @@ if TYPE_CHECKING:
 ACCESS_KEY = "querystatus-emulator-key"
 SECRET_KEY = "querystatus-emulator-secret"
 REGION = "us-east-1"
+#: The ini options of the plugin (see the module docstring).
+DAGS_FOLDER_OPTION = "querystatus_dags_folder"
+FAST_POLLS_OPTION = "querystatus_fast_polls"
+#: Where waits poll at most every this many seconds under ``querystatus_fast_polls``.
+FAST_POLL_INTERVAL = 0.1
 
 
 class EmulatorHandle:
@@ -75,9 +105,21 @@ class EmulatorHandle:
     def create_log_group(self, name: str, events: Iterable[Mapping[str, Any]] = ()) -> LogGroup:
         """A CloudWatch Logs log group your Logs Insights queries run over (StartQuery refuses one
         that does not exist, as AWS does), with ``events`` (``{"message", "timestamp"}``,
-        milliseconds, default now), which a query over it answers as its rows. It stays for
-        the session; creating it again adds the events."""
+        milliseconds, default now), which a query over it answers as its rows. Creating it
+        again adds the events."""
         return self.emulator.create_log_group(name, events)
+
+    def create_athena_session(self, work_group: str = "primary", state: str = "IDLE") -> str:
+        """An Athena Spark session your DAG starts calculations in (StartCalculationExecution
+        refuses an unknown or ended one, as AWS does); returns its ``SessionId``."""
+        return self.emulator.create_session(work_group, state)
+
+    def create_loader_job(self, steps: Iterable[Any] | None = None, *,
+                          faults: Iterable[Mapping[str, Any]] = ()) -> Query:
+        """A Neptune bulk load your DAG waits on (``GetLoaderJobStatus``), as if StartLoaderJob
+        had started it: its ``query_id`` is the ``loadId``; ``steps`` are loader states
+        (``LOAD_IN_PROGRESS``, ``LOAD_COMPLETED``, ``LOAD_FAILED``...)."""
+        return self.create("neptune_loader_job", steps=steps, faults=faults)
 
     def script(self, kind: str, steps: Iterable[Any]) -> None:
         """The script of every query of ``kind`` your code starts from now on (this test only,
@@ -115,6 +157,10 @@ class EmulatorHandle:
         """Forget default scripts and global faults."""
         self.emulator.reset_defaults()
 
+    def clear(self) -> None:
+        """Forget everything: queries, log groups, sessions, scripts, faults and request counts."""
+        self.emulator.clear()
+
 
 @contextlib.contextmanager
 def _running() -> Iterator[EmulatorHandle]:
@@ -138,9 +184,10 @@ def querystatus_emulator_session() -> Iterator[EmulatorHandle]:
 
 @pytest.fixture
 def querystatus_emulator(querystatus_emulator_session: EmulatorHandle) -> Iterator[EmulatorHandle]:
-    """The session's emulator; default scripts and global faults are reset after the test."""
+    """The session's emulator, empty when the test starts (and emptied again after it)."""
+    querystatus_emulator_session.clear()
     yield querystatus_emulator_session
-    querystatus_emulator_session.reset()
+    querystatus_emulator_session.clear()
 
 
 @pytest.fixture
@@ -168,4 +215,110 @@ def querystatus_aws_connection(
     return querystatus_emulator.use_as_connection(monkeypatch, querystatus_conn_id)
 
 
-__all__ = ["ACCESS_KEY", "REGION", "SECRET_KEY", "EmulatorHandle"]
+@dataclass
+class DagRunResult:
+    """One ``dag.test()`` run, as ``querystatus_run_dag`` returns it."""
+
+    dag_id: str
+    run_id: str
+    #: ``"success"`` or ``"failed"``.
+    state: str
+    #: Each task's final state: ``{"wait_for_query": "success", ...}``.
+    tasks: dict[str, str]
+    #: Everything the run printed: ``dag.test()`` writes each task's log to the test's stdout.
+    output: str
+
+    def xcom(self, task_id: str, key: str = "return_value") -> Any:
+        """A task's XCom as a downstream task reads it (None when it pushed none): a sensor's
+        is its final status answer, an operator's what its page says it returns."""
+        from airflow_querystatus.compat import read_xcom
+
+        return read_xcom(self.dag_id, self.run_id, task_id, key)
+
+
+@pytest.fixture
+def querystatus_run_dag(capfd: pytest.CaptureFixture[str]) -> Callable[..., DagRunResult]:
+    """``run(dag, **params)``: run ``dag`` once with ``params`` as its run conf (``dag.test()``,
+    in this process: no scheduler or triggerer; deferred tasks resume in-process) and return
+    its :class:`DagRunResult`. Needs a migrated metadata database: set the
+    ``querystatus_dags_folder`` ini option."""
+    from airflow_querystatus.compat import task_states
+
+    def run(dag: Any, **params: Any) -> DagRunResult:
+        capfd.readouterr()  # what the test printed before is not the run's
+        dag_run = dag.test(run_conf=params or None)
+        printed = capfd.readouterr()
+        sys.stdout.write(printed.out)  # still shown by pytest when the test fails
+        sys.stderr.write(printed.err)
+        state = str(getattr(dag_run.state, "value", dag_run.state))
+        return DagRunResult(dag.dag_id, dag_run.run_id, state, task_states(dag.dag_id, dag_run.run_id),
+                            printed.out + printed.err)
+
+    return run
+
+
+# -- the session's Airflow home (ini option querystatus_dags_folder) --------------------------
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(DAGS_FOLDER_OPTION, "your DAGs folder (relative to the ini file): the session gets an Airflow "
+                  "home of its own with it and a migrated SQLite database (airflow-querystatus)", default="")
+    parser.addini(FAST_POLLS_OPTION, "every airflow-querystatus wait polls at most every 0.1 s "
+                  "([querystatus] max_poll_interval_override), whatever interval the DAG sets", type="bool",
+                  default=False)
+
+
+#: The temporary home this (controlling) process made, removed when the session ends.
+_made_home: Path | None = None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    """Before any conftest, and so before anything imports Airflow (which reads its home and
+    configuration once, at import)."""
+    global _made_home
+    if early_config.getini(FAST_POLLS_OPTION):
+        os.environ["AIRFLOW__QUERYSTATUS__MAX_POLL_INTERVAL_OVERRIDE"] = str(FAST_POLL_INTERVAL)
+    folder = early_config.getini(DAGS_FOLDER_OPTION)
+    if not folder:
+        return
+    if "airflow" in sys.modules:
+        raise pytest.UsageError(f"{DAGS_FOLDER_OPTION}: Airflow was imported before the plugin could give the session "
+                                "its own home; do not import it from a plugin loaded earlier (-p)")
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:  # the controlling process made and migrated the home; each worker writes its own copy
+        database = Path(os.environ["AIRFLOW_HOME"]) / f"airflow-{worker}.db"
+        shutil.copyfile(Path(os.environ["AIRFLOW_HOME"]) / "airflow.db", database)
+        os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{database}"
+        return
+    base = Path(early_config.inipath).parent if early_config.inipath else Path.cwd()
+    dags = (base / folder).resolve()
+    if not dags.is_dir():
+        raise pytest.UsageError(f"{DAGS_FOLDER_OPTION} = {folder}: {dags} is not a directory")
+    _made_home = Path(tempfile.mkdtemp(prefix="querystatus-airflow-home-"))
+    os.environ.update(
+        AIRFLOW_HOME=str(_made_home),
+        AIRFLOW__CORE__DAGS_FOLDER=str(dags),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{_made_home / 'airflow.db'}",
+    )
+    migrated = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], capture_output=True, text=True)
+    if migrated.returncode != 0:
+        shutil.rmtree(_made_home, ignore_errors=True)
+        raise pytest.UsageError(f"airflow db migrate failed for the session's Airflow home:\n{migrated.stderr[-3000:]}")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _made_home is not None:
+        shutil.rmtree(_made_home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def querystatus_airflow_home(pytestconfig: pytest.Config) -> Path:
+    """The session's Airflow home (``querystatus_dags_folder`` ini option)."""
+    if not pytestconfig.getini(DAGS_FOLDER_OPTION):
+        pytest.fail(f"set the {DAGS_FOLDER_OPTION} ini option (e.g. `{DAGS_FOLDER_OPTION} = dags` in pytest.ini) "
+                    "for the session to get an Airflow home of its own", pytrace=False)
+    return Path(os.environ["AIRFLOW_HOME"])
+
+
+__all__ = ["ACCESS_KEY", "REGION", "SECRET_KEY", "DagRunResult", "EmulatorHandle"]

@@ -111,10 +111,11 @@ class QueryStatusSensor(WaitSettings, AwsBaseSensor[QueryStatusHook]):
         settings = self.take_wait_settings(kwargs, owner)
         if kwargs.get("timeout") is not None:  # Airflow's own check would fail deep in timedelta
             duration_seconds("timeout", kwargs["timeout"], owner=owner)
-        kwargs.setdefault("poke_interval", settings.poll_interval)
-        if settings.max_poll_interval > settings.poll_interval:
+        polling = settings.options_for(owner)  # with [querystatus] max_poll_interval_override applied
+        kwargs.setdefault("poke_interval", polling.poll_interval)
+        if polling.max_poll_interval > polling.poll_interval:
             kwargs.setdefault("exponential_backoff", True)
-            kwargs.setdefault("max_wait", settings.max_poll_interval)
+            kwargs.setdefault("max_wait", polling.max_poll_interval)
         super().__init__(**kwargs)
         if self.timeout < settings.poll_interval:
             raise ValueError(

@@ -1,4 +1,8 @@
-"""A DAG of yours: it waits on an Internet Monitor query whose id it is given as a param."""
+"""A DAG of yours: it waits on an Internet Monitor query whose id it is given as a param.
+
+Its intervals are production ones; its tests run fast anyway (``querystatus_fast_polls`` in
+pytest.ini).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,6 @@ with DAG("my_dag", schedule=None, start_date=pendulum.datetime(2026, 1, 1), para
         task_id="wait_for_query",
         monitor_name="web-monitor",
         query_id="{{ params.query_id }}",
-        poke_interval=0.1, poll_interval=0.1, max_poll_interval=0.1,  # fast polls for tests
-        timeout=60,
+        poll_interval=30, max_poll_interval=300,
+        timeout=6 * 3600,
     )
