@@ -260,14 +260,18 @@ def render(spec: StatusSpec) -> str:
     lines += [f"Identifiers, checked before any AWS call: {ids}.", ""]
 
     lines += _heading("IAM", "-")
-    lines += [f"* status (sensor, trigger, operator): ``{spec.iam_action}``"]
-    prefix = spec.iam_action.split(":", 1)[0]
-    for what, name in (("start (operator)", spec.start_operation), ("results (operator)", spec.results_operation),
-                       ("list (operator)", spec.list_operation), ("stop (operator)", spec.stop_operation)):
-        if name:
-            lines.append(f"* {what}: boto3 ``{name}`` (``{_camel(name)}``)")
-    lines += ["", f"The status action is the one named in ``AccessDenied`` advice; the boto3 methods of the "
-              f"operator map to the ``{prefix}:`` actions listed in :doc:`/deploying` (IAM).", ""]
+    lines += ["The IAM actions each call needs (``StatusSpec.iam_actions_of``): the sensor and trigger make only "
+              "the status call; the operator makes every call below.", ""]
+    calls = (("status", spec.operation, "sensor, trigger, operator"), ("start", spec.start_operation, "operator"),
+             ("results", spec.results_operation, "operator"), ("list", spec.list_operation, "operator"),
+             ("stop", spec.stop_operation, "operator"))
+    lines += _table(["call", "boto3 method", "IAM action", "made by"],
+                    [[what, f"``{name}``", " or ".join(f"``{a}``" for a in spec.iam_actions_of(name)), who]
+                     for what, name, who in calls if name], "12 38 32 18")
+    lines += [f"A caller error names the action of the call that was refused; an ``AccessDenied`` on the status "
+              f"call names ``{spec.iam_action}``.", ""]
+    if len(spec.iam_actions_of(str(spec.start_operation))) > 1:
+        lines += ["The start call needs the data action of what the query does: reading, writing or deleting.", ""]
 
     for kind, cls in (("Sensor", classes.sensor), ("Trigger", classes.trigger), ("Operator", classes.operator)):
         lines += _heading(f"{kind}: {cls.__name__}", "-")

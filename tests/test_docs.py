@@ -145,3 +145,25 @@ def test_the_sensor_defaults_the_pages_state() -> None:
     assert sensor.max_wait == datetime.timedelta(seconds=30)
     default = AthenaCalculationExecutionSensor(task_id="t", calculation_execution_id="abc")
     assert default.timeout == conf.getfloat("sensors", "default_timeout")
+
+
+_IAM_ROW = re.compile(r"^   \* - (\w+)\n     - ``(\w+)``\n     - (.*)\n     - (.*)$", re.M)
+
+
+@pytest.mark.parametrize("key", list(SPECS))
+def test_every_page_lists_the_iam_action_of_every_call(pages: dict[str, str], key: str) -> None:
+    """The IAM table has a row per call the sensor or operator makes, each naming IAM actions
+    (``service:Action``, from ``StatusSpec.iam_actions_of``), not boto3 method names."""
+    spec = SPECS[key]
+    page = pages[_generator().page_name(spec)]
+    iam = page[page.index("\nIAM\n---\n"):page.index("\nSensor: ")]
+    rows = {(call, method): (actions, who) for call, method, actions, who in _IAM_ROW.findall(iam)}
+    calls = {"status": spec.operation, "start": spec.start_operation, "results": spec.results_operation,
+             "list": spec.list_operation, "stop": spec.stop_operation}
+    assert set(rows) == {(call, method) for call, method in calls.items() if method}
+    for (call, method), (actions, who) in rows.items():
+        named = re.findall(r"``([^`]+)``", actions)
+        assert named == list(spec.iam_actions_of(method)), (key, method, named)
+        assert all(re.fullmatch(r"[a-z-]+:[A-Z][A-Za-z]+", action) for action in named), named
+        assert who == ("sensor, trigger, operator" if call == "status" else "operator")
+    assert rows[("status", spec.operation)][0] == f"``{spec.iam_action}``"

@@ -93,3 +93,16 @@ def test_no_option_was_added_in_a_version_after_this_one() -> None:
         added = Version(option["version_added"])
         assert added <= current and added in released | {current}, (
             f"[querystatus] {name}: version_added {added} in a {current} package")
+
+
+def test_the_readme_says_where_airflow_links_the_documentation() -> None:
+    """Airflow takes a provider's documentation link from its distribution's ``Documentation``
+    project URL only (``get_provider_info`` cannot set it): the README says there is none, which
+    must stay true until one is declared (then the README says where it points)."""
+    from importlib.metadata import distribution
+
+    urls = distribution("airflow-querystatus").metadata.get_all("Project-URL") or []
+    declared = [url for url in urls if url.split(",", 1)[0].strip().lower() == "documentation"]
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    says_none = "package declares no `Documentation` project URL" in " ".join(readme.split())
+    assert says_none != bool(declared), (declared, "README: say where Airflow links the documentation")

@@ -37,8 +37,15 @@ def test_every_operation_is_in_every_per_operation_list(spec: StatusSpec) -> Non
         f"README: the operations table has no row for {api_name(spec.operation)} naming {sensor} and {operator}")
     assert any(row.startswith(f"| `{operator}(") for row in TABLE_ROWS), f"README: the operators table lacks {operator}"
     assert f"`{spec.key}`" in section("Metrics"), f"README: the metric keys lack {spec.key}"
-    assert any(f"`{spec.iam_action}`" in row for row in section("IAM").splitlines()), (
-        f"README: the IAM table lacks {spec.iam_action}")
+    iam_rows = [row.split(" | ") for row in section("IAM").splitlines() if row.startswith("|")]
+    # A row per sensor action: Neptune's query languages share theirs, and every operator action.
+    (operator_cell,) = [cells[2] for cells in iam_rows
+                        if len(cells) == 3 and cells[1] == f"`{spec.iam_action}`"] or [""]
+    assert operator_cell, f"README: the IAM table has no row for {spec.title} with the sensor's {spec.iam_action}"
+    named = set(re.findall(r"`([a-z-]+:\w+)`", operator_cell))
+    assert named == set(spec.operator_iam_actions), (
+        f"README: the IAM row of {spec.title} names {sorted(named)} for the operator, whose calls need "
+        f"{sorted(spec.operator_iam_actions)} (full IAM action names, StatusSpec.iam_actions_of)")
     modules = next(line for line in README.splitlines() if line.startswith("Modules:"))
     assert SERVICES[spec.service].module in modules, f"README: the modules line lacks {SERVICES[spec.service].module}"
 
