@@ -11,8 +11,10 @@ import datetime
 import importlib
 import importlib.util
 import inspect
+import json
 import re
 import sys
+import textwrap
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -29,6 +31,7 @@ _ARG_ROW = re.compile(r"^   \* - ``(\w+)``$", re.M)
 
 def _generator() -> ModuleType:
     if "docs_generate" not in sys.modules:
+        sys.path.insert(0, str(ROOT / "docs"))  # where generate.py finds its sibling returns.py, as in Sphinx
         spec = importlib.util.spec_from_file_location("docs_generate", ROOT / "docs" / "generate.py")
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
@@ -167,3 +170,53 @@ def test_every_page_lists_the_iam_action_of_every_call(pages: dict[str, str], ke
         assert all(re.fullmatch(r"[a-z-]+:[A-Z][A-Za-z]+", action) for action in named), named
         assert who == ("sensor, trigger, operator" if call == "status" else "operator")
     assert rows[("status", spec.operation)][0] == f"``{spec.iam_action}``"
+
+
+# -- what the tasks return ---------------------------------------------------------------------
+_RETURNS = re.compile(r"^``(\w+)`` (returns|fires)[^\n]*:\n\n\.\. code-block:: json\n\n((?:   .*\n)+)", re.M)
+def json_shape(value: Any) -> Any:
+    """The members and types of a JSON value, without the values: lists by their first item."""
+    if isinstance(value, dict):
+        return {key: json_shape(item) for key, item in sorted(value.items())}
+    if isinstance(value, list):
+        return [json_shape(value[0])] if value else []
+    return type(value).__name__
+
+
+def shown_returns(page: str) -> dict[str, Any]:
+    """The JSON values the page shows, by the class that returns or fires them."""
+    return {name: json.loads(textwrap.dedent(block)) for name, _, block in _RETURNS.findall(page)}
+
+
+@pytest.mark.prepared_sensitive
+@pytest.mark.parametrize("key", list(SPECS))
+def test_each_page_shows_what_a_run_of_its_tasks_returns(pages: dict[str, str], key: str, emulator) -> None:
+    """The page's sensor XCom, operator XCom and trigger event have the members and types that
+    runs here return, through the test harness rather than docs/returns.py: the sensor in poke
+    mode and deferred (its trigger's event), the operator started with its example's arguments
+    and waiting on the worker (docs/returns.py defers it)."""
+    from airflow_querystatus.emulator.examples import EXAMPLES
+    from tests.cases import Case
+    from tests.harness import run_task
+
+    spec = SPECS[key]
+    classes = _generator().classes_for(spec)
+    shown = shown_returns(pages[_generator().page_name(spec)])
+    assert set(shown) == {classes.sensor.__name__, classes.operator.__name__, classes.trigger.__name__}, shown
+    case = Case.of(spec)
+    poked = run_task(case.sensor(case.plant(emulator, case.success_steps()).query_id, mode="poke"))
+    deferred = run_task(case.sensor(case.plant(emulator, case.success_steps()).query_id, deferrable=True))
+    assert poked.outcome == deferred.outcome == "success", (poked.error, deferred.error)
+    assert json_shape(shown[classes.sensor.__name__]) == json_shape(poked.value) == json_shape(deferred.value)
+    assert json_shape(shown[classes.trigger.__name__]) == json_shape(deferred.events[-1])
+    start = dict(EXAMPLES[key].start)
+    if spec.service == "athena":
+        start["session_id"] = "docs-session"
+        emulator.sessions["docs-session"] = {"State": "IDLE", "WorkGroup": "primary"}
+    for group in EXAMPLES[key].log_groups:
+        emulator.create_log_group(group)
+    operator = classes.operator(task_id="run", **case.scope, **start, poll_interval=0.05, max_poll_interval=0.1,
+                                wait_timeout=30)
+    ran = run_task(operator)
+    assert ran.outcome == "success", ran.error
+    assert json_shape(shown[classes.operator.__name__]) == json_shape(ran.value)
