@@ -220,3 +220,19 @@ def test_each_page_shows_what_a_run_of_its_tasks_returns(pages: dict[str, str], 
     ran = run_task(operator)
     assert ran.outcome == "success", ran.error
     assert json_shape(shown[classes.operator.__name__]) == json_shape(ran.value)
+
+
+def test_the_readme_names_the_members_each_operator_returns(pages: dict[str, str]) -> None:
+    """Where the README's operators table spells an XCom's members (``{"unit", "datapoints"}``),
+    they are the top-level members of what the operator returned in the docs' run."""
+    readme = (ROOT / "README.md").read_text()
+    checked = 0
+    for spec in SPECS.values():
+        operator = _generator().classes_for(spec).operator.__name__
+        (row,) = [line for line in readme.splitlines() if line.startswith(f"| `{operator}(")]
+        spelled = re.search(r"`\{((?:\"\w+\"(?:, )?)+)\}`", row.rsplit(" | ", 1)[1])
+        if spelled:
+            shown = shown_returns(pages[_generator().page_name(spec)])[operator]
+            assert set(re.findall(r"\"(\w+)\"", spelled[1])) == set(shown), (operator, row, sorted(shown))
+            checked += 1
+    assert checked >= 6
