@@ -12,6 +12,11 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
+#: Reads source files only: the same on every Airflow line.
+pytestmark = pytest.mark.line_independent
+
 PACKAGE = Path(__file__).resolve().parent.parent / "airflow_querystatus"
 
 
