@@ -5,14 +5,14 @@ are what the code returns, not an example typed by hand that could drift. For ea
 of the registry, in an emulator started in this process on a free loopback port, with what the
 examples need planted (``emulator/examples.py``: log groups, and an Athena session here):
 
-* the **sensor** waits on a query someone else started (planted: pending for one poll, then the
-  catalogue's success state), as Airflow runs a deferred sensor: ``execute`` defers, the trigger
+* the **sensor** waits on a query someone else started (planted: pending for one status poll,
+  then the catalogue's success state), as Airflow runs a deferred sensor: ``execute`` defers, the trigger
   runs to its first event (as in the triggerer), and ``execute_complete`` turns the event into
   the sensor's XCom (the same value as in ``poke`` and ``reschedule`` mode:
   tests/test_sensor_outcomes.py);
-* the **operator** starts its own query with its example's start arguments (``Example.start``)
-  and waits the same way (or in place, where it cannot defer: Neptune's query languages), then
-  reads the results through its own results calls.
+* the **operator** starts its own query (which plays the same script) with its example's start
+  arguments (``Example.start``) and waits the same way (or in place, where it cannot defer:
+  Neptune's query languages), then reads the results through its own results calls.
 
 Only the ids, times and counts differ from run to run.
 """
@@ -90,7 +90,12 @@ def run(spec: StatusSpec, server: EmulatorServer, sensor_cls: type, operator_cls
     """Run ``spec``'s sensor and operator once against ``server`` (see the module docstring)."""
     example = EXAMPLES[spec.key]
     pending = "RUNNING" if "RUNNING" in spec.pending_states else sorted(spec.pending_states)[0]
-    query = server.emulator.add_query(spec.key, dict(example.scope), steps=[(pending, 1), success_state(spec)])
+    # Pending until the first status poll of the query, whoever started it: the operator's own
+    # query then ends only after the operator polled it by id (so a Neptune operator has found
+    # its id in the listings), however slow the machine.
+    script = [(pending, 1), success_state(spec)]
+    server.emulator.set_default_steps(spec.key, script)
+    query = server.emulator.add_query(spec.key, dict(example.scope), steps=script)
     extras = {e.name: server.url for e in spec.extras if e.name == "endpoint_url"}
     common = {"aws_conn_id": CONN_ID, **FAST, **extras, **example.scope}
     sensor = sensor_cls(task_id="wait", deferrable=True, timeout=60, **common,
