@@ -23,6 +23,15 @@ def _doc_url(client: str) -> str:
     return next(str(spec.doc_url) for spec in SPECS.values() if spec.service == client)
 
 
+def _description() -> str:
+    """What the provider waits on, from the registry: every operation's title, so that a new
+    operation is named in ``airflow providers list`` without anyone remembering to."""
+    from airflow_querystatus.status import SPECS
+
+    return ("Wait on AWS queries and calculations without holding a worker slot: "
+            f"{', '.join(spec.title for spec in SPECS.values())}.")
+
+
 def get_provider_info() -> dict[str, Any]:
     """Provider metadata read by Airflow's ProvidersManager (entry point apache_airflow_provider)."""
     from airflow_querystatus.status import SERVICES
@@ -30,8 +39,7 @@ def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-querystatus",
         "name": "AWS Query Status",
-        "description": "Wait on AWS queries and calculations (Internet Monitor, Network Flow Monitor, "
-        "Neptune openCypher, Athena Spark) without holding a worker slot.",
+        "description": _description(),
         "versions": [__version__],
         "integrations": [
             {"integration-name": service.integration, "external-doc-url": _doc_url(service.client), "tags": ["aws"]}
@@ -50,7 +58,7 @@ def get_provider_info() -> dict[str, Any]:
                         "request (signed per poll with botocore's SigV4 signer, sent and parsed by the same "
                         "client): about half the CPU of a plain client call. False makes every poll a plain "
                         "client call. A connection's `prepared_status_calls` extra can also turn it off.",
-                        "version_added": "0.2.0",
+                        "version_added": __version__,
                         "type": "boolean",
                         "example": "False",
                         "default": "True",
@@ -60,7 +68,7 @@ def get_provider_info() -> dict[str, Any]:
                         "included, in triggers and on workers. A call near the wait's deadline gets only the time "
                         "left plus a 3 s grace. A call cut off counts as a transient error: the wait backs off and "
                         "polls again. Bounds endpoints that accept a call and never answer, or drip their answer.",
-                        "version_added": "0.2.0",
+                        "version_added": __version__,
                         "type": "float",
                         "example": "10",
                         "default": "30",
@@ -73,7 +81,7 @@ def get_provider_info() -> dict[str, Any]:
                         "of the triggerer's event loop that full collections of a large heap cause; reference "
                         "cycles among frozen objects are freed up to an hour later. Set it in the triggerer's "
                         "environment only.",
-                        "version_added": "0.2.0",
+                        "version_added": __version__,
                         "type": "boolean",
                         "example": "True",
                         "default": "False",
@@ -82,7 +90,7 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "The largest status answer read, in bytes. Status answers are a few KiB; a "
                         "bigger one (a wrong endpoint, a proxy's page) is refused as soon as its size passes the cap, "
                         "without reading or parsing the rest, and the wait fails saying so.",
-                        "version_added": "0.2.0",
+                        "version_added": __version__,
                         "type": "integer",
                         "example": "4194304",
                         "default": "1048576",
@@ -92,7 +100,7 @@ def get_provider_info() -> dict[str, Any]:
                         "operator) polls at least this often, whatever its poll_interval and max_poll_interval say, "
                         "so that DAGs keep their production intervals and their tests still run fast (the pytest "
                         "plugin's querystatus_fast_polls ini option sets it to 0.1). Leave it unset in production.",
-                        "version_added": "0.2.0",
+                        "version_added": __version__,
                         "type": "float",
                         "example": "0.1",
                         "default": "",

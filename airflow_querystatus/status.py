@@ -281,15 +281,43 @@ class StatusSpec:
         return self.iam_action_of(self.operation)
 
     def iam_action_of(self, operation: str) -> str:
-        """The IAM action of one of this spec's boto3 methods (start, results, stop): the status
-        action's prefix (``neptune-db`` for Neptune) with the operation's API name; Neptune's
-        query cancels share one action (``neptune-db:CancelQuery``)."""
+        """The IAM action of one of this spec's boto3 methods (start, results, list, stop): the
+        status action's prefix (``neptune-db`` for Neptune) with the operation's API name, except
+        Neptune's query calls, whose actions are per purpose (REFERENCE.md §4): every cancel is
+        ``neptune-db:CancelQuery``, every listing ``neptune-db:GetQueryStatus``, and an execution
+        the data action of what the query does (:meth:`iam_actions_of` names all three; this
+        names the read)."""
+        return self.iam_actions_of(operation)[0]
+
+    def iam_actions_of(self, operation: str) -> tuple[str, ...]:
+        """The IAM actions one of this spec's boto3 methods may need: one action, except a
+        Neptune query's execution, which needs ``neptune-db:ReadDataViaQuery``,
+        ``WriteDataViaQuery`` or ``DeleteDataViaQuery`` by what the query does."""
         if operation == self.operation and self.iam_action_name:
-            return self.iam_action_name
+            return (self.iam_action_name,)
         prefix = self.iam_action_name.split(":", 1)[0] if self.iam_action_name else self.service
-        if prefix == "neptune-db" and operation.startswith("cancel_") and operation.endswith("_query"):
-            return "neptune-db:CancelQuery"
-        return f"{prefix}:{''.join(part.title() for part in operation.split('_'))}"
+        if prefix == "neptune-db" and operation.endswith(("_query", "_queries")):
+            verb = operation.split("_", 1)[0]
+            if verb == "execute":
+                return NEPTUNE_QUERY_DATA_ACTIONS
+            if verb in _NEPTUNE_QUERY_ACTIONS:
+                return (_NEPTUNE_QUERY_ACTIONS[verb],)
+        return (f"{prefix}:{''.join(part.title() for part in operation.split('_'))}",)
+
+    @property
+    def operator_iam_actions(self) -> tuple[str, ...]:
+        """What the operator needs besides the status action (the sensor's only one): the
+        actions of its start, results, list and stop calls, in that order, each once."""
+        calls = (self.start_operation, self.results_operation, self.list_operation, self.stop_operation)
+        actions = [action for call in calls if call for action in self.iam_actions_of(call)]
+        return tuple(a for a in dict.fromkeys(actions) if a != self.iam_action)
+
+
+#: Neptune's query executions need the data action of what the query does (REFERENCE.md §4).
+NEPTUNE_QUERY_DATA_ACTIONS = ("neptune-db:ReadDataViaQuery", "neptune-db:WriteDataViaQuery",
+                              "neptune-db:DeleteDataViaQuery")
+#: Neptune's other query calls, by their boto3 verb: one action per purpose, for every language.
+_NEPTUNE_QUERY_ACTIONS = {"cancel": "neptune-db:CancelQuery", "list": "neptune-db:GetQueryStatus"}
 
 
 class RegistryError(ValueError):

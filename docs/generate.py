@@ -5,9 +5,10 @@ temporary directory. Nothing on an operation page is typed by hand: the classes 
 each service's modules, the arguments from ``inspect.signature`` along each class's MRO plus
 what the bases take out of ``**kwargs`` (the wait settings of
 :class:`~airflow_querystatus.wait.WaitContract` and the spec's extras), "templated" from the
-class's ``template_fields``, the states, IAM action and API page from the
-:class:`~airflow_querystatus.status.StatusSpec`, and the advice texts from
-:func:`airflow_querystatus.errors.advice`.
+class's ``template_fields``, the states, IAM actions and API page from the
+:class:`~airflow_querystatus.status.StatusSpec`, the advice texts from
+:func:`airflow_querystatus.errors.advice`, and what the sensor, operator and trigger return
+from a run of each against the emulator during the build (``docs/returns.py``).
 
     python docs/generate.py OUT_DIR
 """
@@ -24,10 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from returns import Returns, run_all
+
 from airflow_querystatus import exceptions
 from airflow_querystatus.emulator.catalogue import CATALOGUE, emulated_specs
 from airflow_querystatus.emulator.examples import EXAMPLES
 from airflow_querystatus.errors import ClassifiedError, ErrorKind, advice
+from airflow_querystatus.outcomes import EVENT_STATUSES
 from airflow_querystatus.status import SERVICES, SPECS, StatusSpec
 from airflow_querystatus.wait import TASK_FIELDS, WaitContract
 
@@ -214,7 +218,8 @@ def _camel(operation: str) -> str:
     return "".join(part.title() for part in operation.split("_"))
 
 
-def render(spec: StatusSpec) -> str:
+def render(spec: StatusSpec, returned: Returns | None = None) -> str:
+    """The operation's page; ``returned``: what a run of its tasks returned (:mod:`returns`)."""
     classes = classes_for(spec)
     service = SERVICES[spec.service]
     op = _camel(spec.operation)
@@ -239,7 +244,8 @@ def render(spec: StatusSpec) -> str:
               "_states``); a state not listed is logged once and waited on until a known one or the timeout.", ""]
     state_rows = (
         [[f"``{s}``", "wait", "keeps polling"] for s in sorted(spec.pending_states)]
-        + [[f"``{s}``", "succeed", "sensor: returns the status answer; operator: fetches and returns the results"]
+        + [[f"``{s}``", "succeed", "sensor: returns the status answer; operator: fetches and returns the results "
+            "(`What the tasks return (XCom)`_)"]
            for s in sorted(spec.success_states)]
         + [[f"``{s}``", "fail", "sensor: ``QueryFailedError`` (no retry; ``soft_fail`` skips); operator: "
             "``QueryExecutionFailedError`` (retries start a new query)"] for s in sorted(spec.failure_states)]
@@ -260,14 +266,18 @@ def render(spec: StatusSpec) -> str:
     lines += [f"Identifiers, checked before any AWS call: {ids}.", ""]
 
     lines += _heading("IAM", "-")
-    lines += [f"* status (sensor, trigger, operator): ``{spec.iam_action}``"]
-    prefix = spec.iam_action.split(":", 1)[0]
-    for what, name in (("start (operator)", spec.start_operation), ("results (operator)", spec.results_operation),
-                       ("list (operator)", spec.list_operation), ("stop (operator)", spec.stop_operation)):
-        if name:
-            lines.append(f"* {what}: boto3 ``{name}`` (``{_camel(name)}``)")
-    lines += ["", f"The status action is the one named in ``AccessDenied`` advice; the boto3 methods of the "
-              f"operator map to the ``{prefix}:`` actions listed in :doc:`/deploying` (IAM).", ""]
+    lines += ["The IAM actions each call needs (``StatusSpec.iam_actions_of``): the sensor and trigger make only "
+              "the status call; the operator makes every call below.", ""]
+    calls = (("status", spec.operation, "sensor, trigger, operator"), ("start", spec.start_operation, "operator"),
+             ("results", spec.results_operation, "operator"), ("list", spec.list_operation, "operator"),
+             ("stop", spec.stop_operation, "operator"))
+    lines += _table(["call", "boto3 method", "IAM action", "made by"],
+                    [[what, f"``{name}``", " or ".join(f"``{a}``" for a in spec.iam_actions_of(name)), who]
+                     for what, name, who in calls if name], "12 38 32 18")
+    lines += [f"A caller error names the action of the call that was refused; an ``AccessDenied`` on the status "
+              f"call names ``{spec.iam_action}``.", ""]
+    if len(spec.iam_actions_of(str(spec.start_operation))) > 1:
+        lines += ["The start call needs the data action of what the query does: reading, writing or deleting.", ""]
 
     for kind, cls in (("Sensor", classes.sensor), ("Trigger", classes.trigger), ("Operator", classes.operator)):
         lines += _heading(f"{kind}: {cls.__name__}", "-")
@@ -283,6 +293,9 @@ def render(spec: StatusSpec) -> str:
             lines += ["Also takes every Airflow ``BaseOperator`` argument (``task_id``, ``retries``, "
                       "``execution_timeout``, ...).", ""]
         lines += _argument_table(arguments(cls, spec, kind.lower()), trigger=kind == "Trigger")
+
+    if returned is not None:
+        lines += _returns_section(spec, classes, returned)
 
     lines += _heading("Errors you can meet", "-")
     raised_by = ((exceptions.QueryFailedError, "sensor"), (exceptions.QueryCallerError, "sensor, operator"),
@@ -316,6 +329,29 @@ def render(spec: StatusSpec) -> str:
             lines += [f"``{path.relative_to(ROOT)}`` (``make demo`` runs it):", "",
                       f".. literalinclude:: /../{path.relative_to(ROOT)}", "   :language: python", ""]
     return "\n".join(lines) + "\n"
+
+
+def _json_block(value: Any) -> list[str]:
+    return [".. code-block:: json", "", *("   " + line for line in json.dumps(value, indent=2).splitlines()), ""]
+
+
+def _returns_section(spec: StatusSpec, classes: OperationClasses, returned: Returns) -> list[str]:
+    """What the sensor, the operator and their trigger returned in a real run (:mod:`returns`)."""
+    lines = _heading("What the tasks return (XCom)", "-")
+    lines += ["What a run of these classes against the emulator returned when this page was built "
+              "(``docs/returns.py``): the sensor's and the operator's XCom (``return_value``), and the event "
+              "their trigger fires, which ``execute_complete`` turns into that XCom. Ids, times and counts "
+              "differ per query; AWS may answer optional members of botocore's model that the emulator "
+              "leaves out.", ""]
+    if spec.omitted_members:
+        members = ", ".join(f"``{m}``" for m in sorted(spec.omitted_members))
+        lines += [f"The status answer's {members} (``StatusSpec.omitted_members``) is left out of the sensor's "
+                  "XCom and the event, however big the answer; the operator reads it with its results calls.", ""]
+    lines += [f"``{classes.sensor.__name__}`` returns:", "", *_json_block(returned.sensor)]
+    lines += [f"``{classes.operator.__name__}`` returns:", "", *_json_block(returned.operator)]
+    lines += [f"``{classes.trigger.__name__}`` fires (``TriggerEvent.payload``; ``status`` is one of "
+              f"{', '.join(f'``{s}``' for s in sorted(EVENT_STATUSES))}):", "", *_json_block(returned.event)]
+    return lines
 
 
 def _dag_file(dag_id: str) -> Path:
@@ -355,9 +391,10 @@ def generate(out_dir: Path) -> list[Path]:
     """Write every operation page and an index of them into ``out_dir``; return the pages."""
     out_dir.mkdir(parents=True, exist_ok=True)
     pages = []
+    returned = run_all({key: (classes_for(spec).sensor, classes_for(spec).operator) for key, spec in SPECS.items()})
     for spec in SPECS.values():
         path = out_dir / f"{page_name(spec)}.rst"
-        path.write_text(render(spec))
+        path.write_text(render(spec, returned.get(spec.key)))
         pages.append(path)
     index = [".. Generated by docs/generate.py; do not edit.", "", *_heading("Operations", "="),
              "One page per operation in the registry (``airflow_querystatus/status.py``).", "",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 import subprocess
 import sys
 from importlib.metadata import entry_points
@@ -68,3 +69,40 @@ def test_the_provider_config_section_is_valid_and_airflow_reads_its_default(tmp_
     jsonschema.validate(airflow_querystatus.get_provider_info(), schema)
     out = airflow_cli(tmp_path, "config", "get-value", "querystatus", "prepared_status_calls")
     assert out.strip().splitlines()[-1] == "True"  # Airflow 3.0 logs plugin set-up lines first
+
+
+def test_the_description_names_every_operation() -> None:
+    """``airflow providers list`` shows the description: it names every registered operation."""
+    from airflow_querystatus.status import SPECS
+
+    description = airflow_querystatus.get_provider_info()["description"]
+    for spec in SPECS.values():
+        assert spec.title in description, f"the provider description does not name {spec.title}"
+
+
+def test_no_option_was_added_in_a_version_after_this_one() -> None:
+    """Each config option's ``version_added`` is this package's version or one the CHANGELOG
+    released before it, never a later one."""
+    from packaging.version import Version
+
+    changelog = (Path(__file__).resolve().parent.parent / "CHANGELOG.md").read_text()
+    released = {Version(v) for v in re.findall(r"^## (\d+\.\d+\.\d+)", changelog, re.M)}
+    current = Version(airflow_querystatus.__version__)
+    options = airflow_querystatus.get_provider_info()["config"]["querystatus"]["options"]
+    for name, option in options.items():
+        added = Version(option["version_added"])
+        assert added <= current and added in released | {current}, (
+            f"[querystatus] {name}: version_added {added} in a {current} package")
+
+
+def test_the_readme_says_where_airflow_links_the_documentation() -> None:
+    """Airflow takes a provider's documentation link from its distribution's ``Documentation``
+    project URL only (``get_provider_info`` cannot set it): the README says there is none, which
+    must stay true until one is declared (then the README says where it points)."""
+    from importlib.metadata import distribution
+
+    urls = distribution("airflow-querystatus").metadata.get_all("Project-URL") or []
+    declared = [url for url in urls if url.split(",", 1)[0].strip().lower() == "documentation"]
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    says_none = "package declares no `Documentation` project URL" in " ".join(readme.split())
+    assert says_none != bool(declared), (declared, "README: say where Airflow links the documentation")

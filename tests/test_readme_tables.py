@@ -37,8 +37,15 @@ def test_every_operation_is_in_every_per_operation_list(spec: StatusSpec) -> Non
         f"README: the operations table has no row for {api_name(spec.operation)} naming {sensor} and {operator}")
     assert any(row.startswith(f"| `{operator}(") for row in TABLE_ROWS), f"README: the operators table lacks {operator}"
     assert f"`{spec.key}`" in section("Metrics"), f"README: the metric keys lack {spec.key}"
-    assert any(f"`{spec.iam_action}`" in row for row in section("IAM").splitlines()), (
-        f"README: the IAM table lacks {spec.iam_action}")
+    iam_rows = [row.split(" | ") for row in section("IAM").splitlines() if row.startswith("|")]
+    # A row per sensor action: Neptune's query languages share theirs, and every operator action.
+    (operator_cell,) = [cells[2] for cells in iam_rows
+                        if len(cells) == 3 and cells[1] == f"`{spec.iam_action}`"] or [""]
+    assert operator_cell, f"README: the IAM table has no row for {spec.title} with the sensor's {spec.iam_action}"
+    named = set(re.findall(r"`([a-z-]+:\w+)`", operator_cell))
+    assert named == set(spec.operator_iam_actions), (
+        f"README: the IAM row of {spec.title} names {sorted(named)} for the operator, whose calls need "
+        f"{sorted(spec.operator_iam_actions)} (full IAM action names, StatusSpec.iam_actions_of)")
     modules = next(line for line in README.splitlines() if line.startswith("Modules:"))
     assert SERVICES[spec.service].module in modules, f"README: the modules line lacks {SERVICES[spec.service].module}"
 
@@ -49,3 +56,31 @@ def test_the_lists_name_nothing_that_is_not_registered() -> None:
     assert listed == keys
     operators = set(re.findall(r"^\| `(\w+Operator)\(", README, re.M))
     assert operators == {class_for(spec, "operators", QueryOperator).__name__ for spec in SPECS.values()}
+
+
+#: How the README counts the example pipelines ("the six pipelines in `dags/`").
+COUNT_WORDS = {word: number for number, word in enumerate(
+    ("two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"), start=2)}
+
+
+def dags_in_the_folder() -> set[str]:
+    """Every DAG id the files in ``dags/`` declare (``DAG("id", ...)`` or ``DAG(dag_id="id")``)."""
+    folder = Path(__file__).resolve().parent.parent / "dags"
+    return {dag_id for path in folder.glob("*.py")
+            for dag_id in re.findall(r"\bDAG\(\s*(?:dag_id=)?[\"'](\w+)[\"']", path.read_text())}
+
+
+def test_the_readme_counts_and_lists_every_example_pipeline() -> None:
+    """``make demo`` runs every DAG the examples declare (scripts/demo.py's ``DAGS``, from
+    ``EXAMPLES``): the README says how many there are and lists them all for the local run."""
+    from airflow_querystatus.emulator.examples import EXAMPLES
+
+    dags = dags_in_the_folder()
+    assert dags == {dag_id for example in EXAMPLES.values() for dag_id in example.dags}, (
+        "dags/ and emulator/examples.py (make demo's DAGS) name different DAGs")
+    counts = re.findall(r"the (\w+) pipelines in `dags/`", README)
+    assert counts and all(COUNT_WORDS.get(word) == len(dags) for word in counts), (
+        f"README counts the pipelines as {counts}; dags/ has {len(dags)}")
+    local = README.split("## Run an example locally", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"`(example_\w+)`", local.split("as often as", 1)[1].split("which fails on purpose")[0]))
+    assert listed == dags, f"README's local run lists {sorted(listed)}; dags/ has {sorted(dags)}"

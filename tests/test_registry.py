@@ -134,3 +134,25 @@ def test_a_wrong_example_fails_naming_the_spec_and_the_mistake() -> None:
         build_examples([(spec, Example({"example_internet_monitor": "success"}, scope={"query_id": "q"}))])
     with pytest.raises(RegistryError, match=re.escape("`Example.plant` has members the emulator does not know")):
         build_examples([(spec, Example({"example_internet_monitor": "success"}, plant={"txt": "typo"}))])
+
+
+def test_every_call_names_its_iam_actions() -> None:
+    """IAM actions are ``service:Action`` with the API's name, except Neptune's query calls,
+    whose actions are per purpose (REFERENCE.md §4: GetQueryStatus for status and list,
+    CancelQuery, and Read/Write/DeleteDataViaQuery for execution)."""
+    neptune = SPECS["neptune_open_cypher_query"]
+    assert neptune.iam_actions_of("list_open_cypher_queries") == ("neptune-db:GetQueryStatus",)
+    assert neptune.iam_actions_of("cancel_open_cypher_query") == ("neptune-db:CancelQuery",)
+    assert neptune.iam_actions_of("execute_open_cypher_query") == (
+        "neptune-db:ReadDataViaQuery", "neptune-db:WriteDataViaQuery", "neptune-db:DeleteDataViaQuery")
+    assert SPECS["neptune_loader_job"].operator_iam_actions == ("neptune-db:StartLoaderJob",
+                                                                "neptune-db:CancelLoaderJob")
+    logs = SPECS["logs_insights_query"]
+    assert (logs.iam_action, logs.operator_iam_actions) == ("logs:GetQueryResults",
+                                                            ("logs:StartQuery", "logs:StopQuery"))
+    for spec in SPECS.values():
+        for call in (spec.operation, spec.start_operation, spec.results_operation, spec.list_operation,
+                     spec.stop_operation):
+            for action in spec.iam_actions_of(call) if call else ():
+                assert re.fullmatch(r"[a-z-]+:[A-Z][A-Za-z]+", action), (spec.key, call, action)
+                assert action.split(":")[0] == spec.iam_action.split(":")[0], (spec.key, call, action)

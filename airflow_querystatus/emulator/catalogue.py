@@ -6,9 +6,11 @@ queries follow, what a stop does, what a failure looks like, its results pages a
 every answer carries. It lives with the emulator so that the registry stays schema and
 declarations, and a DAG that imports a sensor never loads the emulator's fixtures. How an
 operation's calls are routed and checked is not declared here: it comes from botocore's model
-of the service (its protocol, routes and shapes; the wire protocol modules). Only what that model
-and the spec cannot say is: a ``quirk``. A mistake fails at import, naming the spec
-(:func:`build_catalogue`).
+of the service (its protocol, routes and shapes; the wire protocol modules). What neither that
+model nor the spec can say is answered by a quirk, declared with the answers it gives
+(:data:`.neptune.QUIRKS`): this module stays below every module that answers from it, so the
+emulator's modules import each other in one direction only. A mistake fails at import, naming
+the spec (:func:`build_catalogue`).
 """
 
 from __future__ import annotations
@@ -18,15 +20,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_querystatus import status
-from airflow_querystatus.emulator.neptune import CANCELLED_GONE, BulkLoad, QueryLanguage
-from airflow_querystatus.emulator.rest_json import Queries
-from airflow_querystatus.emulator.wire import iso, protocol
+from airflow_querystatus.emulator.wire import iso
 from airflow_querystatus.status import SPECS, RegistryError, StatusSpec
 
 #: One step of an emulator script: a state, ``(state, polls)`` or ``{"state", "polls"|"seconds", ...}``.
 ScriptStep = str | tuple[str, int] | Mapping[str, Any]
 #: One results page: rows ``start`` to ``end`` of a query created at the given UNIX time.
 Page = Callable[[float, int, int], dict[str, Any]]
+#: Where a cancelled Neptune query goes once its worker thread stops: no longer listed (the last
+#: step of its ``stopped`` script; :mod:`.neptune` answers it as an unknown id).
+CANCELLED_GONE = "CANCELLED_GONE"
 
 
 @dataclass(frozen=True)
@@ -57,10 +60,6 @@ class Emulated:
     #: What a call for an unknown id answers: the error code, and its message with ``{}`` for the
     #: id; None: the protocol's usual answer.
     unknown_id: tuple[str, str] | None = None
-    #: Answers of a rest-json operation that neither the spec nor botocore's model describes, as
-    #: a :class:`~.rest_json.Queries` subclass (Neptune's query languages: :class:`~.neptune.QueryLanguage`);
-    #: its calls are routed like any other.
-    quirk: type[Queries] | None = None
 
 
 def success_state(spec: StatusSpec) -> str:
@@ -91,8 +90,6 @@ def build_catalogue(entries: Iterable[tuple[StatusSpec, Emulated]]) -> dict[str,
             fail("is not the spec the registry declares under that key (SPECS).")
         if spec.key in catalogue:
             fail("is emulated twice.")
-        if behaviour.quirk is not None and protocol(spec.service) != "rest-json":
-            fail(f"`Emulated.quirk` is for rest-json operations; {spec.service} speaks {protocol(spec.service)}.")
         if not behaviour.steps:
             fail("`Emulated.steps` is empty; the emulator needs a default script.")
         wanted = behaviour.failure_state
@@ -155,7 +152,7 @@ def _query(alias: str, page: Page) -> Emulated:
 def _neptune_query(language: str) -> Emulated:
     """A Neptune query language: listed while it runs, then gone (``FinishedQueriesVanish``)."""
     return Emulated(
-        aliases=(f"neptune_{language}",), quirk=QueryLanguage,
+        aliases=(f"neptune_{language}",),
         unknown_id=("InvalidParameterException", "Supplied queryId {} is invalid"),
         steps=({"state": "RUNNING", "seconds": 1.0}, "FINISHED"),
         stoppable=frozenset({"RUNNING", "CANCELLED", "WAITING"}),
@@ -180,7 +177,7 @@ CATALOGUE: dict[str, Emulated] = build_catalogue((
     (status.NEPTUNE_OPEN_CYPHER_QUERY, _neptune_query("open_cypher")),
     (status.NEPTUNE_GREMLIN_QUERY, _neptune_query("gremlin")),
     (status.NEPTUNE_LOADER_JOB, Emulated(
-        envelope={"status": "200 OK"}, failure_state="LOAD_FAILED", quirk=BulkLoad,
+        envelope={"status": "200 OK"}, failure_state="LOAD_FAILED",
         steps=(("LOAD_IN_QUEUE", 1), ("LOAD_IN_PROGRESS", 2), "LOAD_COMPLETED"),
         stoppable=_LOAD_PENDING, stopped=("LOAD_CANCELLED_BY_USER",),
         unknown_id=("BulkLoadIdNotFoundException", "Load id {} was not found"),

@@ -45,6 +45,9 @@ class Example:
     #: The CloudWatch Logs log groups the example's queries run over (its DAG's default
     #: ``params``): StartQuery refuses a group that does not exist, so the emulator creates them.
     log_groups: tuple[str, ...] = ()
+    #: The operator's start arguments for a sample run besides ``scope`` (the documentation runs
+    #: it against the emulator to show what it returns: ``docs/returns.py``).
+    start: Mapping[str, Any] = field(default_factory=dict)
 
 
 def build_examples(entries: Iterable[tuple[StatusSpec, Example]]) -> dict[str, Example]:
@@ -62,6 +65,10 @@ def build_examples(entries: Iterable[tuple[StatusSpec, Example]]) -> dict[str, E
             fail(f"`Example.scope` names {sorted(unknown)}, which are not scope identifiers ({scope}).")
         if unknown := set(example.plant or ()) - PLANT_MEMBERS:
             fail(f"`Example.plant` has members the emulator does not know: {sorted(unknown)}.")
+        if not example.start:
+            fail("`Example.start` is empty; the documentation runs the operator with these arguments.")
+        if clash := set(example.start) & {ident.name for ident in spec.identifiers}:
+            fail(f"`Example.start` names identifiers {sorted(clash)}; scope identifiers go in `Example.scope`.")
         if example.log_groups and spec.service != "logs":
             fail(f"`Example.log_groups` is for CloudWatch Logs operations; {spec.service} has no log groups.")
         examples[spec.key] = example
@@ -70,34 +77,51 @@ def build_examples(entries: Iterable[tuple[StatusSpec, Example]]) -> dict[str, E
 
 _SCOPE_ID = "e21cda79-30a0-4c12-9299-d8629d76d8cf"
 _NETWORK_FLOW_MONITOR = {"example_network_flow_monitor": "success"}
+#: A time window for the sample runs' queries.
+_WINDOW = {"start_time": "2026-11-01T00:00:00+00:00", "end_time": "2026-11-02T00:00:00+00:00"}
 
 
-def _graph_load(text: str) -> Example:
+def _flows(metric: str, destination: str) -> dict[str, str]:
+    """A Network Flow Monitor query's start arguments."""
+    return {"metric_name": metric, "destination_category": destination, **_WINDOW}
+
+
+def _graph_load(text: str, query: str) -> Example:
     """Someone else's long graph load, for the example's sensor to wait on. It stays listed until
     the sensor has polled its status four times (listing it does not count), so however long the
-    scheduler takes to reach the sensor, the sensor sees it end."""
+    scheduler takes to reach the sensor, the sensor sees it end. ``query``: the operator's own."""
     return Example({"example_neptune": "success"},
-                   plant={"text": text, "steps": [{"state": "RUNNING", "polls": 4}, "FINISHED"]})
+                   plant={"text": text, "steps": [{"state": "RUNNING", "polls": 4}, "FINISHED"]},
+                   start={"query": query})
 
 
 #: Every operation's example by its spec's key.
 EXAMPLES: dict[str, Example] = build_examples((
     (status.INTERNET_MONITOR_QUERY,
-     Example({"example_internet_monitor": "success"}, scope={"monitor_name": "web-monitor"})),
+     Example({"example_internet_monitor": "success"}, scope={"monitor_name": "web-monitor"},
+             start={"query_type": "MEASUREMENTS", **_WINDOW})),
     (status.NETWORK_FLOW_MONITOR_TOP_CONTRIBUTORS_QUERY,
-     Example(_NETWORK_FLOW_MONITOR, scope={"monitor_name": "vpc-monitor"})),
+     Example(_NETWORK_FLOW_MONITOR, scope={"monitor_name": "vpc-monitor"},
+             start=_flows("DATA_TRANSFERRED", "INTER_AZ"))),
     (status.NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_DATA_QUERY,
-     Example(_NETWORK_FLOW_MONITOR, scope={"scope_id": _SCOPE_ID})),
+     Example(_NETWORK_FLOW_MONITOR, scope={"scope_id": _SCOPE_ID}, start=_flows("TIMEOUTS", "INTRA_AZ"))),
     (status.NETWORK_FLOW_MONITOR_WORKLOAD_INSIGHTS_QUERY,
-     Example(_NETWORK_FLOW_MONITOR, scope={"scope_id": _SCOPE_ID})),
+     Example(_NETWORK_FLOW_MONITOR, scope={"scope_id": _SCOPE_ID}, start=_flows("RETRANSMISSIONS", "INTER_VPC"))),
     (status.NEPTUNE_OPEN_CYPHER_QUERY, _graph_load(
-        "// nightly-graph-load\nLOAD CSV FROM 's3://bucket/people.csv' AS row CREATE (:Person {name: row[0]})")),
+        "// nightly-graph-load\nLOAD CSV FROM 's3://bucket/people.csv' AS row CREATE (:Person {name: row[0]})",
+        "MATCH (p:Person) RETURN p.name LIMIT 3")),
     (status.NEPTUNE_GREMLIN_QUERY, _graph_load(
-        "// nightly-graph-load\ng.V().hasLabel('person').property('indexed', true).iterate()")),
-    (status.NEPTUNE_LOADER_JOB, Example({"example_neptune": "success"})),
+        "// nightly-graph-load\ng.V().hasLabel('person').property('indexed', true).iterate()",
+        "g.V().hasLabel('person').limit(3).values('name')")),
+    (status.NEPTUNE_LOADER_JOB, Example({"example_neptune": "success"}, start={
+        "source": "s3://graph-bucket/people/", "format": "csv", "s3_bucket_region": "us-east-1",
+        "iam_role_arn": "arn:aws:iam::123456789012:role/NeptuneLoadFromS3"})),
     (status.ATHENA_CALCULATION_EXECUTION,
-     Example({"example_athena_spark": "success", "example_athena_spark_failing": "failed"})),
-    (status.LOGS_INSIGHTS_QUERY, Example({"example_logs_insights": "success"}, log_groups=("/demo/app",))),
+     Example({"example_athena_spark": "success", "example_athena_spark_failing": "failed"},
+             start={"code_block": "print(spark.range(10).count())"})),
+    (status.LOGS_INSIGHTS_QUERY, Example({"example_logs_insights": "success"}, log_groups=("/demo/app",),
+                                         start={"log_groups": ["/demo/app"], "limit": 5, **_WINDOW,
+                                                "query_string": "fields @timestamp, @message | limit 5"})),
 ))
 
 

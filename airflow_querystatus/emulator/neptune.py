@@ -1,12 +1,12 @@
 """Neptune Data's query languages (openCypher, Gremlin): a quirk of rest-json.
 
 Their calls are routed like every rest-json call (:func:`.rest_json.routes`, from botocore's
-model); what the spec cannot describe is answered here. Neptune lists only running, waiting and
-cancelling queries: any other id is unknown (``Emulated.unknown_id``: 400
-``InvalidParameterException``, REFERENCE.md §4). A status or list answer is a listing with
-``queryEvalStats``, whose ``cancelled`` flag is the query's only state. The execute call answers
-only when the query ends, with the results and no query id; its query member and result member
-come from botocore's model. Neptune's bulk loader (:class:`BulkLoad`) answers its status in the
+model); what the spec cannot describe is answered here, by the classes :data:`QUIRKS` names.
+Neptune lists only running, waiting and cancelling queries: any other id is unknown
+(``Emulated.unknown_id``: 400 ``InvalidParameterException``, REFERENCE.md §4). A status or list
+answer is a listing with ``queryEvalStats``, whose ``cancelled`` flag is the query's only state.
+The execute call answers only when the query ends, with the results and no query id; its query
+member and result member come from botocore's model. Neptune's bulk loader (:class:`BulkLoad`) answers its status in the
 shape of the Neptune user guide ("Neptune Loader Get-Status Responses"), which botocore's model
 leaves a ``Document``.
 """
@@ -20,9 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from airflow_querystatus.emulator.rest_json import Queries
+from airflow_querystatus import status
+from airflow_querystatus.emulator.catalogue import CANCELLED_GONE
+from airflow_querystatus.emulator.rest_queries import Queries
 from airflow_querystatus.emulator.wire import Answer, AwsError, operation_model
-from airflow_querystatus.status import StatusSpec
+from airflow_querystatus.status import SPECS, StatusSpec
 
 if TYPE_CHECKING:
     from airflow_querystatus.emulator.catalogue import Emulated
@@ -30,8 +32,6 @@ if TYPE_CHECKING:
 
 #: Listed (known) besides the spec's pending and failure states: a query waiting to run.
 _WAITING = "WAITING"
-#: Where a cancelled query goes once its worker thread stops: no longer listed.
-CANCELLED_GONE = "CANCELLED_GONE"
 
 
 class QueryLanguage(Queries):
@@ -149,3 +149,12 @@ def _errors_page(load_id: str, logs: list[dict[str, Any]], request: web.Request)
     shown = logs[first:first + per_page]
     return {"startIndex": first + 1 if shown else 0, "endIndex": first + len(shown) if shown else 0,
             "loadId": load_id, "errorLogs": shown}
+
+
+#: The Neptune operations answered here rather than by :class:`~.rest_queries.Queries` alone, by
+#: their spec's key: every query language (a Neptune spec whose finished queries vanish) and the
+#: bulk loader. :func:`.rest_json.routes` reads it.
+QUIRKS: dict[str, type[Queries]] = {
+    **{spec.key: QueryLanguage for spec in SPECS.values() if spec.service == "neptunedata" and spec.vanishes},
+    status.NEPTUNE_LOADER_JOB.key: BulkLoad,
+}
