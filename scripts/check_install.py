@@ -35,7 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from check_dist import ROOT, run
 from stack_environment import AIRFLOW_BIN_VARIABLE
 
-UV_VERSION = "0.13.9"
+#: The uv the Makefile installs into its venvs (its ``UV_VERSION``), installed the same way here.
+UV_VERSION = re.search(r"^UV_VERSION := (\S+)$", (ROOT / "Makefile").read_text(), re.MULTILINE).group(1)  # type: ignore[union-attr]
 #: What a user of the line has before adding this package.
 USER_PACKAGES = ("apache-airflow", "apache-airflow-providers-amazon")
 
