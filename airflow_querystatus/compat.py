@@ -35,6 +35,7 @@ from packaging.version import Version
 __all__ = [
     "AIRFLOW_VERSION",
     "CONNECTION_NOT_FOUND",
+    "INSTALL_CONSTRAINTS",
     "AirflowException",
     "AirflowFailException",
     "AirflowSensorTimeout",
@@ -116,6 +117,46 @@ def _connection_not_found() -> tuple[type[BaseException], ...]:
 
 #: Catch this tuple around a connection look-up to recognise a connection id that does not exist.
 CONNECTION_NOT_FOUND = _connection_not_found()
+#: The small constraints file users of this line install the package with (README, "Install").
+INSTALL_CONSTRAINTS = "requirements/install-{}.{}.txt".format(*AIRFLOW_VERSION[:2])
+
+
+def _secrets_backends() -> list[Any]:
+    """The secrets backends a connection look-up in this process asks, in Airflow's order: the
+    Task SDK's (Airflow 3: worker, triggerer or fallback chain, chosen by the process's context)
+    or, on Airflow 2, the core's."""
+    if AIRFLOW_3:
+        from airflow.sdk.execution_time.supervisor import ensure_secrets_backend_loaded
+
+        return list(ensure_secrets_backend_loaded())
+    from airflow.configuration import ensure_secrets_loaded
+
+    return list(ensure_secrets_loaded())
+
+
+def connection_read_error(conn_id: str) -> tuple[str, BaseException] | None:
+    """Why Airflow reported ``conn_id`` as not defined, if a secrets backend holds it but failed
+    to read it.
+
+    Airflow's look-up asks each backend in turn, logs and skips one that raises, then says the id
+    "isn't defined": an ``AIRFLOW_CONN_*`` variable it cannot parse, or a Fernet it cannot build
+    (Airflow <= 3.1 with cryptography >= 51), end as a missing connection. This asks the same
+    backends again, only after such a miss: the first one that holds a value for the id
+    (``get_conn_value``) but raises when making the connection of it is returned (its class name
+    and the error). None when no backend holds one: the connection is absent (or, from a backend
+    that cannot say, such as one that is down or the metastore, not known to exist)."""
+    for backend in _secrets_backends():
+        try:
+            value = backend.get_conn_value(conn_id)
+        except Exception:  # a backend that cannot say (not implemented, unreachable): not evidence
+            continue
+        if value is None:
+            continue
+        try:
+            backend.get_connection(conn_id=conn_id)
+        except Exception as err:
+            return type(backend).__name__, err
+    return None
 
 _warned: set[str] = set()
 

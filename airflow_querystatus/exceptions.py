@@ -3,7 +3,9 @@
 * ``QueryFailedError`` and ``QueryCallerError`` subclass ``AirflowFailException``: the
   remote state cannot change (FAILED stays FAILED) and a wrong id or missing permission
   will not fix itself, so retrying would only waste a worker slot. ``soft_fail`` skips.
-  ``AwsConnectionNotFoundError`` is the caller error of an ``aws_conn_id`` that does not exist.
+  ``AwsConnectionNotFoundError`` is the caller error of an ``aws_conn_id`` that does not exist,
+  ``AwsConnectionUnreadableError`` that of one a secrets backend failed to read (Airflow's own
+  error quoted: a Fernet key, a cryptography version or a connection value to fix).
 * ``QueryExecutionFailedError`` is what an *operator* raises for the same states: it
   started the query, so an Airflow retry starts a fresh one and may well succeed.
 * ``QueryStatusUnavailableError`` is a plain ``AirflowException``: AWS kept throttling or
@@ -24,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_querystatus.compat import AirflowException, AirflowFailException
+from airflow_querystatus.compat import INSTALL_CONSTRAINTS, AirflowException, AirflowFailException
 from airflow_querystatus.errors import CallerMistake
 
 
@@ -81,6 +83,25 @@ class AwsConnectionNotFoundError(QueryCallerError):
 
     def __reduce__(self) -> Any:  # pickled across processes: rebuilt from the id
         return type(self), (self.conn_id,)
+
+
+class AwsConnectionUnreadableError(QueryCallerError):
+    """The Airflow connection named by ``aws_conn_id`` exists, but a secrets backend raised when
+    reading it (Airflow's own look-up then calls it undefined)."""
+
+    def __init__(self, conn_id: str, backend: str, error: str) -> None:
+        self.conn_id, self.backend, self.error = conn_id, backend, error
+        super().__init__(
+            f"The Airflow connection {conn_id!r} (`aws_conn_id`) exists but could not be read: Airflow's "
+            f"secrets backend {backend} raised {error} (so Airflow reports it as not defined). Check that "
+            "[core] fernet_key is the key the connection was stored with, that your cryptography version is "
+            f"one this Airflow works with (install the package with -c {INSTALL_CONSTRAINTS}: Airflow <= 3.1 "
+            "breaks with cryptography >= 51), and that the connection's value (an AIRFLOW_CONN_* variable's "
+            "JSON or URI, your secrets backend's entry) parses."
+        )
+
+    def __reduce__(self) -> Any:  # pickled across processes: rebuilt from its parts
+        return type(self), (self.conn_id, self.backend, self.error)
 
 
 class QueryStatusUnavailableError(QueryError, AirflowException):

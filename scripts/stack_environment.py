@@ -6,17 +6,36 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-from airflow import __version__ as AIRFLOW_VERSION
 
 if TYPE_CHECKING:
     from postgres import PostgresServer
 
 ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
+#: Names the bin directory of another venv whose Airflow the stacks run (its ``airflow`` CLI,
+#: its ``python`` for the emulator), instead of this interpreter's own: ``make check-install``
+#: points it at a fresh user-like install of the built wheel, so that the same assertions
+#: (tests/e2e/test_dags_test.py) apply to what users get rather than to the project's lock.
+AIRFLOW_BIN_VARIABLE = "QUERYSTATUS_AIRFLOW_BIN"
+
+
+def _airflow_version(bin_dir: Path) -> str:
+    """The Airflow version the stacks run: this process's own, or that of the other venv
+    (asked of its interpreter, since that Airflow is not importable here)."""
+    if bin_dir == Path(sys.executable).parent:
+        from airflow import __version__
+
+        return __version__
+    ask = "import importlib.metadata as m; print(m.version('apache-airflow'))"
+    answer = subprocess.run([str(bin_dir / "python"), "-c", ask], check=True, capture_output=True, text=True)
+    return answer.stdout.strip()
+
+
+BIN = Path(os.environ.get(AIRFLOW_BIN_VARIABLE) or Path(sys.executable).parent)
+AIRFLOW_VERSION = _airflow_version(BIN)
 TERMINAL = {"success", "failed", "skipped", "upstream_failed", "removed"}
 AIRFLOW_3 = int(AIRFLOW_VERSION.split(".")[0]) >= 3
 #: The module a named triggerer takes its hostname from (see AirflowStack.start_triggerer).

@@ -9,8 +9,8 @@ from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
 from airflow_querystatus import bounds
 from airflow_querystatus.arguments import botocore_config
-from airflow_querystatus.compat import CONNECTION_NOT_FOUND
-from airflow_querystatus.exceptions import AwsConnectionNotFoundError
+from airflow_querystatus.compat import CONNECTION_NOT_FOUND, connection_read_error
+from airflow_querystatus.exceptions import AwsConnectionNotFoundError, AwsConnectionUnreadableError
 from airflow_querystatus.status import StatusSpec, status_methods
 
 
@@ -24,7 +24,9 @@ class QueryStatusHook(AwsBaseHook):
 
     A connection id that does not exist fails naming it (:class:`AwsConnectionNotFoundError`),
     where ``AwsBaseHook`` would carry on with an empty connection and fail later for want of a
-    region or credentials. ``aws_conn_id=None`` still means boto3's default credential chain.
+    region or credentials; one that a secrets backend failed to read (which Airflow also
+    reports as undefined) fails quoting that backend's error (:class:`AwsConnectionUnreadableError`).
+    ``aws_conn_id=None`` still means boto3's default credential chain.
     """
 
     client_type_name: ClassVar[str]
@@ -37,10 +39,15 @@ class QueryStatusHook(AwsBaseHook):
     @classmethod
     def get_connection(cls, conn_id: str) -> Any:
         """The connection, looked up as ``AwsBaseHook`` does (once per hook: it caches the
-        result), but a missing one is an error naming it rather than an empty connection."""
+        result), but a missing one is an error naming it rather than an empty connection, and an
+        unreadable one an error quoting why."""
         try:
             return super().get_connection(conn_id)
         except CONNECTION_NOT_FOUND as err:
+            unreadable = connection_read_error(conn_id)
+            if unreadable is not None:
+                backend, error = unreadable
+                raise AwsConnectionUnreadableError(conn_id, backend, f"{type(error).__name__}: {error}") from error
             raise AwsConnectionNotFoundError(conn_id) from err
 
     def get_status(
