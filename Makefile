@@ -24,6 +24,15 @@ ifeq ($(filter $(LINE_INDEPENDENT),run skip),)
 $(error LINE_INDEPENDENT=$(LINE_INDEPENDENT): choose run or skip)
 endif
 MARKS := $(ONLY_PREPARED_SENSITIVE)$(if $(filter skip,$(LINE_INDEPENDENT)), and not line_independent)
+## DAGS_TEST=fresh leaves tests/e2e/test_dags_test.py (every example under `airflow dags test`)
+## out of test-e2e: make ci runs that module once per line in check-install's fresh install (a
+## user's environment, the newest packages the line's small constraints allow) instead of in the
+## lock's venv.
+DAGS_TEST ?= locked
+ifeq ($(filter $(DAGS_TEST),locked fresh),)
+$(error DAGS_TEST=$(DAGS_TEST): choose locked or fresh)
+endif
+E2E_ARGS := $(if $(filter fresh,$(DAGS_TEST)),--ignore=tests/e2e/test_dags_test.py)
 ## Fast-suite workers: the prepared_sensitive tests mostly wait (on emulated queries and
 ## deadlines), so four workers share two cores well there (measured on 3.3: 92 s with two,
 ## 59 s with four); the whole fast suite is CPU-bound and keeps two.
@@ -62,7 +71,7 @@ test-fast: venv
 ## One module per worker, two at a time: the stacks mostly wait (on emulated queries, on
 ## failover thresholds), so two overlap well on two cores.
 test-e2e: venv
-	$(BIN)/pytest -m "e2e$(MARKS)" -n 2 --dist loadfile
+	$(BIN)/pytest -m "e2e$(MARKS)" -n 2 --dist loadfile $(E2E_ARGS)
 
 ## What CI runs (.ci/run, in a fresh clone inside a 0700 directory). On every line: the fast
 ## suite and the end-to-end suite, less the line_independent tests on 3.0-3.2 (code below
@@ -70,18 +79,20 @@ test-e2e: venv
 ## prepared status calls can change (prepared_sensitive) run again with them off: fast on 2.11
 ## and 3.3, one per triggerer design (Airflow 2's in-process loop, Airflow 3's trigger runner),
 ## end-to-end on 3.3: what the option switches is below Airflow, in aiobotocore and botocore,
-## which every line pins alike (tests/test_locks.py fails when they stop doing so). Lint on 3.3,
-## 3.0 and 2.11. Each step prints its time (scripts/ci_step.py); CONTRIBUTING.md ("CI") keeps
+## which every line pins alike (tests/test_locks.py fails when they stop doing so). On every
+## line, check-install: the wheel installed as the README says into a fresh Airflow of that line
+## changes no other package, and every example passes `airflow dags test` there (DAGS_TEST=fresh:
+## not again in the lock's venv). Lint on 3.3, 3.0 and 2.11. Each step prints its time (scripts/ci_step.py); CONTRIBUTING.md ("CI") keeps
 ## the budget.
 STEP := $(PYTHON) scripts/ci_step.py $(MAKE) --no-print-directory
 ci:
-	$(STEP) test AIRFLOW=3.3
+	$(STEP) test check-install AIRFLOW=3.3 DAGS_TEST=fresh
 	$(STEP) test-fast test-e2e AIRFLOW=3.3 PREPARED=off
 	$(STEP) check-dist docs AIRFLOW=3.3
-	$(STEP) test-fast test-e2e AIRFLOW=3.2 LINE_INDEPENDENT=skip
-	$(STEP) test-fast test-e2e AIRFLOW=3.1 LINE_INDEPENDENT=skip
-	$(STEP) test AIRFLOW=3.0 LINE_INDEPENDENT=skip
-	$(STEP) test AIRFLOW=2.11
+	$(STEP) test-fast test-e2e check-install AIRFLOW=3.2 LINE_INDEPENDENT=skip DAGS_TEST=fresh
+	$(STEP) test-fast test-e2e check-install AIRFLOW=3.1 LINE_INDEPENDENT=skip DAGS_TEST=fresh
+	$(STEP) test check-install AIRFLOW=3.0 LINE_INDEPENDENT=skip DAGS_TEST=fresh
+	$(STEP) test check-install AIRFLOW=2.11 DAGS_TEST=fresh
 	$(STEP) test-fast AIRFLOW=2.11 PREPARED=off
 
 benchmark: venv
