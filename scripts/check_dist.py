@@ -79,7 +79,7 @@ def check_fresh_install(wheel: Path, lock: Path, work: Path) -> None:
 def check_pytest_plugin(venv: Path, lock: Path, work: Path, env: dict[str, str]) -> None:
     """The plugin users get from the wheel alone: its fixtures run the documented example."""
     python = venv / "bin" / "python"
-    run(BIN / "uv", "pip", "install", "-q", "-p", python, "pytest", "-c", lock)
+    run(BIN / "uv", "pip", "install", "-q", "-p", python, "pytest", "moto", "-c", lock)  # the example's test needs
     project = work / "my_project"
     shutil.copytree(ROOT / "docs" / "examples" / "my_project", project)
     env = {**env, "AIRFLOW__CORE__DAGS_FOLDER": str(project / "dags")}

@@ -28,7 +28,7 @@ def test_the_documented_example_passes_as_a_user_runs_it(tmp_path: Path) -> None
     result = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"], cwd=project,
                             env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
-    assert "4 passed" in result.stdout
+    assert "5 passed" in result.stdout
     assert not list(tmp_path.glob("querystatus-airflow-home-*")), "the session's Airflow home was left behind"
 
 
