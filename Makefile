@@ -45,7 +45,7 @@ ifeq ($(filter $(AIRFLOW),$(LINES)),)
 $(error AIRFLOW=$(AIRFLOW) is not a supported line; choose one of: $(LINES))
 endif
 
-.PHONY: venv lint test test-fast test-e2e e2e-and-install ci demo benchmark benchmark-triggerer lock clean check-dist check-install docs
+.PHONY: venv lint test test-fast test-e2e ci demo benchmark benchmark-triggerer lock clean check-dist check-install docs
 
 $(BIN)/.installed: setup.cfg pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
@@ -86,20 +86,14 @@ test-e2e: venv
 ## the budget.
 STEP := $(PYTHON) scripts/ci_step.py $(MAKE) --no-print-directory
 ci:
-	$(STEP) lint test-fast e2e-and-install AIRFLOW=3.3
+	$(STEP) lint test-fast test-e2e check-install AIRFLOW=3.3 DAGS_TEST=fresh
 	$(STEP) test-fast test-e2e AIRFLOW=3.3 PREPARED=off
 	$(STEP) check-dist docs AIRFLOW=3.3
-	$(STEP) test-fast e2e-and-install AIRFLOW=3.2 LINE_INDEPENDENT=skip
-	$(STEP) test-fast e2e-and-install AIRFLOW=3.1 LINE_INDEPENDENT=skip
-	$(STEP) lint test-fast e2e-and-install AIRFLOW=3.0 LINE_INDEPENDENT=skip
-	$(STEP) lint test-fast e2e-and-install AIRFLOW=2.11
+	$(STEP) test-fast test-e2e check-install AIRFLOW=3.2 LINE_INDEPENDENT=skip DAGS_TEST=fresh
+	$(STEP) test-fast test-e2e check-install AIRFLOW=3.1 LINE_INDEPENDENT=skip DAGS_TEST=fresh
+	$(STEP) lint test-fast test-e2e check-install AIRFLOW=3.0 LINE_INDEPENDENT=skip DAGS_TEST=fresh
+	$(STEP) lint test-fast test-e2e check-install AIRFLOW=2.11 DAGS_TEST=fresh
 	$(STEP) test-fast AIRFLOW=2.11 PREPARED=off
-
-## The end-to-end suite and check-install at once: check-install's `airflow dags test` runs
-## take the place test_dags_test.py has in test-e2e (DAGS_TEST=fresh), beside the two stacks,
-## which mostly wait; one after the other they took 110 s more a line (measured on 3.3).
-e2e-and-install: venv
-	$(MAKE) --no-print-directory -j2 --output-sync=target test-e2e check-install DAGS_TEST=fresh
 
 benchmark: venv
 	$(BIN)/python benchmarks/triggerer_scale.py
