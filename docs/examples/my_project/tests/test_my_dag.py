@@ -33,7 +33,7 @@ def test_my_dag_fails_when_the_query_fails(querystatus_emulator, querystatus_aws
     )
     run = querystatus_run_dag(dag, query_id=query.query_id)
     assert run.state == "failed" and run.tasks == {"wait_for_query": "failed"}
-    assert f"query_id='{query.query_id}') ended in state FAILED" in run.output  # the task's log says why
+    assert query.query_id in run.output and "FAILED" in run.output  # the task's log says which query, and why
 
 
 def test_throttling_is_waited_out(querystatus_emulator, querystatus_aws_connection, querystatus_run_dag) -> None:
