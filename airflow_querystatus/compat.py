@@ -316,7 +316,7 @@ def read_xcom(dag_id: str, run_id: str, task_id: str, key: str = "return_value")
 
     with create_session() as session:
         if AIRFLOW_3:
-            from airflow.models.xcom import XComModel
+            from airflow.models.xcom import XComModel  # type: ignore[attr-defined, unused-ignore]  # Airflow 3 only
 
             row = session.scalars(XComModel.get_many(run_id=run_id, key=key, task_ids=task_id,
                                                      dag_ids=dag_id)).first()
