@@ -95,6 +95,29 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "4194304",
                         "default": "1048576",
                     },
+                    "rate_budget": {
+                        "description": "adaptive: the status calls of every trigger in a process share one rate "
+                        "budget per AWS account, region and operation, which adapts to the account's quota (grows "
+                        "while AWS answers, cuts on a throttle), queues polls earliest-due first when waits want "
+                        "more calls than it allows, absorbs throttles without spending each wait's transient-error "
+                        "budget, and logs one line a minute while it throttles or queues. off: each wait backs off "
+                        "on its own.",
+                        "version_added": __version__,
+                        "type": "string",
+                        "example": "off",
+                        "default": "adaptive",
+                    },
+                    "status_call_rates": {
+                        "description": "Fixed rates, in calls per second, for accounts that know their quota: "
+                        "comma-separated OPERATION=RATE pairs naming the AWS API (GetCalculationExecutionStatus=40, "
+                        "GetQueryResults=5), or *=RATE for every other operation. Each rate is the budget of one "
+                        "triggerer process: split an account's quota between the triggerers that share it. Unset: "
+                        "adaptive.",
+                        "version_added": __version__,
+                        "type": "string",
+                        "example": "GetCalculationExecutionStatus=40,*=10",
+                        "default": "",
+                    },
                     "max_poll_interval_override": {
                         "description": "For tests: when set, every wait of this provider (sensor, trigger and "
                         "operator) polls at least this often, whatever its poll_interval and max_poll_interval say, "

@@ -36,6 +36,8 @@ botocore/aiobotocore attribute (see CONTRIBUTING.md).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import math
 import threading
 import weakref
@@ -64,6 +66,28 @@ DEFAULT_MAX_ANSWER_BYTES = 1024 * 1024
 DEADLINE_GRACE = 3.0
 #: Chunks in which answers are read: small enough that one read is cheap on the loop.
 _CHUNK = 64 * 1024
+#: A call whose limit passes less than this many seconds after its answer was read whole gets
+#: this much longer, once, to parse it (``polling``): an answer that arrived is used.
+ANSWER_GRACE = 1.0
+#: Told when a status answer has been read whole (the engine's cut-off of the current call).
+_answer_read: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar(
+    "querystatus_answer_read", default=None)
+
+
+@contextlib.contextmanager
+def answers_read_by(callback: Callable[[], None]) -> Iterator[None]:
+    """Within the block, ``callback()`` runs each time a status answer has been read whole."""
+    token = _answer_read.set(callback)
+    try:
+        yield
+    finally:
+        _answer_read.reset(token)
+
+
+def _note_answer_read() -> None:
+    callback = _answer_read.get()
+    if callback is not None:
+        callback()
 
 
 class StatusCallTimeout(TimeoutError):
@@ -219,6 +243,7 @@ async def send_bounded_async(send: Callable[[Any], Any], request: Any, cap: int,
         raw.close()
         raise _cut_off(request, err) from err
     raw.release()
+    _note_answer_read()
     return AioAWSResponse(response.url, response.status_code, response.headers, _Body(bytes(reader.body)))
 
 

@@ -11,11 +11,21 @@ operation (``querystatus.<operation>.<what>``) for plain StatsD, and the same va
 * ``outcome.<success|failure|error|timeout>``: waits that ended so;
 * ``wait_duration``: a timer, milliseconds from the first poll of a wait to its outcome
   (in reschedule mode each poke is a wait of its own).
+
+Each shared rate budget (:mod:`airflow_querystatus.budget`) reports, once a minute while it is
+active, under ``querystatus.budget.<operation>.``: gauges ``rate`` (calls/s), ``queued``
+(waits waiting for a token) and ``oldest_delay`` (seconds), and counters ``calls``,
+``throttled`` and ``absorbed`` (throttles the budget took on instead of the waits).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from airflow_querystatus import compat
+
+if TYPE_CHECKING:
+    from airflow_querystatus.budget_queue import QueueReport
 
 PREFIX = "querystatus"
 
@@ -40,3 +50,20 @@ class WaitMetrics:
         compat.Stats.incr(self._name(f"outcome.{outcome}"), tags=self._tags)
         if waited_seconds is not None:
             compat.Stats.timing(self._name("wait_duration"), waited_seconds * 1000.0, tags=self._tags)
+
+
+class BudgetMetrics:
+    """What one shared rate budget reports (see the module docstring)."""
+
+    def __init__(self, operation: str) -> None:
+        self._prefix = f"{PREFIX}.budget.{operation}"
+        self._tags = {"operation": operation}
+
+    def report(self, report: QueueReport) -> None:
+        stats, prefix, tags = compat.Stats, self._prefix, self._tags
+        stats.gauge(f"{prefix}.rate", report.snapshot.rate, tags=tags)
+        stats.gauge(f"{prefix}.queued", report.queued, tags=tags)
+        stats.gauge(f"{prefix}.oldest_delay", report.oldest_delay, tags=tags)
+        stats.incr(f"{prefix}.calls", report.figures.granted, tags=tags)
+        stats.incr(f"{prefix}.throttled", report.figures.throttled, tags=tags)
+        stats.incr(f"{prefix}.absorbed", report.figures.absorbed, tags=tags)

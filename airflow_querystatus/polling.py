@@ -21,7 +21,14 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from airflow_querystatus.bounds import DEFAULT_CALL_TIMEOUT, StatusCallTimeout, call_limit
+from airflow_querystatus.bounds import (
+    ANSWER_GRACE,
+    DEADLINE_GRACE,
+    DEFAULT_CALL_TIMEOUT,
+    StatusCallTimeout,
+    answers_read_by,
+    call_limit,
+)
 from airflow_querystatus.errors import CallerMistake, ErrorKind, advice, classify
 from airflow_querystatus.jsonsafe import TRANSPORT_KEYS, to_json_safe
 from airflow_querystatus.loop_timers import cutoffs, shared_wake_ups
@@ -186,6 +193,13 @@ class StatusTracker:
     def observe_error(self, exc: BaseException) -> Verdict:
         """Judge an exception raised by the status call."""
         return self._reported(self._judge_error(exc))
+
+    def throttled(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is AWS throttling the call (a shared budget may absorb it)."""
+        if isinstance(exc, CallerMistake):
+            return False
+        error = classify(exc, not_found_codes=self.spec.not_found_codes, vanished_codes=self.spec.vanished_codes)
+        return error.kind is ErrorKind.TRANSIENT and error.throttled
 
     def timed_out(self, deadline: float) -> Verdict:
         """The verdict when the deadline (UNIX time) passed while the query was still pending."""
@@ -357,6 +371,20 @@ class StatusFetcher(Protocol):
     async def refresh(self) -> None: ...
 
 
+class Pacer(Protocol):
+    """One wait's way into its shared rate budget (:mod:`airflow_querystatus.budget`)."""
+
+    async def admit(self, *, due: float, urgent: bool, give_up_at: float | None) -> float | None:
+        """Wait for a token (loop times); the send time, or None when ``give_up_at`` passed first."""
+        ...
+
+    def answered(self) -> None: ...
+
+    def throttled(self, sent_at: float) -> bool:
+        """True when the budget absorbs this throttle (the wait asks again at once)."""
+        ...
+
+
 class PollLoop:
     """The decisions between polls, shared by the async (trigger) and sync (worker) drivers.
 
@@ -411,15 +439,33 @@ def _sleep_on_the_grid(delay: float, remaining: float | None) -> Awaitable[None]
 
 class _CallCutoff:
     """Cancels the calling task when its call's limit passes (through the loop's shared
-    :class:`~airflow_querystatus.loop_timers.Cutoffs`, which leaves no timer behind)."""
+    :class:`~airflow_querystatus.loop_timers.Cutoffs`, which leaves no timer behind).
 
-    __slots__ = ("expired", "task")
+    An answer read whole just before the limit is not thrown away: when the limit passes
+    within :data:`~airflow_querystatus.bounds.ANSWER_GRACE` seconds after the call's last
+    answer was read (parsing it, and the events after it, are all that is left), the call gets
+    that much longer, once. A call whose answer is older than that (botocore sleeping before
+    a retry) is cut off as any other."""
 
-    def __init__(self, task: asyncio.Task[Any]) -> None:
+    __slots__ = ("_graced", "_shared", "answered_at", "expired", "task", "tokens")
+
+    def __init__(self, task: asyncio.Task[Any], shared: Any) -> None:
         self.task = task
+        self._shared = shared
         self.expired = False
+        self.answered_at: float | None = None
+        self._graced = False
+        self.tokens: list[int] = []
+
+    def answer_read(self) -> None:
+        self.answered_at = asyncio.get_running_loop().time()
 
     def fire(self) -> None:
+        if (not self._graced and self.answered_at is not None
+                and asyncio.get_running_loop().time() - self.answered_at < ANSWER_GRACE):
+            self._graced = True
+            self.tokens.append(self._shared.arm(ANSWER_GRACE, self.fire))
+            return
         self.expired = True
         self.task.cancel()
 
@@ -432,17 +478,19 @@ async def _bounded_fetch(fetcher: StatusFetcher, operation: str, limit: float) -
     task = asyncio.current_task()
     assert task is not None  # the engine runs in a task (the trigger's)
     cancelling = task.cancelling()
-    cutoff = _CallCutoff(task)
     shared = cutoffs()
-    token = shared.arm(limit, cutoff.fire)
+    cutoff = _CallCutoff(task, shared)
+    cutoff.tokens.append(shared.arm(limit, cutoff.fire))
     try:
-        return await fetcher.fetch()
+        with answers_read_by(cutoff.answer_read):
+            return await fetcher.fetch()
     except asyncio.CancelledError as err:
         if cutoff.expired and task.uncancel() <= cancelling:
             raise StatusCallTimeout(operation, limit) from err
         raise
     finally:
-        shared.disarm(token)
+        for token in cutoff.tokens:
+            shared.disarm(token)
 
 
 async def wait_until_done(
@@ -452,23 +500,19 @@ async def wait_until_done(
     deadline: float | None,
     call_timeout: float = DEFAULT_CALL_TIMEOUT,
     rng: random.Random | None = None,
+    pacer: Pacer | None = None,
 ) -> Verdict:
     """Poll asynchronously until a final verdict or until ``deadline`` (UNIX time) passes.
 
     Each call is bounded by :func:`~airflow_querystatus.bounds.call_limit`, so whatever the
-    endpoint does, the final verdict comes within a few seconds of the deadline.
+    endpoint does, the final verdict comes within a few seconds of the deadline. With a
+    ``pacer``, each call first waits for its shared rate budget's token (not counted in the
+    call's limit), and throttles the budget absorbs are polled again without reaching the
+    tracker.
     """
     loop = PollLoop(tracker, deadline, rng)
-    operation = tracker.spec.operation
     while True:
-        try:
-            # No local keeps the answer: only the tracker's copy lives on across the sleep.
-            verdict = tracker.observe(await _bounded_fetch(fetcher, operation,
-                                                           call_limit(call_timeout, loop.remaining())))
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # every error is classified; none is swallowed
-            verdict = tracker.observe_error(exc)
+        verdict = await _poll(tracker, fetcher, loop, call_timeout, pacer)
         if verdict.outcome is Outcome.REBUILD_CLIENT:
             await fetcher.refresh()
             continue
@@ -477,6 +521,47 @@ async def wait_until_done(
             return step
         del verdict  # nothing of this poll stays alive across the sleep but the tracker's answer
         await _sleep_on_the_grid(step, loop.remaining())
+
+
+async def _poll(tracker: StatusTracker, fetcher: StatusFetcher, loop: PollLoop, call_timeout: float,
+                pacer: Pacer | None) -> Verdict:
+    """One poll's verdict: a token from the budget (if any), then the bounded call."""
+    operation = tracker.spec.operation
+    if pacer is None:
+        try:
+            # No local keeps the answer: only the tracker's copy lives on across the sleep.
+            return tracker.observe(await _bounded_fetch(fetcher, operation, call_limit(call_timeout, loop.remaining())))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # every error is classified; none is swallowed
+            return tracker.observe_error(exc)
+    clock = asyncio.get_running_loop().time
+    due = clock()
+    remaining = loop.remaining()
+    #: The last poll (at the deadline) goes before every other poll of its budget.
+    urgent = remaining is not None and remaining <= WAKE_UP_GRID
+    while True:
+        remaining = loop.remaining()
+        if urgent:  # a last poll waits a few seconds at most, then goes without a token
+            sent_at = await pacer.admit(due=due, urgent=True, give_up_at=clock() + DEADLINE_GRACE) or clock()
+        else:
+            give_up_at = None if remaining is None else clock() + max(remaining, 0.0)
+            admitted = await pacer.admit(due=due, urgent=False, give_up_at=give_up_at)
+            if admitted is None:  # the deadline passed while queued: this is the last poll
+                urgent = True
+                continue
+            sent_at = admitted
+        try:
+            response = await _bounded_fetch(fetcher, operation, call_limit(call_timeout, loop.remaining()))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # every error is classified; none is swallowed
+            remaining = loop.remaining()
+            if (remaining is None or remaining > 0) and tracker.throttled(exc) and pacer.throttled(sent_at):
+                continue
+            return tracker.observe_error(exc)
+        pacer.answered()
+        return tracker.observe(response)
 
 
 def wait_until_done_sync(

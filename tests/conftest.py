@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 # Before anything imports airflow: keep tests away from the user's ~/airflow and AWS setup.
-os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="querystatus-airflow-"))
+# The process that makes the home (the controller under xdist: its workers inherit the
+# variable) removes it when it exits, so no run leaves one in the temporary directory.
+if "AIRFLOW_HOME" not in os.environ:
+    os.environ["AIRFLOW_HOME"] = _HOME = tempfile.mkdtemp(prefix="querystatus-airflow-")
+    atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 for _var in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
     os.environ.pop(_var, None)

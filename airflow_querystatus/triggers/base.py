@@ -14,6 +14,7 @@ from airflow.triggers.base import BaseTrigger, TaskSuccessEvent, TriggerEvent
 
 from airflow_querystatus import front_doors, heap
 from airflow_querystatus.bounds import configured_call_timeout
+from airflow_querystatus.budget import RateBudget, budgets_enabled
 from airflow_querystatus.clients import ClientKey, SharedClientPool, shared_pool
 from airflow_querystatus.compat import TRIGGER_ON_KILL, task_instance_state
 from airflow_querystatus.errors import ErrorKind, classify
@@ -69,6 +70,30 @@ class _PooledStatusFetcher:
         failed = self._last_client() if self._last_client is not None else None
         if failed is not None:
             await self._pool.invalidate(self._key, failed)
+
+
+class _BudgetPacer:
+    """One wait's way into the shared rate budget of its client's account and operation."""
+
+    __slots__ = ("_budget", "_key", "_operation", "_pool")
+
+    def __init__(self, key: ClientKey, operation: str, pool: SharedClientPool) -> None:
+        self._key = key
+        self._operation = operation
+        self._pool = pool
+        self._budget: RateBudget | None = None
+
+    async def admit(self, *, due: float, urgent: bool, give_up_at: float | None) -> float | None:
+        # Looked up at each poll: a rebuilt client may sign for another identity.
+        self._budget = await self._pool.budget_for(self._key, self._operation)
+        return await self._budget.admit(due=due, urgent=urgent, give_up_at=give_up_at)
+
+    def answered(self) -> None:
+        if self._budget is not None:
+            self._budget.answered()
+
+    def throttled(self, sent_at: float) -> bool:
+        return self._budget is not None and self._budget.throttled(sent_at)
 
 
 class QueryStatusTrigger(BaseTrigger):
@@ -170,8 +195,9 @@ class QueryStatusTrigger(BaseTrigger):
         try:
             async with pool.subscribe(key):
                 fetcher = _PooledStatusFetcher(self.spec, self.spec.status_params(identifiers), key, pool)
+                pacer = _BudgetPacer(key, self.spec.operation, pool) if budgets_enabled() else None
                 verdict = await wait_until_done(tracker, fetcher, deadline=contract.deadline,
-                                                call_timeout=configured_call_timeout())
+                                                call_timeout=configured_call_timeout(), pacer=pacer)
         except asyncio.CancelledError:
             if not TRIGGER_ON_KILL.available:
                 # Below 3.3 a user's kill arrives only as this cancellation, like a triggerer
