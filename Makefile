@@ -45,7 +45,7 @@ ifeq ($(filter $(AIRFLOW),$(LINES)),)
 $(error AIRFLOW=$(AIRFLOW) is not a supported line; choose one of: $(LINES))
 endif
 
-.PHONY: venv lint test test-fast test-e2e ci demo benchmark benchmark-triggerer lock clean check-dist check-install docs
+.PHONY: venv lint test test-fast test-e2e fast-and-install ci demo benchmark benchmark-triggerer lock clean check-dist check-install docs
 
 $(BIN)/.installed: setup.cfg pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
@@ -74,26 +74,29 @@ test-e2e: venv
 	$(BIN)/pytest -m "e2e$(MARKS)" -n 2 --dist loadfile $(E2E_ARGS)
 
 ## What CI runs (.ci/run, in a fresh clone inside a 0700 directory). On every line: the fast
-## suite and the end-to-end suite, less the line_independent tests on 3.0-3.2 (code below
-## Airflow, pinned alike by every lock: they run on the oldest and newest line). The tests that
-## prepared status calls can change (prepared_sensitive) run again with them off: fast on 2.11
-## and 3.3, one per triggerer design (Airflow 2's in-process loop, Airflow 3's trigger runner),
-## end-to-end on 3.3: what the option switches is below Airflow, in aiobotocore and botocore,
-## which every line pins alike (tests/test_locks.py fails when they stop doing so). On every
-## line, check-install: the wheel installed as the README says into a fresh Airflow of that line
-## changes no other package, and every example passes `airflow dags test` there (DAGS_TEST=fresh:
-## not again in the lock's venv). Lint on 3.3, 3.0 and 2.11. Each step prints its time (scripts/ci_step.py); CONTRIBUTING.md ("CI") keeps
-## the budget.
+## suite and the end-to-end suite, less the line_independent tests everywhere but 3.3 (code
+## below Airflow, pinned alike by every lock: tests/test_locks.py). The tests that prepared
+## status calls can change (prepared_sensitive) run again with them off, fast, on 2.11 and 3.3:
+## one per triggerer design (Airflow 2's in-process loop, Airflow 3's trigger runner). On every
+## line, check-install beside the fast suite: the wheel installed as the README says into a
+## fresh Airflow of that line changes no other package, and every example passes `airflow dags
+## test` there (DAGS_TEST=fresh: not again in the lock's venv). Lint on 3.3, 3.0 and 2.11. Each
+## step prints its time (scripts/ci_step.py); CONTRIBUTING.md ("CI") keeps the budget.
 STEP := $(PYTHON) scripts/ci_step.py $(MAKE) --no-print-directory
 ci:
-	$(STEP) lint test-fast test-e2e check-install AIRFLOW=3.3 DAGS_TEST=fresh
-	$(STEP) test-fast test-e2e AIRFLOW=3.3 PREPARED=off
+	$(STEP) lint fast-and-install test-e2e AIRFLOW=3.3 DAGS_TEST=fresh
+	$(STEP) test-fast AIRFLOW=3.3 PREPARED=off
 	$(STEP) check-dist docs AIRFLOW=3.3
-	$(STEP) test-fast test-e2e check-install AIRFLOW=3.2 LINE_INDEPENDENT=skip DAGS_TEST=fresh
-	$(STEP) test-fast test-e2e check-install AIRFLOW=3.1 LINE_INDEPENDENT=skip DAGS_TEST=fresh
-	$(STEP) lint test-fast test-e2e check-install AIRFLOW=3.0 LINE_INDEPENDENT=skip DAGS_TEST=fresh
-	$(STEP) lint test-fast test-e2e check-install AIRFLOW=2.11 DAGS_TEST=fresh
+	$(STEP) fast-and-install test-e2e AIRFLOW=3.2 LINE_INDEPENDENT=skip DAGS_TEST=fresh
+	$(STEP) fast-and-install test-e2e AIRFLOW=3.1 LINE_INDEPENDENT=skip DAGS_TEST=fresh
+	$(STEP) lint fast-and-install test-e2e AIRFLOW=3.0 LINE_INDEPENDENT=skip DAGS_TEST=fresh
+	$(STEP) lint fast-and-install test-e2e AIRFLOW=2.11 LINE_INDEPENDENT=skip DAGS_TEST=fresh
 	$(STEP) test-fast AIRFLOW=2.11 PREPARED=off
+
+## The fast suite and check-install at once: the fast suite keeps both cores busy, the examples
+## under `airflow dags test` mostly wait on their emulated queries (CI).
+fast-and-install: venv
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-fast check-install
 
 benchmark: venv
 	$(BIN)/python benchmarks/triggerer_scale.py
