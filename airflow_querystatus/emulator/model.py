@@ -12,7 +12,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +20,7 @@ from airflow_querystatus.emulator import validation
 from airflow_querystatus.emulator.catalogue import CATALOGUE, Emulated, emulated_specs
 from airflow_querystatus.emulator.errors import ControlError
 from airflow_querystatus.emulator.logs import LogEvent, LogGroup, parse_events
+from airflow_querystatus.emulator.quotas import EVERY_OPERATION, Quota, Quotas
 from airflow_querystatus.emulator.sigv4 import Credentials
 from airflow_querystatus.emulator.wire import AwsError, operation_model
 from airflow_querystatus.status import Identifier, StatusSpec
@@ -304,7 +305,7 @@ class UnknownQuery(LookupError):
 class Emulator:
     """All emulated queries; thread-safe (the server runs in its own thread)."""
 
-    def __init__(self) -> None:
+    def __init__(self, quota_clock: Callable[[], float] = time.monotonic) -> None:
         self._lock = threading.RLock()
         self._queries: dict[str, Query] = {}
         self._defaults: dict[str, list[Step]] = {}
@@ -328,6 +329,12 @@ class Emulator:
         #: The operations (boto3 names) the server answers, which faults may name; set by the
         #: server that serves this emulator (empty: names are not checked).
         self.operations: frozenset[str] = frozenset()
+        #: The API name (``GetQueryResults``) of each operation the server answers, by its boto3
+        #: name, and every (service, API name) it answers; set with :attr:`operations`, for quotas.
+        self.api_names: dict[str, str] = {}
+        self.served: frozenset[tuple[str, str]] = frozenset()
+        #: The account's API quotas (off until one is set), on ``quota_clock``.
+        self.quotas = Quotas(quota_clock)
 
     # -- test-facing API --------------------------------------------------------------------
     def add_query(self, kind: str, identifiers: Mapping[str, str] | None = None, **options: Any) -> Query:
@@ -478,6 +485,46 @@ class Emulator:
         with self._lock:
             self._global_faults.clear()
 
+    def set_quota(self, operation: str, rate: float, burst: float | None = None) -> None:
+        """Throttle ``operation`` (its API name, ``GetCalculationExecutionStatus``, or boto3
+        name; ``*``: every operation without a quota of its own) to ``rate`` calls a second,
+        at most ``burst`` at once (default ``max(1, rate)``), for every caller: the calls over it
+        are answered with the service's throttling error and do nothing else. A wrong name or
+        number raises :class:`ControlError` naming ``operation``, ``rate`` or ``burst``."""
+        self.quotas.set(self._quota_operation(operation), Quota.of(rate, burst))
+
+    def _quota_operation(self, name: object) -> str:
+        """The name a quota is kept under: ``*``, an API name (``GetQueryResults``) or
+        ``service:Operation`` (``logs:GetQueryResults``); a boto3 name (``get_query_results``)
+        stands for its API name."""
+        if not isinstance(name, str) or not name:
+            raise ControlError(f"operation must be an operation name, got {name!r}", "operation")
+        service, _, operation = name.rpartition(":")
+        operation = self.api_names.get(operation, operation)
+        if name == EVERY_OPERATION or not self.served:  # not served yet: names are not checked
+            return name
+        if (service, operation) in self.served or (not service and operation in {op for _, op in self.served}):
+            return f"{service}:{operation}" if service else operation
+        known = sorted({op for _, op in self.served})
+        raise ControlError(f"unknown operation {name!r}; expected {EVERY_OPERATION!r}, an API name or "
+                           f"service:ApiName (boto3's service name), one of: {', '.join(known)}", "operation",
+                           operations=known)
+
+    def clear_quotas(self) -> None:
+        """No quota any more, and every quota counter back to zero."""
+        self.quotas.clear()
+
+    def quota_counters(self) -> dict[str, dict[str, int]]:
+        """Per operation (API name), the calls its quota let through and those it throttled:
+        ``{"GetQueryResults": {"served": 3, "throttled": 1}}``. Every operation called since
+        the last :meth:`clear_quotas` is there, with a quota or without; calls refused before
+        the quota (a bad signature, an expired key) are not."""
+        return self.quotas.counters()
+
+    def admit(self, service: str, operation: str) -> bool:
+        """Whether a call to ``service``'s ``operation`` (boto3 names) is within its quota now; counted."""
+        return self.quotas.admit(service, self.api_names.get(operation, operation))
+
     def reset_defaults(self) -> None:
         """Forget default scripts and global faults (between tests)."""
         with self._lock:
@@ -486,10 +533,11 @@ class Emulator:
 
     def clear(self) -> None:
         """Forget everything planted, started or counted: queries, default scripts, faults,
-        request counts and log, log groups, Athena sessions and assumed keys, as a new
-        emulator would start (the verified credentials stay). Between tests."""
+        request counts and log, log groups, Athena sessions, assumed keys, quotas and their
+        counters, as a new emulator would start (the verified credentials stay). Between tests."""
         with self._lock:
             self.reset_defaults()
+            self.clear_quotas()
             self._queries.clear()
             self.requests.clear()
             self.request_log.clear()

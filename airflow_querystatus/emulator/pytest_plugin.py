@@ -5,8 +5,8 @@ project with airflow-querystatus installed has these fixtures without a ``confte
 
 ``querystatus_emulator``
     The session's emulator (started on 127.0.0.1 on first use), as an :class:`EmulatorHandle`,
-    emptied before each test: no query, log group, session, script, fault or request count of
-    an earlier test is visible, so counts start at zero.
+    emptied before each test: no query, log group, session, script, fault, quota or request
+    count of an earlier test is visible, so counts start at zero.
 ``querystatus_private_emulator``
     An emulator of the test's own, stopped after it.
 ``querystatus_aws_connection``
@@ -143,6 +143,21 @@ class EmulatorHandle:
         """How many calls the emulator answered, per operation (``get_query_status``: 3, ...)."""
         return dict(self.emulator.requests)
 
+    def set_quota(self, operation: str, rate: float, burst: float | None = None) -> None:
+        """An account-wide quota for ``operation`` (API name, ``GetQueryResults``; ``*``: every
+        operation without one): ``rate`` calls a second, ``burst`` at once (default
+        ``max(1, rate)``); calls over it meet the service's ``ThrottlingException``. This test only."""
+        self.emulator.set_quota(operation, rate, burst)
+
+    def clear_quotas(self) -> None:
+        """No quota any more, and the quota counters back to zero."""
+        self.emulator.clear_quotas()
+
+    def quota_counters(self) -> dict[str, dict[str, int]]:
+        """``{"GetQueryResults": {"served": n, "throttled": m}, ...}``: per operation, the calls
+        the quotas let through and those they throttled."""
+        return self.emulator.quota_counters()
+
     def connection(self, **extra: Any) -> dict[str, Any]:
         """An ``aws`` connection to this emulator, as ``AIRFLOW_CONN_<ID>`` JSON takes it."""
         return {"conn_type": "aws", "login": ACCESS_KEY, "password": SECRET_KEY,
@@ -158,7 +173,7 @@ class EmulatorHandle:
         self.emulator.reset_defaults()
 
     def clear(self) -> None:
-        """Forget everything: queries, log groups, sessions, scripts, faults and request counts."""
+        """Forget everything: queries, log groups, sessions, scripts, faults, quotas and counts."""
         self.emulator.clear()
 
 

@@ -12,6 +12,7 @@ are verified (:mod:`.sigv4`); others are not checked. The server binds loopback 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import ipaddress
 import socket
 import ssl
@@ -35,8 +36,17 @@ from airflow_querystatus.emulator.model import (
     _fields,
     resolve_kind,
 )
+from airflow_querystatus.emulator.quotas import THROTTLED
 from airflow_querystatus.emulator.sts import access_key, assume_role
-from airflow_querystatus.emulator.wire import AwsError, ErrorShape, Route, json_response, protocol, uri_label
+from airflow_querystatus.emulator.wire import (
+    AwsError,
+    ErrorShape,
+    Route,
+    json_response,
+    operation_model,
+    protocol,
+    uri_label,
+)
 
 _json = json_response
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -54,17 +64,19 @@ class EmulatorApp:
         app = web.Application(middlewares=[self._control_errors])
         r = app.router
         self.json_services = json_1_1.services(self.emulator, SPECS_BY_KIND.values())
-        operations = {name for service in self.json_services.values() for name in service.handlers}
+        served = {(service.service, name) for service in self.json_services.values() for name in service.handlers}
         for spec in SPECS_BY_KIND.values():
             if protocol(spec.service) != "rest-json":
                 continue  # JSON 1.1: json_services, above
             for route in rest_json.routes(self.emulator, spec, CATALOGUE[spec.key]):
                 # Faults find their query by the label that carries its own id in this route.
                 label = uri_label(spec.service, route.operation, spec.identifiers[-1].api_name)
-                r.add_route(route.method, route.path, self._handler(route, label))
-                operations.add(route.operation)
-        # Faults may name only these: a misspelt name would never fire.
-        self.emulator.operations = frozenset(operations)
+                r.add_route(route.method, route.path, self._handler(route, label, spec.service))
+                served.add((spec.service, route.operation))
+        # Faults and quotas may name only these: a misspelt name would never fire.
+        self.emulator.operations = frozenset(name for _, name in served)
+        self.emulator.api_names = {name: operation_model(service, name).name for service, name in served}
+        self.emulator.served = frozenset((service, operation_model(service, name).name) for service, name in served)
         # JSON 1.1 and STS's query protocol share ``POST /``.
         r.add_post("/", self.post_root)
         # Control API for out-of-process use (demo, end-to-end tests)
@@ -77,13 +89,17 @@ class EmulatorApp:
         r.add_post("/_emulator/log-groups", self.control_add_log_group)
         r.add_get("/_emulator/log-groups", self.control_list_log_groups)
         r.add_get("/_emulator/stats", self.control_stats)
+        r.add_put("/_emulator/quotas/{operation}", self.control_set_quota)
+        r.add_get("/_emulator/quotas", self.control_quotas)
+        r.add_delete("/_emulator/quotas", self.control_clear_quotas)
         r.add_get("/_emulator/history", self.control_history)
         return app
 
-    def _handler(self, route: Route, label: str | None) -> Handler:
+    def _handler(self, route: Route, label: str | None, service: str) -> Handler:
         async def handle(request: web.Request) -> web.StreamResponse:
             query_id = request.match_info.get(label) if label else None
-            return await self._serve(request, route.error, route.operation, lambda: route.answer(request), query_id)
+            return await self._serve(request, route.error, (service, route.operation), lambda: route.answer(request),
+                                     query_id)
 
         return handle
 
@@ -95,7 +111,7 @@ class EmulatorApp:
         if service is None:
             return web.Response(status=404, text="unknown target")
         operation, query_id, answer = await service.dispatch(request)
-        return await self._serve(request, service.error, operation, answer, query_id,
+        return await self._serve(request, service.error, (service.service, operation), answer, query_id,
                                  content_type=service.content_type)
 
     # -- faults, expired keys, error shapes ---------------------------------------------
@@ -103,11 +119,12 @@ class EmulatorApp:
         self,
         request: web.Request,
         error: ErrorShape,
-        operation: str,
+        call: tuple[str, str],
         answer: Callable[[], Awaitable[Any]],
         query_id: str | None = None,
         content_type: str = "application/json",
     ) -> web.StreamResponse:
+        service, operation = call  # boto3 names
         key = access_key(request)
         self.emulator.count_request(operation, key)
         refusal = self.emulator.credentials.refusal(request, await request.read())
@@ -115,6 +132,8 @@ class EmulatorApp:
             return error(refusal.code, refusal.message)
         if self.emulator.key_expired(key):
             return error("ExpiredTokenException", "The security token in the request is expired")
+        if not self.emulator.admit(service, operation):
+            return error(*THROTTLED)  # over the account's quota: nothing else happens
         fault = self.emulator.next_fault(operation, query_id)
         if fault is not None:
             injected = await self._inject(request, error, fault)
@@ -262,6 +281,26 @@ class EmulatorApp:
     async def control_stats(self, request: web.Request) -> web.Response:
         return _json({"requests": dict(self.emulator.requests)})
 
+    async def control_set_quota(self, request: web.Request) -> web.Response:
+        """``{"rate", "burst"?}``: the account's quota of the operation in the path (``*``: every
+        operation without one), its bucket full. Answers what ``GET /_emulator/quotas`` answers."""
+        body = await self._body(request, ("rate", "burst"), ("rate",))
+        operation = request.match_info["operation"]
+        self.emulator.set_quota(operation, body["rate"], body.get("burst"))
+        return _json(self._quotas())
+
+    async def control_quotas(self, request: web.Request) -> web.Response:
+        return _json(self._quotas())
+
+    async def control_clear_quotas(self, request: web.Request) -> web.Response:
+        self.emulator.clear_quotas()
+        return _json(self._quotas())
+
+    def _quotas(self) -> dict[str, Any]:
+        """``{"quotas": {operation: {"rate", "burst"}}, "counters": {operation: {"served", "throttled"}}}``."""
+        return {"quotas": {op: dataclasses.asdict(q) for op, q in self.emulator.quotas.limits().items()},
+                "counters": self.emulator.quota_counters()}
+
 
 #: What ``POST /_emulator/queries`` (and each item of a batch) may say.
 PLANT_FIELDS = ("kind", "identifiers", "steps", "faults", "query_id", "result_rows", "text", "clock_from_first_poll")
@@ -346,6 +385,19 @@ class EmulatorServer:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(30)
             self._thread = None
+
+    # The account's quotas, as scripts and benchmarks that start a server set them (see :class:`Emulator`).
+    def set_quota(self, operation: str, rate: float, burst: float | None = None) -> None:
+        """:meth:`Emulator.set_quota`: throttle ``operation`` to ``rate`` calls a second, ``burst`` at once."""
+        self.emulator.set_quota(operation, rate, burst)
+
+    def clear_quotas(self) -> None:
+        """:meth:`Emulator.clear_quotas`."""
+        self.emulator.clear_quotas()
+
+    def quota_counters(self) -> dict[str, dict[str, int]]:
+        """:meth:`Emulator.quota_counters`: ``{operation: {"served": n, "throttled": m}}``."""
+        return self.emulator.quota_counters()
 
     def __enter__(self) -> EmulatorServer:
         return self.start()
