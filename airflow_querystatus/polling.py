@@ -542,22 +542,24 @@ async def _poll(tracker: StatusTracker, fetcher: StatusFetcher, loop: PollLoop, 
     urgent = remaining is not None and remaining <= WAKE_UP_GRID
     while True:
         remaining = loop.remaining()
-        if urgent:  # a last poll waits a few seconds at most, then goes without a token
-            sent_at = await pacer.admit(due=due, urgent=True, give_up_at=clock() + DEADLINE_GRACE) or clock()
-        else:
-            give_up_at = None if remaining is None else clock() + max(remaining, 0.0)
-            admitted = await pacer.admit(due=due, urgent=False, give_up_at=give_up_at)
-            if admitted is None:  # the deadline passed while queued: this is the last poll
-                urgent = True
-                continue
-            sent_at = admitted
-        try:
+        sent_at: float | None = None
+        try:  # finding the budget makes the client: a missing connection is the tracker's to judge
+            if urgent:  # a last poll waits a few seconds at most, then goes without a token
+                sent_at = await pacer.admit(due=due, urgent=True, give_up_at=clock() + DEADLINE_GRACE) or clock()
+            else:
+                give_up_at = None if remaining is None else clock() + max(remaining, 0.0)
+                admitted = await pacer.admit(due=due, urgent=False, give_up_at=give_up_at)
+                if admitted is None:  # the deadline passed while queued: this is the last poll
+                    urgent = True
+                    continue
+                sent_at = admitted
             response = await _bounded_fetch(fetcher, operation, call_limit(call_timeout, loop.remaining()))
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # every error is classified; none is swallowed
             remaining = loop.remaining()
-            if (remaining is None or remaining > 0) and tracker.throttled(exc) and pacer.throttled(sent_at):
+            if (sent_at is not None and (remaining is None or remaining > 0) and tracker.throttled(exc)
+                    and pacer.throttled(sent_at)):
                 continue
             return tracker.observe_error(exc)
         pacer.answered()

@@ -82,9 +82,10 @@ def assume_role_connection(emulator_server: EmulatorServer, monkeypatch: pytest.
 
 @pytest.fixture
 def emulator(emulator_server: EmulatorServer) -> Iterator[Emulator]:
-    """The running emulator; default scripts and global faults are reset after each test."""
+    """The running emulator; default scripts, global faults and quotas are reset after each test."""
     yield emulator_server.emulator
     emulator_server.emulator.reset_defaults()
+    emulator_server.emulator.clear_quotas()
 
 
 @pytest.fixture

@@ -1,0 +1,249 @@
+"""Waits against an account-wide API quota: the shared rate budget against each wait alone.
+
+    make benchmark-quota                                   # every row, budget adaptive and off
+    .venvs/airflow-3.3/bin/python benchmarks/quota.py --rows 1000x50 --budgets adaptive
+
+AWS throttles an account's calls of one operation above its quota, whichever process makes
+them. Here the emulator plays that account (``--quota GetCalculationExecutionStatus=Q:Q``, a
+token bucket of rate Q and burst Q, in its own process) and N Athena calculation waits
+(``AthenaCalculationExecutionTrigger``, ``poll_interval`` = ``max_poll_interval`` = 5 s) run in
+one process, or split over two processes that share the quota. Each calculation is RUNNING
+for a random 60-120 s from when it was planted, then COMPLETED.
+
+Rows (``--rows``, NxQ[xP]: N waits, Q calls/s, P processes): 200x10, 1000x10, 1000x50,
+3000x50 and 1000x50x2 by default, each with ``[querystatus] rate_budget`` adaptive (the shared
+budget) and off (each wait backs off on its own, as before the budget; ``--budgets``). The rows
+of one budget setting run at the same time, each against its own emulator (its own account):
+together they ask about 170 calls/s of two cores, and a whole run takes about 9 minutes.
+
+Reported per row: calls (served and throttled, counted by the emulator), the throttled share,
+successful calls/s while every wait is still pending (the first 60 s) and that as a share of
+the quota, detection delay p50/p95/p99 (from a calculation's completion to its wait's event)
+against the ideal ``max(interval, N/Q)``, waits that did not end in success, warning lines (all,
+and the most in one minute), and each process's CPU seconds and successful calls/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from process_sweep import run_leaving_nothing  # noqa: E402
+
+OPERATION = "GetCalculationExecutionStatus"
+INTERVAL = 5.0
+#: When the calculations complete (seconds after planting); ``--finish`` scales it for a smoke run.
+FINISH = [60.0, 120.0]
+KEY, SECRET = "bench-key", "bench-secret"
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else None
+
+
+# ----------------------------------------------------------------------------- the waits
+def child(config_path: str) -> None:
+    """One process of waits (a triggerer's loop): runs them, writes what it saw."""
+    config = json.loads(Path(config_path).read_text())
+    os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps({
+        "conn_type": "aws", "login": KEY, "password": SECRET,
+        "extra": {"region_name": "us-east-1", "endpoint_url": config["url"]}})
+    os.environ["AIRFLOW__QUERYSTATUS__RATE_BUDGET"] = config["budget"]
+    from airflow_querystatus import metrics
+    from airflow_querystatus.triggers.athena import AthenaCalculationExecutionTrigger
+
+    counts: collections.Counter[str] = collections.Counter()
+
+    class CountingStats:  # the package's metrics, counted here instead of sent to StatsD
+        def incr(self, name: str, count: int = 1, **_: Any) -> None:
+            counts[name] += count
+
+        def gauge(self, *_: Any, **__: Any) -> None:
+            pass
+
+        def timing(self, *_: Any, **__: Any) -> None:
+            pass
+
+    metrics.compat.Stats = CountingStats()  # type: ignore[assignment]
+    finishes: dict[str, float] = config["finishes"]
+
+    async def one(query_id: str) -> tuple[str, float, str]:
+        trigger = AthenaCalculationExecutionTrigger(calculation_execution_id=query_id, poll_interval=INTERVAL,
+                                                    max_poll_interval=INTERVAL)
+        async for event in trigger.run():
+            return query_id, time.time(), event.payload["status"]
+        raise AssertionError("no event")
+
+    async def main() -> list[tuple[str, float, str]]:
+        return await asyncio.gather(*(one(q) for q in finishes))
+
+    cpu = time.process_time()
+    results = asyncio.run(main())
+    cpu = time.process_time() - cpu
+    Path(config["out"]).write_text(json.dumps({
+        "lags": [at - finishes[q] for q, at, status in results if status == "success"],
+        "failed": sum(status != "success" for _, _, status in results),
+        "cpu_s": cpu,
+        "answered": sum(v for k, v in counts.items() if k.endswith(".polls")),
+        "ended_at": time.time()}))
+
+
+#: A warning line of Airflow 3's structlog (``... [warning  ] ...``) or Airflow 2's logging
+#: (``... WARNING - ...``), and the minute its timestamp names.
+_WARNING = re.compile(r"\[warning\s*\]|\bWARNING\b")
+_MINUTE = re.compile(r"(\d{4}-\d\d-\d\d[T ]\d\d:\d\d)")
+
+
+def warning_minutes(log: Path) -> list[str]:
+    """The minute of each warning line the waits printed."""
+    found = []
+    for line in log.read_text(errors="replace").splitlines():
+        if _WARNING.search(line):
+            minute = _MINUTE.search(line)
+            found.append(minute.group(1) if minute else "?")
+    return found
+
+
+# ----------------------------------------------------------------------------- one row
+def control(url: str, method: str, path: str, body: Any = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url + path, data=data, method=method, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        return json.loads(answer.read())
+
+
+class Row:
+    """One NxQxP row under one budget setting: its emulator and its processes."""
+
+    def __init__(self, waits: int, quota: float, processes: int, budget: str, work: Path, seed: int) -> None:
+        self.waits, self.quota, self.processes, self.budget = waits, quota, processes, budget
+        self.name = f"{waits}x{quota:g}" + (f"x{processes}" if processes > 1 else "")
+        self.work = work / f"{self.name}-{budget}"
+        self.work.mkdir(parents=True)
+        self.rng = random.Random(seed)
+        self.emulator = subprocess.Popen(
+            [sys.executable, "-m", "airflow_querystatus.emulator", "--port", "0", "--no-examples",
+             "--credentials", f"{KEY}:{SECRET}", "--quota", f"{OPERATION}={quota:g}:{quota:g}"],
+            stdout=subprocess.PIPE, text=True)
+        assert self.emulator.stdout is not None
+        self.url = self.emulator.stdout.readline().split()[-1]
+        self.children: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> None:
+        plan = [self.rng.uniform(*FINISH) for _ in range(self.waits)]
+        planted = time.time()
+        ids = control(self.url, "POST", "/_emulator/queries", {"queries": [
+            {"kind": "athena_calculation", "steps": [{"state": "RUNNING", "seconds": s}, "COMPLETED"]} for s in plan]})
+        self.started = time.time()
+        finishes = dict(zip(ids["query_ids"], (planted + s for s in plan), strict=True))
+        self.outs = []
+        for p in range(self.processes):
+            out = self.work / f"process-{p}.json"
+            config = self.work / f"config-{p}.json"
+            share = dict(list(finishes.items())[p::self.processes])
+            config.write_text(json.dumps({"url": self.url, "budget": self.budget, "finishes": share, "out": str(out)}))
+            self.outs.append(out)
+            # What the waits log (Airflow's structlog prints to stdout): warning lines are counted from it.
+            with open(self.work / f"process-{p}.log", "wb") as log_file:
+                self.children.append(subprocess.Popen([sys.executable, __file__, "--child", str(config)],
+                                                      stdout=log_file, stderr=subprocess.STDOUT))
+        self.at_start = self.counters()
+
+    def counters(self) -> dict[str, int]:
+        return control(self.url, "GET", "/_emulator/quotas")["counters"].get(OPERATION, {"served": 0, "throttled": 0})
+
+    def sample_pending_window(self) -> None:
+        self.at_60 = self.counters()
+
+    def finish(self) -> dict[str, Any]:
+        for process in self.children:
+            process.wait()
+        end = self.counters()
+        self.emulator.terminate()
+        self.emulator.wait()
+        parts = [json.loads(out.read_text()) for out in self.outs]
+        lags = [lag for part in parts for lag in part["lags"]]
+        minutes = collections.Counter(minute for p in range(self.processes)
+                                      for minute in warning_minutes(self.work / f"process-{p}.log"))
+        calls = end["served"] + end["throttled"] - self.at_start["served"] - self.at_start["throttled"]
+        early_ok = self.at_60["served"] - self.at_start["served"]
+        ideal = max(INTERVAL, self.waits / self.quota)
+        return {
+            "row": self.name, "budget": self.budget, "calls": calls,
+            "throttled_share": round((end["throttled"] - self.at_start["throttled"]) / calls, 3),
+            "ok_calls_per_s_first_60s": round(early_ok / FINISH[0], 1),
+            "quota_used_first_60s": round(early_ok / FINISH[0] / self.quota, 3),
+            "detection_s": {name: round(percentile(lags, share) or 0, 1)
+                            for name, share in (("p50", .5), ("p95", .95), ("p99", .99))},
+            "ideal_s": round(ideal, 1), "p99_over_ideal": round((percentile(lags, .99) or 0) / ideal, 2),
+            "not_success": sum(part["failed"] for part in parts),
+            "warnings": sum(minutes.values()), "warnings_max_per_minute": max(minutes.values(), default=0),
+            "cpu_s": [round(part["cpu_s"], 1) for part in parts],
+            "ok_calls_per_s_per_process": [round(part["answered"] / (part["ended_at"] - self.started), 1)
+                                           for part in parts],
+        }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", nargs="+", default=["200x10", "1000x10", "1000x50", "3000x50", "1000x50x2"])
+    parser.add_argument("--budgets", nargs="+", default=["adaptive", "off"], choices=["adaptive", "off"])
+    parser.add_argument("--finish", nargs=2, type=float, default=FINISH, metavar=("FIRST", "LAST"),
+                        help="seconds after planting between which the calculations complete (default 60 120)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    FINISH[:] = options.finish
+    if options.child:
+        child(options.child)
+        return 0
+    results = []
+    with tempfile.TemporaryDirectory(prefix="querystatus-quota-") as tmp:
+        for budget in options.budgets:
+            rows = []
+            for i, spec in enumerate(options.rows):
+                n, q, *p = spec.split("x")
+                rows.append(Row(int(n), float(q), int(p[0]) if p else 1, budget, Path(tmp), seed=i))
+            begun = time.time()
+            for row in rows:
+                row.start()
+            time.sleep(max(0.0, FINISH[0] - (time.time() - begun)))
+            for row in rows:
+                row.sample_pending_window()
+            for row in rows:
+                result = row.finish()
+                results.append(result)
+                print(json.dumps(result), flush=True)
+            print(f"[{budget}: {time.time() - begun:.0f}s]", flush=True)
+    columns = ("row", "budget", "calls", "thr%", "ok/s", "used", "p50", "p95", "p99", "ideal", "x", "fail", "warn",
+               "w/min", "cpu", "ok/s/proc")
+    print(" | ".join(columns))
+    for r in results:
+        d = r["detection_s"]
+        print(" | ".join(str(v) for v in (
+            r["row"], r["budget"], r["calls"], f"{100 * r['throttled_share']:.1f}", r["ok_calls_per_s_first_60s"],
+            f"{100 * r['quota_used_first_60s']:.0f}%", d["p50"], d["p95"], d["p99"], r["ideal_s"], r["p99_over_ideal"],
+            r["not_success"], r["warnings"], r["warnings_max_per_minute"], r["cpu_s"],
+            r["ok_calls_per_s_per_process"])))
+    return 0
+
+
+if __name__ == "__main__":
+    if "--child" in sys.argv:
+        sys.exit(main())
+    sys.exit(run_leaving_nothing(main))
