@@ -176,7 +176,8 @@ def test_throttles_are_absorbed_only_while_the_account_answers_other_calls() -> 
     """Congestion (some calls answered) is the budget's to correct; throttles with nothing
     answered (an outage, a throttle aimed at one query) go back to the waits' own budgets."""
     queue = BudgetQueue[int](0.0)
-    assert not queue.throttled(sent_at=0.0, now=0.1)  # nothing answered yet
+    assert not queue.throttled(sent_at=0.0, now=0.1)  # nothing answered yet: an outage
+    assert queue.rate.rate == rate_module.INITIAL_RATE  # which says nothing of the rate the account gives
     queue.answered(1.0)
     assert queue.throttled(sent_at=1.0, now=1.1)
     assert not queue.throttled(sent_at=20.0, now=20.0)  # the last answer is too old
