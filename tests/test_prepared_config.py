@@ -15,7 +15,6 @@ import asyncio
 import datetime
 import functools
 import logging
-import ssl
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -34,7 +33,7 @@ from airflow_querystatus.prepared import CALL_EVENTS, StatusCall
 from airflow_querystatus.status import SPECS
 from tests.cases import CASES, Case
 from tests.conftest import SECRET_KEY, edit_aws_default
-from tests.wire import Recorded, RecordingProxy, TestAuthority
+from tests.wire import Recorded, RecordingProxy, TestAuthority, TLSFront
 
 pytestmark = [pytest.mark.usefixtures("prepared_calls_on"), pytest.mark.line_independent]
 
@@ -176,67 +175,12 @@ def test_no_proxy_environment(proxy: RecordingProxy, emulator: Any, monkeypatch:
 def test_config_proxies_config(authority: TestAuthority, emulator_server: EmulatorServer, emulator: Any) -> None:
     """``proxies_config``: an HTTPS proxy trusted through ``proxy_ca_bundle`` alone."""
     host, port = emulator_server.url.removeprefix("http://").split(":")
-    with RecordingProxy((host, int(port))) as plain_proxy:
-        tls_proxy = _TLSFront(plain_proxy.port, authority.server_context())
-        with tls_proxy:
-            call = poll(emulator, botocore_config={"proxies": {"http": tls_proxy.url},
-                                                   "proxies_config": {"proxy_ca_bundle": authority.ca}})
+    with RecordingProxy((host, int(port))) as plain_proxy, \
+            TLSFront(plain_proxy.port, authority.server_context()) as tls_proxy:
+        call = poll(emulator, botocore_config={"proxies": {"http": tls_proxy.url},
+                                               "proxies_config": {"proxy_ca_bundle": authority.ca}})
     assert call.prepared_polls == 2
     assert_same_requests(plain_proxy.requests)
-
-
-class _TLSFront:
-    """TLS in front of a local port (an HTTPS proxy made from the recording one)."""
-
-    def __init__(self, port: int, context: ssl.SSLContext) -> None:
-        self._proxy = RecordingProxy(("127.0.0.1", port))
-        self._context = context
-        self.port = 0
-
-    @property
-    def url(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> _TLSFront:
-        import threading
-
-        ready = threading.Event()
-
-        async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            try:
-                while data := await reader.read(65536):
-                    writer.write(data)
-                    await writer.drain()
-            except (ConnectionError, ssl.SSLError):
-                pass
-            finally:
-                writer.close()
-
-        async def front(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self._proxy.upstream[1])
-            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-
-        def serve() -> None:
-            loop = self._loop = asyncio.new_event_loop()
-            server = loop.run_until_complete(asyncio.start_server(front, "127.0.0.1", 0, ssl=self._context))
-            self.port = server.sockets[0].getsockname()[1]
-            ready.set()
-            loop.run_forever()
-            server.close()
-            for task in asyncio.all_tasks(loop):
-                task.cancel()
-            loop.run_until_complete(asyncio.sleep(0))
-            loop.close()
-
-        self._thread = threading.Thread(target=serve, name="tls-front", daemon=True)
-        self._thread.start()
-        assert ready.wait(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        assert not self._thread.is_alive()
 
 
 # --------------------------------------------------------------------------- TLS

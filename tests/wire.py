@@ -21,6 +21,7 @@ import ssl
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -46,8 +47,70 @@ class Recorded:
     tunnel: str | None
 
 
+class LocalServer:
+    """An asyncio server on 127.0.0.1 in a thread of its own, for the duration of a ``with``."""
+
+    #: The TLS context the server's connections are wrapped in (None: plain TCP).
+    listen_tls: ssl.SSLContext | None = None
+    port: int = 0
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        ready = threading.Event()
+
+        def serve() -> None:
+            loop = self._loop = asyncio.new_event_loop()
+            server = loop.run_until_complete(asyncio.start_server(self._client, "127.0.0.1", 0, ssl=self.listen_tls))
+            self.port = server.sockets[0].getsockname()[1]
+            ready.set()
+            loop.run_forever()
+            server.close()
+            for task in asyncio.all_tasks(loop):
+                task.cancel()
+            loop.run_until_complete(asyncio.sleep(0))
+            loop.close()
+
+        self._thread = threading.Thread(target=serve, name=type(self).__name__, daemon=True)
+        self._thread.start()
+        assert ready.wait(10), f"{type(self).__name__} did not start"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        assert not self._thread.is_alive(), f"{type(self).__name__} did not stop"
+
+
+class TLSFront(LocalServer):
+    """TLS in front of a local port: an HTTPS proxy, made of a :class:`RecordingProxy`."""
+
+    def __init__(self, port: int, context: ssl.SSLContext) -> None:
+        self.backend, self.listen_tls = port, context
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        backend_reader, backend_writer = await asyncio.open_connection("127.0.0.1", self.backend)
+        await asyncio.gather(_pipe(reader, backend_writer), _pipe(backend_reader, writer))
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except (ConnectionError, ssl.SSLError):
+        pass  # either side closed
+    finally:
+        writer.close()
+
+
 @dataclass
-class RecordingProxy:
+class RecordingProxy(LocalServer):
     """A forward and ``CONNECT`` proxy on 127.0.0.1 relaying to ``upstream`` (host, port)."""
 
     upstream: tuple[str, int]
@@ -55,41 +118,10 @@ class RecordingProxy:
     tunnel_tls: ssl.SSLContext | None = None
     requests: list[Recorded] = field(default_factory=list)
     connections: int = 0
-    port: int = 0
-    _loop: asyncio.AbstractEventLoop | None = None
-    _thread: threading.Thread | None = None
-    _server: asyncio.Server | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> RecordingProxy:
-        ready = threading.Event()
-
-        def serve() -> None:
-            loop = self._loop = asyncio.new_event_loop()
-            self._server = loop.run_until_complete(asyncio.start_server(self._client, "127.0.0.1", 0))
-            self.port = self._server.sockets[0].getsockname()[1]
-            ready.set()
-            loop.run_forever()
-            self._server.close()
-            loop.run_until_complete(self._server.wait_closed())
-            for task in asyncio.all_tasks(loop):
-                task.cancel()
-            loop.run_until_complete(asyncio.sleep(0))
-            loop.close()
-
-        self._thread = threading.Thread(target=serve, name="recording-proxy", daemon=True)
-        self._thread.start()
-        assert ready.wait(10), "the proxy did not start"
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._loop is not None and self._thread is not None
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        assert not self._thread.is_alive(), "the proxy did not stop"
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
