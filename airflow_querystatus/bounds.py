@@ -221,8 +221,10 @@ def _cut_off(request: Any, err: Exception) -> ConnectionClosedError:
 
 def _streamed(request: AWSPreparedRequest) -> AWSPreparedRequest:
     """A copy the HTTP session sends without reading the answer (we read it, bounded). A copy:
-    observers of ``before-send`` (prepared calls' capture) keep the request as botocore made it."""
-    return AWSPreparedRequest(request.method, request.url, request.headers, request.body, True)
+    observers of ``before-send`` (prepared calls' capture) keep the request as botocore made it. The
+    request's context goes along: the HTTP session reads a per-request ``read_timeout`` from it."""
+    return AWSPreparedRequest(request.method, request.url, request.headers, request.body, True,
+                              getattr(request, "context", None))
 
 
 async def send_bounded_async(send: Callable[[Any], Any], request: Any, cap: int, operation: str) -> Any:

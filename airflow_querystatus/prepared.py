@@ -20,18 +20,25 @@ What a prepared poll bypasses, and why that is safe here:
 
 * botocore's in-call retries: the polling engine already owns backoff and error budgets, and
   a throttled poll is simply the next poll a little later;
-* event hooks a user registered on the client's ``before-call``, ``before-send``,
-  ``after-call`` or ``before-parse`` events (the template keeps what they did to the first
-  request; the self-check below notices hooks that change every request);
 * parameter validation and serialization, already done once for the identical parameters.
+
+What a prepared poll does not bypass: event handlers. botocore calls every handler registered on
+a call's events (``before-call``, ``request-created``, ``before-sign``, ``before-send``,
+``after-call``...) on every call, so a client with a handler from outside botocore, aiobotocore
+and this package on the status operation's events (a user's tracing hook, say), or whose
+``_make_api_call`` is wrapped (tracing instrumentation), uses plain calls only, with one log line
+naming the event: checked at each poll, in O(1) until the client's handlers change
+(:meth:`PreparedClient.hooks_allow`). Settings a template cannot honour the way botocore does (a
+signature other than SigV4 in the header, an operation with checksums, compression or streaming)
+turn the client's prepared calls off, with one log line naming the setting. README.md,
+"Prepared status calls", lists every botocore setting and what the prepared path does with it.
 
 Safety valves: the first poll of every wait, the first poll after the client was rebuilt, and
 any poll after an error the engine does not expect (see ``keep_template``) go through the
 plain call. A plain call answered without the client sending it (by botocore's ``Stubber`` at
 ``before-call``, or at ``before-send`` by moto's ``mock_aws`` or a user's handler: see
 :func:`bounds.sent_by_session`) turns the client's prepared calls off, with one log line, so
-that its polls keep going to whoever answers them and never past it. An operation or client
-the template cannot represent (not SigV4, streaming, checksums, compression) never uses it.
+that its polls keep going to whoever answers them and never past it.
 The ``[querystatus] prepared_status_calls`` option or a connection's ``prepared_status_calls``
 extra turns the whole path off.
 
@@ -48,13 +55,17 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import datetime
+import functools
 import logging
+import os
 import uuid
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiobotocore
+import botocore
 from aiobotocore.endpoint import convert_to_response_dict
 from botocore import parsers as botocore_parsers
 from botocore.awsrequest import AWSPreparedRequest
@@ -76,6 +87,18 @@ _NO_CONTENT_LENGTH = frozenset({"GET", "HEAD", "OPTIONS"})
 #: Attempts at making the self-check's two requests within the same second (same X-Amz-Date).
 _SELF_CHECK_ATTEMPTS = 5
 
+#: The events of one client call whose handlers botocore (aiobotocore's client, endpoint and
+#: signer) calls on every call: a prepared poll calls none of them.
+CALL_EVENTS = ("provide-client-params", "before-parameter-build", "before-endpoint-resolution", "before-call",
+               "request-created", "choose-signer", "before-sign", "before-send", "response-received", "needs-retry",
+               "after-call", "after-call-error")
+#: Handlers from these modules are the call's own machinery, which a prepared poll stands in for
+#: (proven by the self-check): botocore's, aiobotocore's and this package's.
+_OWN_MODULES = ("botocore.", "aiobotocore.", "airflow_querystatus.")
+#: moto registers its stubber on every client's ``before-send`` once imported; it answers only
+#: under ``mock_aws``, and a call it answers turns prepared calls off (``sent_by_session``).
+_ANSWERERS = ("moto.core.botocore_stubber.BotocoreStubber",)
+
 _warned: set[str] = set()
 
 
@@ -89,6 +112,37 @@ def _warn_once(key: str, message: str, *args: Any) -> None:
 #: parser makes a new ``tzlocal()`` for each (an object the collector tracks, kept alive with
 #: the answer until the next poll: see ``loop_timers``); the datetimes are equal either way.
 _LOCAL_ZONE = tzlocal()
+
+
+def handler_origin(handler: Any) -> str:
+    """``module.qualname`` of an event handler (functions, bound methods, partials, callables)."""
+    while isinstance(handler, functools.partial):
+        handler = handler.func
+    handler = getattr(handler, "__func__", handler)
+    module = getattr(handler, "__module__", None) or type(handler).__module__
+    name = getattr(handler, "__qualname__", None) or type(handler).__qualname__
+    return f"{module}.{name}"
+
+
+def _is_own(origin: str) -> bool:
+    return origin.startswith(_OWN_MODULES) or origin in _ANSWERERS
+
+
+#: Where botocore's and aiobotocore's code lives: the layers of a client's ``_make_api_call``
+#: (aiobotocore wraps its own) must all be theirs.
+_OWN_CODE = tuple(os.path.dirname(module.__file__ or "") + os.sep for module in (botocore, aiobotocore))
+
+
+def _foreign_layer(function: Any) -> str | None:
+    """The first layer of a wrapped function (``__wrapped__`` chain) that is not botocore's or
+    aiobotocore's code, e.g. a tracing library's wrapper; None if there is none."""
+    layer = function
+    while layer is not None:
+        code = getattr(layer, "__code__", None)
+        if code is None or not code.co_filename.startswith(_OWN_CODE):
+            return handler_origin(layer)
+        layer = getattr(layer, "__wrapped__", None)
+    return None
 
 
 def _parse_timestamp(value: Any) -> datetime.datetime:
@@ -139,14 +193,20 @@ class _ClientParts:
     signer: Any  # aiobotocore AioRequestSigner: get_auth_instance() gives fresh credentials
     endpoint: Any  # aiobotocore AioEndpoint: http_session, _add_modeled_error_fields
     parser: Any  # the protocol's response parser, as the endpoint creates it
+    #: botocore's HierarchicalEmitter behind ``client.meta.events``: ``_handlers.prefix_search``
+    #: lists an event's handlers, and ``_lookup_cache`` is a new dict after every (un)register.
+    emitter: Any
 
     @classmethod
     def read(cls, client: Any) -> _ClientParts:
         endpoint = client._endpoint
         protocol = client.meta.service_model.resolved_protocol
-        parts = cls(client._request_signer, endpoint, endpoint._response_parser_factory.create_parser(protocol))
+        parts = cls(client._request_signer, endpoint, endpoint._response_parser_factory.create_parser(protocol),
+                    client.meta.events._emitter)
         for owner, name in ((parts.signer, "get_auth_instance"), (endpoint, "http_session"),
-                            (endpoint, "_add_modeled_error_fields"), (parts.parser, "parse")):
+                            (endpoint, "_add_modeled_error_fields"), (parts.parser, "parse"),
+                            (parts.emitter, "_lookup_cache"), (parts.emitter._handlers, "prefix_search"),
+                            (type(client), "_make_api_call")):
             if not hasattr(owner, name):
                 raise AttributeError(f"{type(owner).__name__} has no {name!r}")
         if getattr(parts.parser, "_timestamp_parser", None) is botocore_parsers.DEFAULT_TIMESTAMP_PARSER:
@@ -170,6 +230,11 @@ class PreparedClient:
     _shared: dict[Any, Any] = field(default_factory=dict)
     #: The client's last derived SigV4 signing key, shared by its templates.
     signing_keys: SigningKeys = field(default_factory=SigningKeys)
+    #: The emitter's lookup cache when its handlers were last checked (a new dict after every
+    #: register or unregister), and the operations found to have only the call's own handlers.
+    _hooks_seen_in: Any = None
+    _api_call_checked: Any = None
+    _hooks_clear: set[str] = field(default_factory=set)
 
     def shared(self, value: Any) -> Any:
         """The copy of ``value`` (a str or a dict of str) that this client's templates share."""
@@ -204,7 +269,48 @@ class PreparedClient:
         if capture.request is None or not bounds.sent_by_session(capture.request):
             self._answered_before_sending(method, at_before_call=capture.request is None)
             return response, None
-        return response, _Template.from_request(self, method, capture.request)
+        template = _Template.from_request(self, method, capture.request)
+        if isinstance(template, _Unsuitable):
+            if not template.this_request_only:
+                self._step_aside(template.setting, template.why)
+            return response, None
+        return response, template
+
+    def _step_aside(self, setting: str, why: str) -> None:
+        """Prepared calls off on this client, with one log line naming the setting that needs it."""
+        self.enabled = False
+        log.info("Prepared status calls are off on this client because of %s: %s. Every poll uses the plain "
+                 "client call, as botocore makes it.", setting, why)
+
+    def hooks_allow(self, operation: str) -> bool:
+        """Whether botocore would call only its own handlers for this operation's call, as a
+        prepared poll stands in for them; else the client steps aside (one log line naming the
+        event). O(1) per poll while the client's handlers stay as they were last checked."""
+        parts = self.parts
+        assert parts is not None  # checked only for enabled clients
+        api_call = type(self.client)._make_api_call
+        if api_call is not self._api_call_checked:
+            wrapper = _foreign_layer(api_call)
+            if wrapper is not None:
+                self._step_aside("a wrapped _make_api_call", f"the client's API calls go through {wrapper} "
+                                 "(tracing instrumentation, say), which a prepared poll would not go through")
+                return False
+            self._api_call_checked = api_call
+        cache = parts.emitter._lookup_cache
+        if cache is self._hooks_seen_in and operation in self._hooks_clear:
+            return True
+        if cache is not self._hooks_seen_in:
+            self._hooks_seen_in, self._hooks_clear = cache, set()
+        service_id = self.client.meta.service_model.service_id.hyphenize()
+        for event in CALL_EVENTS:
+            for handler in parts.emitter._handlers.prefix_search(f"{event}.{service_id}.{operation}"):
+                origin = handler_origin(handler)
+                if not _is_own(origin):
+                    self._step_aside(f"an event hook on {event}", f"{origin} is registered on {event}, and "
+                                     "botocore calls it on every call, which a prepared poll would not")
+                    return False
+        self._hooks_clear.add(operation)
+        return True
 
     def _answered_before_sending(self, method: str, *, at_before_call: bool) -> None:
         """The plain call was answered without the client sending it: by a ``before-call``
@@ -320,6 +426,16 @@ def prepared_client(client: Any) -> PreparedClient:
 
 
 # --------------------------------------------------------------------------- per wait
+@dataclass(frozen=True)
+class _Unsuitable:
+    """Why a captured request cannot be a template: the botocore setting behind it, for the log."""
+
+    setting: str
+    why: str
+    #: Only this request cannot serve (a retried attempt): the client keeps prepared calls.
+    this_request_only: bool = False
+
+
 @dataclass(frozen=True, eq=False, slots=True)
 class _Template:
     """The unchanging part of one wait's status request."""
@@ -335,25 +451,33 @@ class _Template:
     unsigned_headers: dict[str, str]
 
     @classmethod
-    def from_request(cls, owner: PreparedClient, method: str, request: AWSPreparedRequest) -> _Template | None:
-        """The template of a captured request, or None when a template cannot stand for it."""
+    def from_request(cls, owner: PreparedClient, method: str, request: AWSPreparedRequest) -> _Template | _Unsuitable:
+        """The template of a captured request, or why a template cannot stand for it."""
         headers = _header_map(request)
         authorization = headers.get("authorization", "")
         retry_info = {part.strip() for part in headers.get("amz-sdk-request", "attempt=1").split(";")}
-        if not authorization.startswith(_SIGV4) or "attempt=1" not in retry_info:
-            return None  # not SigV4 (v4a, bearer, unsigned), or a retried attempt's headers
-        if not isinstance(request.body, (bytes, str, type(None))) or request.stream_output:
-            return None
+        if "attempt=1" not in retry_info:
+            return _Unsuitable("retries", "a retried attempt's headers", this_request_only=True)
+        if not authorization.startswith(_SIGV4):
+            scheme = authorization.partition(" ")[0] or "no Authorization header"
+            return _Unsuitable("signature_version", f"the status requests are signed with {scheme}, and prepared "
+                               "polls re-sign only SigV4 (AWS4-HMAC-SHA256) in the Authorization header")
         operation = owner.client.meta.method_to_api_mapping[method]
         model = owner.client.meta.service_model.operation_model(operation)
+        if model.http_checksum:
+            return _Unsuitable("request_checksum_calculation/response_checksum_validation",
+                               f"{operation} has checksums, which prepared polls do not compute or validate")
+        if model.request_compression:
+            return _Unsuitable("disable_request_compression/request_min_compression_size_bytes",
+                               f"{operation} compresses its requests, which prepared polls do not")
         if (model.has_streaming_input or model.has_streaming_output or model.has_event_stream_output
-                or model.http_checksum or model.request_compression):
-            return None
+                or not isinstance(request.body, (bytes, str, type(None))) or request.stream_output):
+            return _Unsuitable("streaming", f"{operation} streams its request or answer")
         credential, _, rest = authorization[len(_SIGV4):].partition(",")
         scope = credential.split("/")
         signed = rest.partition("SignedHeaders=")[2].partition(",")[0].split(";")
         if len(scope) != 5 or scope[4] != "aws4_request" or signed == [""]:
-            return None
+            return _Unsuitable("signature_version", "the SigV4 Authorization header is not in the usual form")
         kept = {name: value for name, value in headers.items() if name not in _PER_REQUEST_HEADERS}
         share = owner.shared
         signer = FixedRequestSigner(
@@ -361,7 +485,8 @@ class _Template:
             None if request.body is None else _as_bytes(request.body), share(scope[2]), share(scope[3]),
             owner.signing_keys)
         if signer.signed_header_names(with_token="x-amz-security-token" in headers) != ";".join(signed):
-            return None  # botocore would sign other headers than the plain call did
+            return _Unsuitable("signature_version", "botocore signed other headers than its SigV4 signer would "
+                               "sign for a copy of the request")
         return cls(
             owner=owner,
             client_method=method,
@@ -426,6 +551,7 @@ class StatusCall:
             template is not None
             and template.owner.client is client
             and template.owner.enabled
+            and template.owner.hooks_allow(template.operation)
             and await template.owner.verified(template, self._params)
         ):
             self.prepared_polls += 1

@@ -84,3 +84,41 @@ def test_the_readme_counts_and_lists_every_example_pipeline() -> None:
     local = README.split("## Run an example locally", 1)[1].split("\n## ", 1)[0]
     listed = set(re.findall(r"`(example_\w+)`", local.split("as often as", 1)[1].split("which fails on purpose")[0]))
     assert listed == dags, f"README's local run lists {sorted(listed)}; dags/ has {sorted(dags)}"
+
+
+def _test_ids(module: object) -> set[str]:
+    """The ids pytest gives the tests of a module: ``name`` or ``name[id]`` (one parametrize each)."""
+    ids = set()
+    for name, function in vars(module).items():
+        if not name.startswith("test_") or not callable(function):
+            continue
+        marks = [mark for mark in getattr(function, "pytestmark", []) if mark.name == "parametrize"]
+        assert len(marks) <= 1, f"{name}: the README check reads one parametrize per test"
+        if not marks:
+            ids.add(name)
+            continue
+        values = marks[0].args[1]
+        given = marks[0].kwargs.get("ids")
+        ids.update(f"{name}[{i}]" for i in (given if given is not None else [str(v) for v in values]))
+    return ids
+
+
+def test_the_prepared_settings_table_names_each_test_of_the_settings_module() -> None:
+    """Each row of the README's settings table (honoured or steps aside) names tests of
+    tests/test_prepared_config.py that exist, and each of that module's tests is in a row."""
+    from tests import test_prepared_config
+
+    text = section("Prepared status calls")
+    table = text[text.index("| setting / environment variable |"):].split("\n\n", 1)[0]
+    rows = table.splitlines()[2:]  # after the header and its separator
+    assert len(rows) >= 25, "README: the prepared status calls settings table is missing"
+    existing = _test_ids(test_prepared_config)
+    named: set[str] = set()
+    for row in rows:
+        cells = row.strip("|").split(" | ")
+        tests = set(re.findall(r"`(test_[\w\[\]-]+)`", cells[-1]))
+        assert tests, f"README: the settings row {cells[0]!r} names no test"
+        assert cells[1].startswith(("same", "steps aside", "one attempt", "do not apply")), cells
+        assert tests <= existing, f"README: {cells[0]!r} names tests that do not exist: {sorted(tests - existing)}"
+        named |= tests
+    assert existing <= named, f"README: tests of the settings table's module in no row: {sorted(existing - named)}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -24,6 +24,7 @@ from airflow_querystatus.emulator.wire import (
     AwsError,
     iso,
     json_response,
+    newest_first,
     operation_model,
     protocol,
     service_model,
@@ -141,6 +142,22 @@ def _validation_code(service: str, operation: str) -> str:
     return _declared(service, operation, _VALIDATION_CODES, "ValidationException")
 
 
+_Listed = TypeVar("_Listed", bound=tuple[Any, ...])
+
+
+def _newest_first(service: str, operation: str, found: list[_Listed], body: dict[str, Any], size: str,
+                  token: str, default_size: int) -> tuple[list[_Listed], dict[str, Any]]:
+    """A page of a list call over ``found`` (tuples whose first item is the query), newest
+    first, with its ``token`` member if more follow; a token this emulator did not give is
+    refused with the call's validation error."""
+    try:
+        shown, after = newest_first(found, lambda item: (item[0].created_at, item[0].query_id),
+                                    body.get(size, default_size), body.get(token))
+    except ValueError as err:
+        raise AwsError(_validation_code(service, operation), str(err)) from None
+    return shown, {} if after is None else {token: after}
+
+
 class Athena(Queries):
     """Athena's session and calculation operations over the emulator's queries."""
 
@@ -191,6 +208,8 @@ class Athena(Queries):
             raise AwsError("InvalidRequestException", f"The emulator cannot play this query: {err}") from None
         if token:
             self._started_by_token[str(token)] = query.query_id
+        if body.get("Description"):
+            query.started_with["Description"] = body["Description"]
         return {"CalculationExecutionId": query.query_id, "State": "CREATING"}
 
     def _calculation(self, body: dict[str, Any]) -> Query:
@@ -234,6 +253,18 @@ class Athena(Queries):
         )
         return answer
 
+    def list_calculation_executions(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The session's calculations, newest first (as the API reference says), each with the
+        ``Status`` GetCalculationExecutionStatus would answer now (listing is no poll); an
+        unknown session answers as GetSession does. ``MaxResults`` defaults to 100 [inferred]."""
+        self._session(body)
+        found = [(q, state) for q in self.emulator.queries(self.spec.key) if q.session_id == body["SessionId"]
+                 if body.get("StateFilter") in (None, state := self.emulator.peek(q).state)]
+        shown, more = _newest_first("athena", "list_calculation_executions", found, body, "MaxResults", "NextToken",
+                                    100)
+        return {"Calculations": [{"CalculationExecutionId": q.query_id, **q.started_with,
+                                  "Status": self._status(q, state)["Status"]} for q, state in shown], **more}
+
     def stop_calculation_execution(self, body: dict[str, Any]) -> dict[str, Any]:
         query = self._calculation(body)
         self.emulator.stop(query)
@@ -247,7 +278,8 @@ class Logs(Queries):
 
     def handlers(self) -> dict[str, Handler]:
         return {**super().handlers(), "create_log_group": self.create_log_group,
-                "create_log_stream": self.create_log_stream, "put_log_events": self.put_log_events}
+                "create_log_stream": self.create_log_stream, "put_log_events": self.put_log_events,
+                "describe_queries": self.describe_queries}
 
     def start(self, body: dict[str, Any]) -> dict[str, Any]:
         query_text = str(body.get("queryString", ""))
@@ -271,6 +303,7 @@ class Logs(Queries):
             raise AwsError("ResourceNotFoundException", f"Log group {missing[0]!r} does not exist.")
         answer = super().start(body)
         query = self.emulator.query(answer["queryId"])
+        query.started_with.update(queryString=query_text, queryLanguage=language, logGroupNames=names)
         events = logs.events_in([g for g in groups if g is not None], body["startTime"] * 1000,
                                 body["endTime"] * 1000 + 999)
         if any(g is not None and g.events for g in groups):
@@ -291,6 +324,29 @@ class Logs(Queries):
             "statistics": {"recordsMatched": float(len(rows)), "recordsScanned": float(len(rows)),
                            "bytesScanned": float(sum(len(e.message) for e in rows))},
         }
+
+    def describe_queries(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The account's Logs Insights queries, newest first, each with the status
+        GetQueryResults would answer now (listing is no poll), filtered by ``logGroupName``
+        (a query over several groups matches each), ``status`` and ``queryLanguage``; at most
+        ``maxResults`` (default 1000) a page. A query planted through the control API shows its
+        ``text`` as ``queryString`` and no log group. Every query the emulator holds is recent
+        (AWS keeps "recent" ones, undocumented how long) [inferred: the group filter, the order]."""
+        found = []
+        for query in self.emulator.queries(self.spec.key):
+            language = query.started_with.get("queryLanguage", "CWLI")
+            groups = query.started_with.get("logGroupNames", [])
+            state = self.emulator.peek(query).state
+            if (body.get("status") in (None, state) and body.get("queryLanguage") in (None, language)
+                    and body.get("logGroupName") in (None, *groups)):
+                found.append((query, state, language, groups))
+        shown, more = _newest_first("logs", "describe_queries", found, body, "maxResults", "nextToken", 1000)
+        return {"queries": [
+            {"queryLanguage": language, "queryId": query.query_id,
+             "queryString": str(query.started_with.get("queryString", query.text or ""))[:10000],
+             "status": state, "createTime": int(query.created_at * 1000),
+             **({"logGroupName": groups[0]} if groups else {})}
+            for query, state, language, groups in shown], **more}
 
     def _group(self, body: dict[str, Any]) -> logs.LogGroup:
         group = self.emulator.log_group(str(body["logGroupName"]))

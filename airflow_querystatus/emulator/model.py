@@ -247,6 +247,9 @@ class Query:
     #: Result rows the start computed (a Logs Insights query over log groups with events),
     #: instead of the kind's usual ``result_rows`` made-up rows.
     rows: list[Any] | None = None
+    #: What its start request said that a list call shows (Logs' ``queryString``, log groups and
+    #: ``queryLanguage``, Athena's ``Description``), by member name; empty for a planted query.
+    started_with: dict[str, Any] = field(default_factory=dict)
     #: (state, UNIX time it was entered), for detection-delay measurements.
     history: list[tuple[str, float]] = field(default_factory=list)
     _step: int = 0
@@ -382,6 +385,10 @@ class Emulator:
         if not isinstance(text, (str, type(None))):
             raise ControlError(f"text must be a string, got {text!r}", "text")
         _number(result_rows, "result_rows", integer=True)
+        if session_id is not None and (kind != "athena_calculation_execution" or session_id not in self.sessions):
+            raise ControlError(f"session_id {session_id!r} must name an Athena session the emulator holds "
+                               "(create_athena_session, StartSession, POST /_emulator/athena-sessions), and only "
+                               "an athena_calculation_execution runs in one", "session_id")
         script = parse_steps(steps) if steps is not None else steps_from_text(text)
         parsed_faults = [Fault.parse(f, f"faults[{i}]", self.operations) for i, f in enumerate(faults)]
         script = script or self.default_steps(kind)

@@ -67,10 +67,17 @@ class QueryLanguage(Queries):
         return self.listing(query, state)
 
     async def list_queries(self, request: web.Request) -> Any:
-        shown = [self.listing(q, state) for q in self.emulator.queries(self.spec.key)
+        """Every query the endpoint still knows (running, cancelling, and with
+        ``includeWaiting=true`` waiting), as its status call lists it; a finished one is absent.
+        ``acceptedQueryCount`` counts every accepted query not yet completed, waiting ones
+        included; ``runningQueryCount`` those not waiting (a cancelling query still runs until
+        its worker stops [inferred]). No paging: Neptune's listing has none."""
+        known = [(q, state) for q in self.emulator.queries(self.spec.key)
                  if (state := self.emulator.peek(q).state) in self.listed]
-        running = sum(1 for q in shown if not q["queryEvalStats"]["cancelled"])
-        return {"acceptedQueryCount": len(shown), "runningQueryCount": running, "queries": shown}
+        waiting = request.query.get("includeWaiting", "false").lower() == "true"
+        shown = [self.listing(q, state) for q, state in known if waiting or state != _WAITING]
+        running = sum(1 for _, state in known if state != _WAITING)
+        return {"acceptedQueryCount": len(known), "runningQueryCount": running, "queries": shown}
 
     async def stop(self, request: web.Request) -> Any:
         query = self.find(request)

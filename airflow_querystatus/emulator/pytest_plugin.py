@@ -95,12 +95,15 @@ class EmulatorHandle:
         query_id: str | None = None,
         text: str | None = None,
         result_rows: int = 3,
+        session_id: str | None = None,
     ) -> Query:
         """A query your DAG will wait on, as if it had been started: ``kind`` is the operation's
         key (``internet_monitor_query``, ...), ``identifiers`` its scope (``{"monitor_name": ...}``),
-        ``steps`` its script and ``faults`` what its calls meet first (docs: "The emulator")."""
+        ``steps`` its script and ``faults`` what its calls meet first (docs: "The emulator");
+        ``session_id``: the Athena session a calculation runs in (``create_athena_session``), so
+        that ListCalculationExecutions lists it."""
         return self.emulator.add_query(kind, identifiers, steps=steps, faults=faults, query_id=query_id,
-                                       text=text, result_rows=result_rows)
+                                       text=text, result_rows=result_rows, session_id=session_id)
 
     def create_log_group(self, name: str, events: Iterable[Mapping[str, Any]] = ()) -> LogGroup:
         """A CloudWatch Logs log group your Logs Insights queries run over (StartQuery refuses one

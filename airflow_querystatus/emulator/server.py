@@ -88,6 +88,7 @@ class EmulatorApp:
         r.add_delete("/_emulator/faults", self.control_clear_faults)
         r.add_post("/_emulator/log-groups", self.control_add_log_group)
         r.add_get("/_emulator/log-groups", self.control_list_log_groups)
+        r.add_post("/_emulator/athena-sessions", self.control_add_athena_session)
         r.add_get("/_emulator/stats", self.control_stats)
         r.add_put("/_emulator/quotas/{operation}", self.control_set_quota)
         r.add_get("/_emulator/quotas", self.control_quotas)
@@ -215,6 +216,7 @@ class EmulatorApp:
                 query_id=body.get("query_id"),
                 result_rows=body.get("result_rows", 3),
                 text=body.get("text"),
+                session_id=body.get("session_id"),
                 clock_from_first_poll=bool(body.get("clock_from_first_poll", False)),
             )
         except ControlError as err:
@@ -274,6 +276,16 @@ class EmulatorApp:
         group = self.emulator.create_log_group(body["name"], body.get("events") or ())
         return _json({"name": group.name, "events": len(group.events)})
 
+    async def control_add_athena_session(self, request: web.Request) -> web.Response:
+        """An Athena Spark session (``{"work_group"?, "state"?}``, default primary and IDLE) that
+        calculations can start in or be created in (``session_id``); answers ``{"session_id"}``."""
+        body = await self._body(request, ("work_group", "state"))
+        for name in body:
+            if not isinstance(body[name], str) or not body[name]:
+                raise ControlError(f"{name} must be a non-empty string, got {body[name]!r}", name)
+        return _json({"session_id": self.emulator.create_session(body.get("work_group", "primary"),
+                                                                 body.get("state", "IDLE"))})
+
     async def control_list_log_groups(self, request: web.Request) -> web.Response:
         return _json({"log_groups": [{"name": g.name, "events": len(g.events)}
                                      for g in self.emulator.all_log_groups()]})
@@ -303,7 +315,8 @@ class EmulatorApp:
 
 
 #: What ``POST /_emulator/queries`` (and each item of a batch) may say.
-PLANT_FIELDS = ("kind", "identifiers", "steps", "faults", "query_id", "result_rows", "text", "clock_from_first_poll")
+PLANT_FIELDS = ("kind", "identifiers", "steps", "faults", "query_id", "result_rows", "text", "session_id",
+                "clock_from_first_poll")
 
 
 def _step_json(step: Step) -> dict[str, Any]:

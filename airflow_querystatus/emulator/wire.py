@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from functools import cache
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from aiohttp import web
 
@@ -116,3 +118,27 @@ def member_named(shape: Any, *lowercase: str) -> str | None:
     """The member of ``shape`` whose lowercased name is one of ``lowercase``."""
     members = getattr(shape, "members", {}) or {}
     return next((m for m in members if m.lower() in lowercase), None)
+
+
+_Item = TypeVar("_Item")
+
+
+def newest_first(items: Iterable[_Item], key: Callable[[_Item], tuple[float, str]], size: int,
+                 token: str | None) -> tuple[list[_Item], str | None]:
+    """One page of a list call that lists newest first (Logs' DescribeQueries, Athena's
+    ListCalculationExecutions): at most ``size`` items after the one ``token`` names, by
+    ``key`` (creation time, id) descending, and the token of the next page if there is one.
+    A token names the last item shown, so a query started between two pages does not shift
+    the second. ``ValueError`` if ``token`` is not one this function gave."""
+    ordered = sorted(items, key=key, reverse=True)
+    if token is not None:
+        try:
+            created, last = json.loads(base64.urlsafe_b64decode(token.encode()))
+            cursor = (float(created), str(last))
+        except (ValueError, TypeError, binascii.Error):
+            raise ValueError(f"The token {token!r} is not valid.") from None
+        ordered = [item for item in ordered if key(item) < cursor]
+    shown = ordered[:size]
+    if len(ordered) <= size:
+        return shown, None
+    return shown, base64.urlsafe_b64encode(json.dumps(list(key(shown[-1]))).encode()).decode()
