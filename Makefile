@@ -45,7 +45,7 @@ ifeq ($(filter $(AIRFLOW),$(LINES)),)
 $(error AIRFLOW=$(AIRFLOW) is not a supported line; choose one of: $(LINES))
 endif
 
-.PHONY: venv lint test test-fast test-e2e fast-and-install ci demo benchmark benchmark-triggerer lock clean check-dist check-install docs
+.PHONY: venv lint test test-fast test-e2e fast-and-install ci demo benchmark benchmark-quota benchmark-triggerer lock clean check-dist check-install docs
 
 $(BIN)/.installed: setup.cfg pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
@@ -100,6 +100,11 @@ fast-and-install: venv
 
 benchmark: venv
 	$(BIN)/python benchmarks/triggerer_scale.py
+
+## N waits against an account-wide API quota in the emulator (200-3,000 waits, 10 and 50 calls/s,
+## one process and two), the shared rate budget against each wait alone; about 10 minutes.
+benchmark-quota: venv
+	$(BIN)/python benchmarks/quota.py
 
 ## N start_from_trigger waits of ours beside Airflow's DateTimeSensorAsync in a real deployment
 ## (PostgreSQL, one triggerer): per-process CPU, loop stalls, garbage collections. Needs 3.3;

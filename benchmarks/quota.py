@@ -16,6 +16,9 @@ budget) and off (each wait backs off on its own, as before the budget; ``--budge
 of one budget setting run at the same time, each against its own emulator (its own account):
 together they ask about 170 calls/s of two cores, and a whole run takes about 9 minutes.
 
+``--retry-mode adaptive`` sets botocore's adaptive retry mode on the waits' connection and
+``--prepared off`` turns prepared status calls off (issue 30's cases).
+
 Reported per row: calls (served and throttled, counted by the emulator), the throttled share,
 successful calls/s while every wait is still pending (the first 60 s) and that as a share of
 the quota, detection delay p50/p95/p99 (from a calculation's completion to its wait's event)
@@ -50,6 +53,8 @@ INTERVAL = 5.0
 #: When the calculations complete (seconds after planting); ``--finish`` scales it for a smoke run.
 FINISH = [60.0, 120.0]
 KEY, SECRET = "bench-key", "bench-secret"
+#: The connection's botocore retry mode and the prepared-calls option (``--retry-mode``, ``--prepared``).
+OPTIONS = {"retry_mode": "standard", "prepared": "true"}
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -65,6 +70,8 @@ def child(config_path: str) -> None:
         "conn_type": "aws", "login": KEY, "password": SECRET,
         "extra": {"region_name": "us-east-1", "endpoint_url": config["url"]}})
     os.environ["AIRFLOW__QUERYSTATUS__RATE_BUDGET"] = config["budget"]
+    os.environ["AIRFLOW__QUERYSTATUS__PREPARED_STATUS_CALLS"] = config.get("prepared", "true")
+    botocore_config = {"retries": {"mode": config.get("retry_mode", "standard")}}
     from airflow_querystatus import metrics
     from airflow_querystatus.triggers.athena import AthenaCalculationExecutionTrigger
 
@@ -85,7 +92,7 @@ def child(config_path: str) -> None:
 
     async def one(query_id: str) -> tuple[str, float, str]:
         trigger = AthenaCalculationExecutionTrigger(calculation_execution_id=query_id, poll_interval=INTERVAL,
-                                                    max_poll_interval=INTERVAL)
+                                                    max_poll_interval=INTERVAL, botocore_config=botocore_config)
         async for event in trigger.run():
             return query_id, time.time(), event.payload["status"]
         raise AssertionError("no event")
@@ -100,7 +107,9 @@ def child(config_path: str) -> None:
         "lags": [at - finishes[q] for q, at, status in results if status == "success"],
         "failed": sum(status != "success" for _, _, status in results),
         "cpu_s": cpu,
-        "answered": sum(v for k, v in counts.items() if k.endswith(".polls")),
+        # Polls the tracker judged, less the errors among them: the calls AWS answered.
+        "answered": sum(v if k.endswith(".polls") else -v for k, v in counts.items()
+                        if k.endswith((".polls", ".throttled", ".transient_errors")) and ".budget." not in k),
         "ended_at": time.time()}))
 
 
@@ -157,7 +166,8 @@ class Row:
             out = self.work / f"process-{p}.json"
             config = self.work / f"config-{p}.json"
             share = dict(list(finishes.items())[p::self.processes])
-            config.write_text(json.dumps({"url": self.url, "budget": self.budget, "finishes": share, "out": str(out)}))
+            config.write_text(json.dumps({"url": self.url, "budget": self.budget, "finishes": share, "out": str(out),
+                                          "retry_mode": OPTIONS["retry_mode"], "prepared": OPTIONS["prepared"]}))
             self.outs.append(out)
             # What the waits log (Airflow's structlog prints to stdout): warning lines are counted from it.
             with open(self.work / f"process-{p}.log", "wb") as log_file:
@@ -206,9 +216,13 @@ def main() -> int:
     parser.add_argument("--budgets", nargs="+", default=["adaptive", "off"], choices=["adaptive", "off"])
     parser.add_argument("--finish", nargs=2, type=float, default=FINISH, metavar=("FIRST", "LAST"),
                         help="seconds after planting between which the calculations complete (default 60 120)")
+    parser.add_argument("--retry-mode", default="standard", choices=["standard", "adaptive", "legacy"],
+                        help="the connection's botocore_config retries mode (default standard)")
+    parser.add_argument("--prepared", default="on", choices=["on", "off"], help="[querystatus] prepared_status_calls")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     options = parser.parse_args()
     FINISH[:] = options.finish
+    OPTIONS.update(retry_mode=options.retry_mode, prepared="true" if options.prepared == "on" else "false")
     if options.child:
         child(options.child)
         return 0
