@@ -86,12 +86,12 @@ STEP := $(PYTHON) scripts/ci_step.py $(MAKE) --no-print-directory
 ci:
 	$(STEP) lint fast-and-install test-e2e AIRFLOW=3.3 DAGS_TEST=fresh
 	$(STEP) test-fast AIRFLOW=3.3 PREPARED=off
-	$(STEP) check-dist docs AIRFLOW=3.3
-	$(STEP) fast-and-install test-e2e AIRFLOW=3.2 LINE_INDEPENDENT=skip DAGS_TEST=fresh
-	$(STEP) fast-and-install test-e2e AIRFLOW=3.1 LINE_INDEPENDENT=skip DAGS_TEST=fresh
-	$(STEP) lint fast-and-install test-e2e AIRFLOW=3.0 LINE_INDEPENDENT=skip DAGS_TEST=fresh
 	$(STEP) lint fast-and-install test-e2e AIRFLOW=2.11 LINE_INDEPENDENT=skip DAGS_TEST=fresh
 	$(STEP) test-fast AIRFLOW=2.11 PREPARED=off
+	$(STEP) lint fast-and-install test-e2e AIRFLOW=3.0 LINE_INDEPENDENT=skip DAGS_TEST=fresh
+	$(STEP) fast-and-install test-e2e AIRFLOW=3.1 LINE_INDEPENDENT=skip DAGS_TEST=fresh
+	$(STEP) fast-and-install test-e2e AIRFLOW=3.2 LINE_INDEPENDENT=skip DAGS_TEST=fresh
+	$(STEP) check-dist docs AIRFLOW=3.3
 
 ## The fast suite and check-install at once: the fast suite keeps both cores busy, the examples
 ## under `airflow dags test` mostly wait on their emulated queries (CI).
