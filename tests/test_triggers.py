@@ -267,22 +267,27 @@ def test_start_from_trigger_needs_deferrable() -> None:
                                          deferrable=False)
 
 
-def test_a_users_retries_option_merges_with_the_pools_standard_mode(emulator) -> None:
-    """``botocore_config={"retries": {"total_max_attempts": 1}}`` keeps standard retries (a
-    whole-dict replacement would fall back to botocore's legacy mode, which misses codes)."""
+def _shared_client_retries(service: str, config: dict) -> dict:
+    """The retry settings of the shared client a trigger with ``botocore_config=config`` gets."""
     from airflow_querystatus.clients import ClientKey, create_client_through_hook
 
-    async def retries_of(config: dict) -> dict:
-        key = ClientKey.build("internetmonitor", aws_conn_id="aws_default", region_name=None, botocore_config=config)
+    async def retries_of() -> dict:
+        key = ClientKey.build(service, aws_conn_id="aws_default", region_name=None, botocore_config=config)
         client, close = await create_client_through_hook(key)
         try:
             return dict(client.meta.config.retries)
         finally:
             await close()
 
-    chosen = asyncio.run(retries_of({"retries": {"total_max_attempts": 1}}))
+    return asyncio.run(retries_of())
+
+
+def test_a_users_retries_option_merges_with_the_pools_standard_mode(emulator) -> None:
+    """``botocore_config={"retries": {"total_max_attempts": 1}}`` keeps standard retries (a
+    whole-dict replacement would fall back to botocore's legacy mode, which misses codes)."""
+    chosen = _shared_client_retries("internetmonitor", {"retries": {"total_max_attempts": 1}})
     assert chosen["mode"] == "standard" and chosen["total_max_attempts"] == 1
-    assert asyncio.run(retries_of({}))["mode"] == "standard"
+    assert _shared_client_retries("internetmonitor", {})["mode"] == "standard"
 
 
 def test_adaptive_retry_mode_gives_way_to_the_shared_budget_and_keeps_the_other_retry_settings(
@@ -290,17 +295,7 @@ def test_adaptive_retry_mode_gives_way_to_the_shared_budget_and_keeps_the_other_
     """botocore's adaptive mode is one rate limiter per client; a shared client serves every
     wait of the connection, so it would queue them all (issue 30). The client keeps standard
     mode and the user's other retry settings, and one line says why."""
-    from airflow_querystatus.clients import ClientKey, create_client_through_hook
-
-    async def retries_of(config: dict) -> dict:
-        key = ClientKey.build("athena", aws_conn_id="aws_default", region_name=None, botocore_config=config)
-        client, close = await create_client_through_hook(key)
-        try:
-            return dict(client.meta.config.retries)
-        finally:
-            await close()
-
     with caplog.at_level("INFO", logger="airflow_querystatus.clients"):
-        retries = asyncio.run(retries_of({"retries": {"mode": "adaptive", "max_attempts": 7}}))
+        retries = _shared_client_retries("athena", {"retries": {"mode": "adaptive", "max_attempts": 7}})
     assert retries["mode"] == "standard" and retries["total_max_attempts"] == 8  # botocore counts the first try
     assert [r for r in caplog.records if "adaptive retry mode" in r.getMessage() and "'aws_default'" in r.getMessage()]
