@@ -106,7 +106,6 @@ class RateBudget:
         self._loop = loop
         self.queue: BudgetQueue[asyncio.Future[Any]] = BudgetQueue(loop.time(), fixed_rate=fixed_rate)
         self._pump_due = False
-        self._reported_at = loop.time()
         from airflow_querystatus.metrics import BudgetMetrics  # Airflow's Stats: only when a budget is made
 
         self._metrics = BudgetMetrics(key.operation)
@@ -165,9 +164,8 @@ class RateBudget:
         self._maybe_report(now)
 
     def _maybe_report(self, now: float) -> None:
-        if now - self._reported_at < REPORT_INTERVAL:
+        if now - self.queue.reported_at < REPORT_INTERVAL:
             return
-        self._reported_at = now
         report = self.queue.report(now)
         self._metrics.report(report)
         if report.figures.throttled or report.queued:

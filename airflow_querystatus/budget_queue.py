@@ -75,7 +75,7 @@ class BudgetQueue(Generic[R]):
         self._entries: dict[R, _Entry[R]] = {}
         self._seq = itertools.count()
         self.figures = QueueFigures()
-        self._reported_at = now
+        self.reported_at = now
         self._answered_at: float | None = None
 
     @property
@@ -159,7 +159,7 @@ class BudgetQueue(Generic[R]):
     def report(self, now: float) -> QueueReport:
         """The figures since the last report, and start counting anew."""
         report = QueueReport(self.rate.snapshot(), self.queued, self.oldest_delay(now), self.figures,
-                             now - self._reported_at)
+                             now - self.reported_at)
         self.figures = QueueFigures()
-        self._reported_at = now
+        self.reported_at = now
         return report
