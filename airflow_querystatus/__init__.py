@@ -118,6 +118,18 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "GetCalculationExecutionStatus=40,*=10",
                         "default": "",
                     },
+                    "status_lists": {
+                        "description": "auto: where AWS has a list call that gives the status of many queries "
+                        "(Logs Insights' DescribeQueries, Neptune's ListOpenCypherQueries and ListGremlinQueries), "
+                        "the triggers of one connection that wait on such queries share one list call a second, "
+                        "from 10 such triggers on: one call answers all their polls, and a wait makes its own "
+                        "status call only for what the list does not show. always: from one trigger on. off: "
+                        "each wait polls its own status call.",
+                        "version_added": __version__,
+                        "type": "string",
+                        "example": "off",
+                        "default": "auto",
+                    },
                     "max_poll_interval_override": {
                         "description": "For tests: when set, every wait of this provider (sensor, trigger and "
                         "operator) polls at least this often, whatever its poll_interval and max_poll_interval say, "

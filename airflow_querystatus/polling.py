@@ -385,6 +385,14 @@ class Pacer(Protocol):
         ...
 
 
+class Lister(Protocol):
+    """One wait's way to the list call that answers many waits at once (:mod:`airflow_querystatus.status_lists`)."""
+
+    async def listed(self, *, give_up_at: float | None) -> Mapping[str, Any] | None:
+        """The list's entry for this wait when it answers the poll; None: make the own status call."""
+        ...
+
+
 class PollLoop:
     """The decisions between polls, shared by the async (trigger) and sync (worker) drivers.
 
@@ -501,6 +509,7 @@ async def wait_until_done(
     call_timeout: float = DEFAULT_CALL_TIMEOUT,
     rng: random.Random | None = None,
     pacer: Pacer | None = None,
+    lister: Lister | None = None,
 ) -> Verdict:
     """Poll asynchronously until a final verdict or until ``deadline`` (UNIX time) passes.
 
@@ -508,11 +517,12 @@ async def wait_until_done(
     endpoint does, the final verdict comes within a few seconds of the deadline. With a
     ``pacer``, each call first waits for its shared rate budget's token (not counted in the
     call's limit), and throttles the budget absorbs are polled again without reaching the
-    tracker.
+    tracker. With a ``lister``, each poll but the last first asks the list call its wait shares
+    with others, and makes its own call only when the list does not answer it.
     """
     loop = PollLoop(tracker, deadline, rng)
     while True:
-        verdict = await _poll(tracker, fetcher, loop, call_timeout, pacer)
+        verdict = await _poll(tracker, fetcher, loop, call_timeout, pacer, lister)
         if verdict.outcome is Outcome.REBUILD_CLIENT:
             await fetcher.refresh()
             continue
@@ -524,9 +534,17 @@ async def wait_until_done(
 
 
 async def _poll(tracker: StatusTracker, fetcher: StatusFetcher, loop: PollLoop, call_timeout: float,
-                pacer: Pacer | None) -> Verdict:
-    """One poll's verdict: a token from the budget (if any), then the bounded call."""
+                pacer: Pacer | None, lister: Lister | None) -> Verdict:
+    """One poll's verdict: the shared list's entry (if any answers), else a token from the budget
+    (if any), then the bounded call."""
     operation = tracker.spec.operation
+    if lister is not None:
+        remaining = loop.remaining()
+        if remaining is None or remaining > WAKE_UP_GRID:  # the last poll is the wait's own call
+            clock = asyncio.get_running_loop().time
+            entry = await lister.listed(give_up_at=None if remaining is None else clock() + remaining)
+            if entry is not None:
+                return tracker.observe(entry)
     if pacer is None:
         try:
             # No local keeps the answer: only the tracker's copy lives on across the sleep.

@@ -140,6 +140,32 @@ class EndpointArgument:
     extras: tuple[Extra, ...] = (Extra("endpoint_url", templated=True, connection=True),)
 
 
+@dataclass(frozen=True)
+class StatusListing:
+    """A list call that answers the status of many waits at once (:mod:`airflow_querystatus.status_lists`).
+
+    AWS meters each API per account: a thousand waits polling their own status call need a
+    thousand calls per interval, one list call a page per round. Each entry of the list must
+    have the shape of the status answer (the spec's ``read_state`` reads it) and name its query
+    by the member of the spec's last identifier (``queryId``). An entry in a pending state
+    answers a poll; an entry in a final state ends the wait only if ``final_answers`` (the
+    entry then stands for the status answer, with what it lacks said in the README); a query
+    absent from the list, or listed in any other state, is polled with its own status call.
+    """
+
+    #: The boto3 method, and the answer's member that holds the entries.
+    operation: str
+    items: str
+    #: Constant inputs of every call (a page size, Neptune's ``includeWaiting``).
+    inputs: Mapping[str, Any] = field(default_factory=dict)
+    #: The member that pages (the same name in the request and the answer); None: one page.
+    next_token: str | None = None
+    #: The input that sets the page size, halved after an answer over ``max_answer_bytes``.
+    page_size: str | None = None
+    #: Whether an entry's final state is the wait's final answer.
+    final_answers: bool = False
+
+
 #: What an operation may declare in ``StatusSpec.quirks``.
 Quirk = FinishedQueriesVanish | EndpointArgument
 
@@ -226,6 +252,8 @@ class StatusSpec:
     start_operation: str | None = None
     results_operation: str | None = None
     list_operation: str | None = None
+    #: The list call that answers many waits' polls at once, where AWS has one.
+    listing: StatusListing | None = None
     #: Where the start call's answer carries the query's id; by default in its own member.
     started_id: tuple[str, ...] = ()
     #: The start call's idempotency-token member (Athena's ``ClientRequestToken``): the operator
@@ -360,6 +388,11 @@ def _check(spec: StatusSpec, services: Mapping[str, Service]) -> None:
         fail(f"`doc_url` must be the status call's AWS API reference page, got {spec.doc_url!r}.")
     if isinstance(spec.omitted_members, str) or getattr(spec.read_state, "path", ("",))[0] in spec.omitted_members:
         fail(f"`omitted_members` must be a set of member names other than the state's, got {spec.omitted_members!r}.")
+    if spec.listing is not None:
+        if not _SNAKE.fullmatch(spec.listing.operation):
+            fail(f"`listing.operation` must be the boto3 (snake_case) method name, got {spec.listing.operation!r}.")
+        if spec.listing.page_size is not None and spec.listing.page_size not in spec.listing.inputs:
+            fail(f"`listing.page_size` {spec.listing.page_size!r} must be one of `listing.inputs`.")
     undocumented = spec.documented_states - spec.success_states - spec.failure_states - spec.pending_states
     if undocumented:
         fail(f"documented states {sorted(undocumented)} are neither success, failure nor pending states.")
@@ -482,6 +515,9 @@ def _neptune_query(language: str, title: str) -> StatusSpec:
         operation=f"get_{language}_query_status",
         start_operation=f"execute_{language}_query",
         list_operation=f"list_{language}_queries",
+        # Running and waiting queries of the endpoint, each as its status call answers; a finished
+        # one is absent, so its end is read from its own status call (the vanish quirk).
+        listing=StatusListing(f"list_{language}_queries", items="queries", inputs={"includeWaiting": True}),
         stop_operation=f"cancel_{language}_query",
         doc_url="https://docs.aws.amazon.com/neptune/latest/data-api/API_Get"
                 f"{''.join(part.title() for part in language.split('_'))}QueryStatus.html",
@@ -570,6 +606,10 @@ LOGS_INSIGHTS_QUERY = StatusSpec(  # REFERENCE.md section 7: GetQueryResults is 
               "bytes_scanned": _path_getter("statistics", "bytesScanned")},
     omitted_members=frozenset({"results"}),
     status_call_inputs={"maxItems": 1},
+    # The account's recent queries, newest first, each with its status (REFERENCE.md section 7):
+    # a final one ends its wait without a GetQueryResults call.
+    listing=StatusListing("describe_queries", items="queries", inputs={"maxResults": 1000}, next_token="nextToken",
+                          page_size="maxResults", final_answers=True),
 )
 
 SPECS: dict[str, StatusSpec] = build_registry(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import weakref
 from collections.abc import AsyncIterator, Mapping
@@ -12,7 +13,7 @@ from typing import Any, ClassVar
 
 from airflow.triggers.base import BaseTrigger, TaskSuccessEvent, TriggerEvent
 
-from airflow_querystatus import front_doors, heap
+from airflow_querystatus import front_doors, heap, status_lists
 from airflow_querystatus.bounds import configured_call_timeout
 from airflow_querystatus.budget import RateBudget, budgets_enabled
 from airflow_querystatus.clients import ClientKey, SharedClientPool, shared_pool
@@ -192,12 +193,16 @@ class QueryStatusTrigger(BaseTrigger):
                                 extras=contract.extras, logger=self.log, metrics=WaitMetrics(self.spec.key))
         pool = shared_pool()
         key = self.client_key()
+        lists_mode = status_lists.configured_mode()
+        lister = None if lists_mode == "off" else status_lists.shared_listers().for_wait(self.spec, key, pool)
         try:
-            async with pool.subscribe(key):
+            async with pool.subscribe(key), lister.member() if lister is not None else contextlib.nullcontext():
                 fetcher = _PooledStatusFetcher(self.spec, self.spec.status_params(identifiers), key, pool)
                 pacer = _BudgetPacer(key, self.spec.operation, pool) if budgets_enabled() else None
+                listed = None if lister is None else status_lists.ListedStatus(
+                    lister, identifiers[self.spec.identifiers[-1].name], lists_mode)
                 verdict = await wait_until_done(tracker, fetcher, deadline=contract.deadline,
-                                                call_timeout=configured_call_timeout(), pacer=pacer)
+                                                call_timeout=configured_call_timeout(), pacer=pacer, lister=listed)
         except asyncio.CancelledError:
             if not TRIGGER_ON_KILL.available:
                 # Below 3.3 a user's kill arrives only as this cancellation, like a triggerer
