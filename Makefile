@@ -102,9 +102,11 @@ benchmark: venv
 	$(BIN)/python benchmarks/triggerer_scale.py
 
 ## N waits against an account-wide API quota in the emulator (200-3,000 waits, 10 and 50 calls/s,
-## one process and two), the shared rate budget against each wait alone; about 10 minutes.
+## one process and two), the shared rate budget against each wait alone; then 1,000 Logs Insights
+## waits against 5 calls/s with status lists and without; about 13 minutes.
 benchmark-quota: venv
 	$(BIN)/python benchmarks/quota.py
+	$(BIN)/python benchmarks/quota.py --kind logs --rows 1000x5 --budgets adaptive --lists auto off
 
 ## N start_from_trigger waits of ours beside Airflow's DateTimeSensorAsync in a real deployment
 ## (PostgreSQL, one triggerer): per-process CPU, loop stalls, garbage collections. Needs 3.3;

@@ -19,6 +19,11 @@ together they ask about 170 calls/s of two cores, and a whole run takes about 9 
 ``--retry-mode adaptive`` sets botocore's adaptive retry mode on the waits' connection and
 ``--prepared off`` turns prepared status calls off (issue 30's cases).
 
+``--kind logs`` waits on Logs Insights queries instead (``CloudWatchLogsInsightsQueryTrigger``),
+the quota applying to GetQueryResults and DescribeQueries alike, and ``--lists auto off`` runs
+each row with ``[querystatus] status_lists`` auto (one DescribeQueries call answers every wait)
+and off (each wait its own GetQueryResults), both settings' rows at once.
+
 Reported per row: calls (served and throttled, counted by the emulator), the throttled share,
 successful calls/s while every wait is still pending (the first 60 s) and that as a share of
 the quota, detection delay p50/p95/p99 (from a calculation's completion to its wait's event)
@@ -48,13 +53,24 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from process_sweep import run_leaving_nothing  # noqa: E402
 
-OPERATION = "GetCalculationExecutionStatus"
+#: What a row waits on (``--kind``): the emulator's kind, its running and final states, the
+#: trigger, and the API names the quota applies to (calls of each are counted).
+KINDS: dict[str, dict[str, Any]] = {
+    "athena": {"kind": "athena_calculation", "running": "RUNNING", "done": "COMPLETED",
+               "trigger": ("airflow_querystatus.triggers.athena", "AthenaCalculationExecutionTrigger",
+                           "calculation_execution_id"),
+               "operations": ["GetCalculationExecutionStatus"]},
+    "logs": {"kind": "logs_insights_query", "running": "Running", "done": "Complete",
+             "trigger": ("airflow_querystatus.triggers.logs", "CloudWatchLogsInsightsQueryTrigger", "query_id"),
+             "operations": ["GetQueryResults", "DescribeQueries"]},
+}
+KIND = KINDS["athena"]
 INTERVAL = 5.0
 #: When the calculations complete (seconds after planting); ``--finish`` scales it for a smoke run.
 FINISH = [60.0, 120.0]
 KEY, SECRET = "bench-key", "bench-secret"
 #: The connection's botocore retry mode and the prepared-calls option (``--retry-mode``, ``--prepared``).
-OPTIONS = {"retry_mode": "standard", "prepared": "true"}
+OPTIONS: dict[str, Any] = {"retry_mode": "standard", "prepared": "true", "kind": "athena", "attempts": None}
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -71,9 +87,15 @@ def child(config_path: str) -> None:
         "extra": {"region_name": "us-east-1", "endpoint_url": config["url"]}})
     os.environ["AIRFLOW__QUERYSTATUS__RATE_BUDGET"] = config["budget"]
     os.environ["AIRFLOW__QUERYSTATUS__PREPARED_STATUS_CALLS"] = config.get("prepared", "true")
-    botocore_config = {"retries": {"mode": config.get("retry_mode", "standard")}}
+    os.environ["AIRFLOW__QUERYSTATUS__STATUS_LISTS"] = config.get("lists", "auto")
+    botocore_config = {"retries": {"mode": config.get("retry_mode", "standard"),
+                                   **({"total_max_attempts": config["attempts"]} if config.get("attempts") else {})}}
+    import importlib
+
     from airflow_querystatus import metrics
-    from airflow_querystatus.triggers.athena import AthenaCalculationExecutionTrigger
+
+    module, class_name, id_argument = KINDS[config["kind"]]["trigger"]
+    trigger_class = getattr(importlib.import_module(module), class_name)
 
     counts: collections.Counter[str] = collections.Counter()
 
@@ -91,8 +113,8 @@ def child(config_path: str) -> None:
     finishes: dict[str, float] = config["finishes"]
 
     async def one(query_id: str) -> tuple[str, float, str]:
-        trigger = AthenaCalculationExecutionTrigger(calculation_execution_id=query_id, poll_interval=INTERVAL,
-                                                    max_poll_interval=INTERVAL, botocore_config=botocore_config)
+        trigger = trigger_class(**{id_argument: query_id}, poll_interval=INTERVAL, max_poll_interval=INTERVAL,
+                                botocore_config=botocore_config)
         async for event in trigger.run():
             return query_id, time.time(), event.payload["status"]
         raise AssertionError("no event")
@@ -140,15 +162,17 @@ def control(url: str, method: str, path: str, body: Any = None) -> Any:
 class Row:
     """One NxQxP row under one budget setting: its emulator and its processes."""
 
-    def __init__(self, waits: int, quota: float, processes: int, budget: str, work: Path, seed: int) -> None:
-        self.waits, self.quota, self.processes, self.budget = waits, quota, processes, budget
+    def __init__(self, waits: int, quota: float, processes: int, budget: str, lists: str, work: Path,
+                 seed: int) -> None:
+        self.waits, self.quota, self.processes, self.budget, self.lists = waits, quota, processes, budget, lists
         self.name = f"{waits}x{quota:g}" + (f"x{processes}" if processes > 1 else "")
-        self.work = work / f"{self.name}-{budget}"
+        self.work = work / f"{self.name}-{budget}-{lists}"
         self.work.mkdir(parents=True)
         self.rng = random.Random(seed)
         self.emulator = subprocess.Popen(
             [sys.executable, "-m", "airflow_querystatus.emulator", "--port", "0", "--no-examples",
-             "--credentials", f"{KEY}:{SECRET}", "--quota", f"{OPERATION}={quota:g}:{quota:g}"],
+             "--credentials", f"{KEY}:{SECRET}",
+             *(arg for op in KIND["operations"] for arg in ("--quota", f"{op}={quota:g}:{quota:g}"))],
             stdout=subprocess.PIPE, text=True)
         assert self.emulator.stdout is not None
         self.url = self.emulator.stdout.readline().split()[-1]
@@ -158,7 +182,7 @@ class Row:
         plan = [self.rng.uniform(*FINISH) for _ in range(self.waits)]
         planted = time.time()
         ids = control(self.url, "POST", "/_emulator/queries", {"queries": [
-            {"kind": "athena_calculation", "steps": [{"state": "RUNNING", "seconds": s}, "COMPLETED"]} for s in plan]})
+            {"kind": KIND["kind"], "steps": [{"state": KIND["running"], "seconds": s}, KIND["done"]]} for s in plan]})
         self.started = time.time()
         finishes = dict(zip(ids["query_ids"], (planted + s for s in plan), strict=True))
         self.outs = []
@@ -166,8 +190,10 @@ class Row:
             out = self.work / f"process-{p}.json"
             config = self.work / f"config-{p}.json"
             share = dict(list(finishes.items())[p::self.processes])
-            config.write_text(json.dumps({"url": self.url, "budget": self.budget, "finishes": share, "out": str(out),
-                                          "retry_mode": OPTIONS["retry_mode"], "prepared": OPTIONS["prepared"]}))
+            config.write_text(json.dumps({"url": self.url, "budget": self.budget, "lists": self.lists,
+                                          "kind": OPTIONS["kind"], "finishes": share, "out": str(out),
+                                          "retry_mode": OPTIONS["retry_mode"], "prepared": OPTIONS["prepared"],
+                                          "attempts": OPTIONS["attempts"]}))
             self.outs.append(out)
             # What the waits log (Airflow's structlog prints to stdout): warning lines are counted from it.
             with open(self.work / f"process-{p}.log", "wb") as log_file:
@@ -176,7 +202,10 @@ class Row:
         self.at_start = self.counters()
 
     def counters(self) -> dict[str, int]:
-        return control(self.url, "GET", "/_emulator/quotas")["counters"].get(OPERATION, {"served": 0, "throttled": 0})
+        """Calls served and throttled, summed over the operations the quota applies to."""
+        counted = control(self.url, "GET", "/_emulator/quotas")["counters"]
+        return {what: sum(counted.get(op, {}).get(what, 0) for op in KIND["operations"])
+                for what in ("served", "throttled")}
 
     def sample_pending_window(self) -> None:
         self.at_60 = self.counters()
@@ -193,9 +222,11 @@ class Row:
                                       for minute in warning_minutes(self.work / f"process-{p}.log"))
         calls = end["served"] + end["throttled"] - self.at_start["served"] - self.at_start["throttled"]
         early_ok = self.at_60["served"] - self.at_start["served"]
-        ideal = max(INTERVAL, self.waits / self.quota)
+        # One list call answers every wait (Logs): each is polled at its interval whatever N is.
+        listed = self.lists == "auto" and KIND["kind"] == "logs_insights_query"
+        ideal = INTERVAL if listed else max(INTERVAL, self.waits / self.quota)
         return {
-            "row": self.name, "budget": self.budget, "calls": calls,
+            "row": self.name, "kind": OPTIONS["kind"], "budget": self.budget, "lists": self.lists, "calls": calls,
             "throttled_share": round((end["throttled"] - self.at_start["throttled"]) / calls, 3),
             "ok_calls_per_s_first_60s": round(early_ok / FINISH[0], 1),
             "quota_used_first_60s": round(early_ok / FINISH[0] / self.quota, 3),
@@ -219,10 +250,17 @@ def main() -> int:
     parser.add_argument("--retry-mode", default="standard", choices=["standard", "adaptive", "legacy"],
                         help="the connection's botocore_config retries mode (default standard)")
     parser.add_argument("--prepared", default="on", choices=["on", "off"], help="[querystatus] prepared_status_calls")
+    parser.add_argument("--attempts", type=int, help="the connection's botocore_config total_max_attempts")
+    parser.add_argument("--kind", default="athena", choices=sorted(KINDS), help="what the waits wait on")
+    parser.add_argument("--lists", nargs="+", default=["auto"], choices=["auto", "off"],
+                        help="[querystatus] status_lists settings, each row run with each at once (default auto)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     options = parser.parse_args()
     FINISH[:] = options.finish
-    OPTIONS.update(retry_mode=options.retry_mode, prepared="true" if options.prepared == "on" else "false")
+    OPTIONS.update(retry_mode=options.retry_mode, prepared="true" if options.prepared == "on" else "false",
+                   kind=options.kind, attempts=options.attempts)
+    KIND.clear()
+    KIND.update(KINDS[options.kind])
     if options.child:
         child(options.child)
         return 0
@@ -232,7 +270,8 @@ def main() -> int:
             rows = []
             for i, spec in enumerate(options.rows):
                 n, q, *p = spec.split("x")
-                rows.append(Row(int(n), float(q), int(p[0]) if p else 1, budget, Path(tmp), seed=i))
+                for lists in options.lists:
+                    rows.append(Row(int(n), float(q), int(p[0]) if p else 1, budget, lists, Path(tmp), seed=i))
             begun = time.time()
             for row in rows:
                 row.start()
@@ -244,13 +283,14 @@ def main() -> int:
                 results.append(result)
                 print(json.dumps(result), flush=True)
             print(f"[{budget}: {time.time() - begun:.0f}s]", flush=True)
-    columns = ("row", "budget", "calls", "thr%", "ok/s", "used", "p50", "p95", "p99", "ideal", "x", "fail", "warn",
-               "w/min", "cpu", "ok/s/proc")
+    columns = ("row", "kind", "budget", "lists", "calls", "thr%", "ok/s", "used", "p50", "p95", "p99", "ideal", "x",
+               "fail", "warn", "w/min", "cpu", "ok/s/proc")
     print(" | ".join(columns))
     for r in results:
         d = r["detection_s"]
         print(" | ".join(str(v) for v in (
-            r["row"], r["budget"], r["calls"], f"{100 * r['throttled_share']:.1f}", r["ok_calls_per_s_first_60s"],
+            r["row"], r["kind"], r["budget"], r["lists"],
+            r["calls"], f"{100 * r['throttled_share']:.1f}", r["ok_calls_per_s_first_60s"],
             f"{100 * r['quota_used_first_60s']:.0f}%", d["p50"], d["p95"], d["p99"], r["ideal_s"], r["p99_over_ideal"],
             r["not_success"], r["warnings"], r["warnings_max_per_minute"], r["cpu_s"],
             r["ok_calls_per_s_per_process"])))
