@@ -91,8 +91,6 @@ class StatusLister:
         #: Why the listing was turned off for this client (a failure that will not pass by itself).
         self.off_because: str | None = None
         self._failure_logged_at = -math.inf
-        #: Counters, for tests and the benchmark: rounds made, pages read, polls answered.
-        self.rounds = self.pages = self.answered = 0
 
     @asynccontextmanager
     async def member(self) -> AsyncIterator[None]:
@@ -135,12 +133,12 @@ class StatusLister:
         state = spec.read_state(entry)
         final = state in spec.success_states or state in spec.failure_states
         if state in spec.pending_states or (final and self.listing.final_answers):
-            self.answered += 1
             return entry
         return None
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
+        asked: dict[str, list[asyncio.Future[Mapping[str, Any] | None]]] = {}
         try:
             while self._asked:
                 await asyncio.sleep(max(0.0, self._last_round_at + ROUND_GAP - loop.time()))
@@ -158,13 +156,12 @@ class StatusLister:
         finally:
             self._runner = None
             # Cancelled (the loop closing): the polls still waiting go to their own calls.
-            for polls in self._asked.values():
+            for polls in (*asked.values(), *self._asked.values()):
                 for poll in polls:
                     _answer_none(poll)
 
     async def _round(self, wanted: set[str]) -> dict[str, Mapping[str, Any]]:
         """The entries of ``wanted`` ids in the list, read page by page until all are found."""
-        self.rounds += 1
         found: dict[str, Mapping[str, Any]] = {}
         token: str | None = None
         async with self._pool.subscribe(self._key):  # the client lives while its round does
@@ -172,7 +169,6 @@ class StatusLister:
                 answer = await self._page(token)
                 if answer is None:
                     break
-                self.pages += 1
                 entries = answer.get(self.listing.items)
                 for entry in entries if isinstance(entries, list) else ():
                     if isinstance(entry, Mapping) and entry.get(self._id_member) in wanted:
@@ -225,8 +221,8 @@ class StatusLister:
     def _failed(self, exc: BaseException) -> None:
         """A round's page failed: its polls go to their own status calls. A failure that will not
         pass by itself turns the listing off; any other is logged once a minute at most."""
-        what = (f"{self.spec.service} {self.listing.operation} (listing {self.spec.title}s for connection "
-                f"{self._key.aws_conn_id!r})")
+        what = (f"{self.spec.service} {self.listing.operation} (the status list of the {self.spec.title} waits on "
+                f"connection {self._key.aws_conn_id!r})")
         if isinstance(exc, AnswerTooLarge) and self._page_size is not None and self._page_size > MIN_PAGE_SIZE:
             self._page_size = max(MIN_PAGE_SIZE, self._page_size // 2)
             log.warning("%s answered more than [querystatus] max_answer_bytes; reading %d entries a page from now on.",
