@@ -165,6 +165,15 @@ def classify(
     return ClassifiedError(ErrorKind.CALLER, type(exc).__name__, str(exc) or repr(exc))
 
 
+def is_throttle(exc: BaseException, *, not_found_codes: frozenset[str] = frozenset(),
+                vanished_codes: frozenset[str] = frozenset()) -> bool:
+    """Whether ``exc`` is AWS throttling the call (a shared rate budget may absorb it)."""
+    if isinstance(exc, CallerMistake):
+        return False
+    error = classify(exc, not_found_codes=not_found_codes, vanished_codes=vanished_codes)
+    return error.kind is ErrorKind.TRANSIENT and error.throttled
+
+
 def advice(error: ClassifiedError, *, iam_action: str, aws_conn_id: str | None, otherwise: str | None = None) -> str:
     """What the user should check, in one sentence, for a caller error; ``otherwise`` replaces
     the closing sentence about a query's identifiers (a start call has none yet)."""

@@ -29,7 +29,7 @@ from airflow_querystatus.bounds import (
     answers_read_by,
     call_limit,
 )
-from airflow_querystatus.errors import CallerMistake, ErrorKind, advice, classify
+from airflow_querystatus.errors import CallerMistake, ErrorKind, advice, classify, is_throttle
 from airflow_querystatus.jsonsafe import TRANSPORT_KEYS, to_json_safe
 from airflow_querystatus.loop_timers import cutoffs, shared_wake_ups
 from airflow_querystatus.outcomes import EVENT_STATUSES, Outcome, Verdict
@@ -196,10 +196,7 @@ class StatusTracker:
 
     def throttled(self, exc: BaseException) -> bool:
         """Whether ``exc`` is AWS throttling the call (a shared budget may absorb it)."""
-        if isinstance(exc, CallerMistake):
-            return False
-        error = classify(exc, not_found_codes=self.spec.not_found_codes, vanished_codes=self.spec.vanished_codes)
-        return error.kind is ErrorKind.TRANSIENT and error.throttled
+        return is_throttle(exc, not_found_codes=self.spec.not_found_codes, vanished_codes=self.spec.vanished_codes)
 
     def timed_out(self, deadline: float) -> Verdict:
         """The verdict when the deadline (UNIX time) passed while the query was still pending."""

@@ -35,7 +35,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from airflow_querystatus.bounds import AnswerTooLarge, StatusCallTimeout, configured_call_timeout
-from airflow_querystatus.errors import CallerMistake, ErrorKind, classify
+from airflow_querystatus.errors import CallerMistake, ErrorKind, classify, is_throttle
 from airflow_querystatus.loop_timers import cutoffs, per_running_loop
 from airflow_querystatus.status import StatusListing, StatusSpec
 
@@ -206,17 +206,13 @@ class StatusLister:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # every failure is judged; none is swallowed
-                if budget is not None and sent_at is not None and self._throttled(exc) and budget.throttled(sent_at):
+                if budget is not None and sent_at is not None and is_throttle(exc) and budget.throttled(sent_at):
                     continue
                 self._failed(exc)
                 return None
             if budget is not None:
                 budget.answered()
             return answer if isinstance(answer, Mapping) else None
-
-    def _throttled(self, exc: BaseException) -> bool:
-        error = classify(exc, not_found_codes=frozenset(), vanished_codes=frozenset())
-        return error.kind is ErrorKind.TRANSIENT and error.throttled
 
     def _failed(self, exc: BaseException) -> None:
         """A round's page failed: its polls go to their own status calls. A failure that will not
@@ -276,16 +272,17 @@ def shared_listers() -> StatusListers:
 class ListedStatus:
     """One wait's way to its lister (the engine's ``Lister``)."""
 
-    __slots__ = ("_lister", "_mode", "_query_id")
+    __slots__ = ("_call_timeout", "_lister", "_mode", "_query_id")
 
-    def __init__(self, lister: StatusLister, query_id: str, mode: str) -> None:
+    def __init__(self, lister: StatusLister, query_id: str, mode: str, call_timeout: float) -> None:
         self._lister = lister
         self._query_id = query_id
         self._mode = mode
+        self._call_timeout = call_timeout
 
     async def listed(self, *, give_up_at: float | None) -> Mapping[str, Any] | None:
         if not self._lister.in_use(self._mode):
             return None
         # A poll waits for a round no longer than a status call may take: then it makes its own.
-        bound = asyncio.get_running_loop().time() + ROUND_GAP + configured_call_timeout()
+        bound = asyncio.get_running_loop().time() + ROUND_GAP + self._call_timeout
         return await self._lister.lookup(self._query_id, bound if give_up_at is None else min(give_up_at, bound))

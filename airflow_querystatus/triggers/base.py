@@ -199,10 +199,11 @@ class QueryStatusTrigger(BaseTrigger):
             async with pool.subscribe(key), lister.member() if lister is not None else contextlib.nullcontext():
                 fetcher = _PooledStatusFetcher(self.spec, self.spec.status_params(identifiers), key, pool)
                 pacer = _BudgetPacer(key, self.spec.operation, pool) if budgets_enabled() else None
+                call_timeout = configured_call_timeout()
                 listed = None if lister is None else status_lists.ListedStatus(
-                    lister, identifiers[self.spec.identifiers[-1].name], lists_mode)
+                    lister, identifiers[self.spec.identifiers[-1].name], lists_mode, call_timeout)
                 verdict = await wait_until_done(tracker, fetcher, deadline=contract.deadline,
-                                                call_timeout=configured_call_timeout(), pacer=pacer, lister=listed)
+                                                call_timeout=call_timeout, pacer=pacer, lister=listed)
         except asyncio.CancelledError:
             if not TRIGGER_ON_KILL.available:
                 # Below 3.3 a user's kill arrives only as this cancellation, like a triggerer
