@@ -173,7 +173,9 @@ def test_a_sensor_succeeds_under_mock_aws(moto_query: str, mode: str) -> None:
     run = run_sensor(sensor(moto_query, mode))
     assert run.outcome == "success", run.error
     assert run.value["status"] == "Complete" and "results" not in run.value
-    assert run.deferrals == (1 if mode == "deferrable" else 0)
+    # moto's queries are complete at once: a deferrable sensor sees it before deferring and ends
+    # on its worker (the trigger's polls under mock_aws are the test further down).
+    assert run.deferrals == 0
 
 
 @pytest.mark.xfail(strict=True, raises=AssertionError, reason=(

@@ -47,6 +47,35 @@ def test_success_returns_json_safe_final_answer(case: Case, mode: str, emulator)
         assert run.reschedules >= 2
 
 
+@pytest.mark.prepared_sensitive
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_deferrable_sensor_on_a_query_already_succeeded_ends_on_the_worker(case: Case, emulator) -> None:
+    query = case.plant(emulator, [case.success])
+    run = run_sensor(case.sensor(query.query_id, deferrable=True))
+    assert run.outcome == "success", run.error
+    if case.vanishes:  # a finished Neptune query is gone from its status call: the trigger judges that
+        assert run.deferrals == 1
+        return
+    assert run.deferrals == 0 and query.status_calls == 1  # one call, no trigger
+    poked = run_sensor(case.sensor(case.plant(emulator, [case.success]).query_id, **mode_kwargs("poke")))
+    assert set(run.value) == set(poked.value)  # the XCom poke mode returns
+    assert case.spec.read_state(run.value) == case.success
+
+
+@pytest.mark.prepared_sensitive
+@pytest.mark.parametrize("case", [c for c in CASES if not c.vanishes], ids=lambda c: c.name)
+def test_deferrable_sensor_defers_on_any_other_first_answer(case: Case, emulator, logs) -> None:
+    """A failure state, a pending state or an error before deferring: the trigger decides, as
+    it always did (one place words and logs each outcome)."""
+    failed = case.plant(emulator, case.failure_steps()[-1:])
+    run = run_sensor(case.sensor(failed.query_id, deferrable=True))
+    assert run.deferrals == 1 and isinstance(run.error, QueryFailedError)
+    flaky = case.plant(emulator, [case.success], faults=[{"error": "ServiceUnavailableException", "count": 1}])
+    run = run_sensor(case.sensor(flaky.query_id, deferrable=True))
+    assert run.deferrals == 1 and run.outcome == "success", run.error
+    assert f"{flaky.query_id!r}): no status before deferring (" in logs()
+
+
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 def test_failure_state_fails_without_retry_naming_state_and_reason(case: Case, mode: str, emulator) -> None:

@@ -23,6 +23,7 @@ from airflow_querystatus.compat import (
     rescheduled_before,
     warn_unsupported,
 )
+from airflow_querystatus.errors import ErrorKind, classify
 from airflow_querystatus.exceptions import QueryCallerError, QueryFailedError, QueryStatusUnavailableError
 from airflow_querystatus.hooks.base import QueryStatusHook
 from airflow_querystatus.metrics import WaitMetrics
@@ -57,7 +58,9 @@ class QueryStatusSensor(WaitSettings, AwsBaseSensor[QueryStatusHook]):
         reschedule mode every poke is a fresh process, so there the budget cannot span
         pokes: transient errors keep the sensor waiting until ``timeout``.
     :param deferrable: Wait in the triggerer, freeing the worker slot (default from
-        ``[operators] default_deferrable``). It wins over ``mode``: with ``deferrable=True`` the
+        ``[operators] default_deferrable``). The sensor makes one status call first: a query
+        that has already succeeded ends the task on the worker, without deferring; any other
+        answer defers. It wins over ``mode``: with ``deferrable=True`` the
         sensor defers whatever ``mode`` says, as Airflow's own deferrable sensors do, and a
         ``mode="reschedule"`` given with it is warned about once, when the DAG is parsed.
     :param start_from_trigger: With ``deferrable``, let the scheduler hand the wait straight
@@ -174,11 +177,55 @@ class QueryStatusSensor(WaitSettings, AwsBaseSensor[QueryStatusHook]):
         identifiers = self._identifiers()
         if not self.deferrable:
             return super().execute(context)
+        deadline = time.time() + self.timeout
+        finished = self._finished_before_deferring(context, identifiers)
+        if finished is not None:
+            return self._conclude(finished)
         self.defer(
-            trigger=self._trigger(identifiers, deadline=time.time() + self.timeout),
+            trigger=self._trigger(identifiers, deadline=deadline),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout) + DEFER_TIMEOUT_GRACE,
         )
+
+    def _finished_before_deferring(self, context: Context, identifiers: dict[str, str]) -> Verdict | None:
+        """The success verdict when one status call finds the query already succeeded, else None.
+
+        A sensor often waits on a query an upstream task started, which may have finished by
+        the time the sensor runs: it then succeeds here, on the worker, as Airflow's own
+        deferrable sensors do when their condition already holds. No trigger is created, and
+        Airflow's race that can fail a task whose trigger fires within a second or two of its
+        deferral (RELIABILITY.md, "Known limits") cannot hit it. Any other answer, and any
+        error, defers: the trigger then polls and judges it exactly as it always does, so
+        every outcome but an early success is decided, worded and logged in one place. The
+        call counts in the ``polls`` metric (and a transient error in its own) all the same.
+
+        An operation whose finished queries vanish (Neptune) cannot show a success here, and
+        what the trigger makes of an absent query depends on its having seen it running: it
+        defers at once.
+        """
+        if self.spec.vanishes is not None:
+            return None
+        try:
+            response = self.hook.get_status(self.spec, identifiers, remaining=self.timeout)
+        except Exception as exc:  # the trigger's first poll meets it again and judges it
+            self._count_poll_before_deferring(exc)
+            self.log.info("%s: no status before deferring (%s: %s); the trigger polls it.",
+                          self.spec.describe(identifiers), type(exc).__name__, exc)
+            return None
+        state = self.spec.read_state(response)
+        if not isinstance(state, str) or state not in self.spec.success_states:
+            self._count_poll_before_deferring(None)
+            return None
+        verdict = self._tracker_for(context, identifiers).observe(response)  # counts the poll
+        return verdict if verdict.outcome is Outcome.SUCCESS else None
+
+    def _count_poll_before_deferring(self, error: BaseException | None) -> None:
+        metrics = WaitMetrics(self.spec.key)
+        metrics.poll()
+        if error is not None:
+            kind = classify(error, not_found_codes=self.spec.not_found_codes, vanished_codes=self.spec.vanished_codes)
+            if kind.kind is ErrorKind.TRANSIENT:
+                metrics.transient(throttled=kind.throttled)
 
     def _trigger(self, identifiers: dict[str, str], *, deadline: float) -> QueryStatusTrigger:
         return self.trigger_class(**identifiers, wait=self.wait_contract(deadline=deadline))
