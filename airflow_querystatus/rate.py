@@ -10,8 +10,9 @@ no I/O and no event loop, so that a fake clock drives it in tests:
   time (at least one): calls leave at an even pace, not in bursts an account-wide bucket
   would refuse.
 * **Slow start**: from :data:`INITIAL_RATE`, the rate doubles every second in which waits had
-  to queue for a token, until the first throttle. A thousand waits deferred at once then reach
-  the quota within seconds without a burst of a thousand throttles.
+  to queue for a token, until the first throttle, but never past twice the answers of the last
+  second (growth clocked by answers). A thousand waits deferred at once then reach the quota
+  within seconds without a burst of a thousand throttles, even when answers come late.
 * **After the first throttle**: each throttle of a call sent after the last cut cuts the rate
   to :data:`CUT_FACTOR` of the rate of successful answers measured over the last
   :data:`MEASURE_WINDOW` seconds (what the account actually gave us), or of the current rate
@@ -72,6 +73,9 @@ class AdaptiveRate:
         #: Whether waits queued for a token since the rate last grew.
         self._demand_exceeded = False
         self._answers: collections.deque[float] = collections.deque()
+        #: Slow start only: the answers of the last second (:meth:`_slow_start_ceiling`).
+        self._recent_answers: collections.deque[float] = collections.deque()
+        self._initial_rate = initial_rate
 
     def _capacity(self) -> float:
         return max(1.0, self.rate * BURST_SECONDS)
@@ -86,11 +90,23 @@ class AdaptiveRate:
         self._refilled_at = now
         if self.adaptive and (queued or self._demand_exceeded):
             if self.slow_start:
-                self.rate = min(MAX_RATE, self.rate * SLOW_START_FACTOR ** min(elapsed, 1.0))
+                grown = self.rate * SLOW_START_FACTOR ** min(elapsed, 1.0)
+                self.rate = min(MAX_RATE, max(self.rate, min(grown, self._slow_start_ceiling(now))))
             else:
                 self.rate = min(MAX_RATE, self.rate + ADDITIVE_STEP * min(elapsed, 1.0))
         self._demand_exceeded = queued
         self.tokens = min(self._capacity(), self.tokens + elapsed * self.rate)
+
+    def _slow_start_ceiling(self, now: float) -> float:
+        """Slow start grows to at most :data:`SLOW_START_FACTOR` times the answers of the last
+        second (at least the initial rate): growth is clocked by answers, as TCP's slow start is
+        by acknowledgements. When answers come late (a loaded triggerer, a slow endpoint) the
+        rate waits for them instead of doubling blind past the quota, so the overshoot before
+        the first throttle is heard of stays under twice the quota."""
+        recent = self._recent_answers
+        while recent and recent[0] < now - 1.0:
+            recent.popleft()
+        return max(self._initial_rate, SLOW_START_FACTOR * len(recent))
 
     def take(self, now: float) -> bool:
         """Spend a token if one is there (after :meth:`refill`); False means: queue."""
@@ -115,6 +131,11 @@ class AdaptiveRate:
         answers.append(now)
         while answers and answers[0] < now - MEASURE_WINDOW:
             answers.popleft()
+        if self.slow_start:
+            recent = self._recent_answers
+            recent.append(now)
+            while recent and recent[0] < now - 1.0:
+                recent.popleft()
 
     def throttled(self, sent_at: float, now: float) -> bool:
         """A call sent at ``sent_at`` was throttled: cut the rate, once per round of calls.
@@ -127,6 +148,7 @@ class AdaptiveRate:
         measured = len(answers) / MEASURE_WINDOW if len(answers) >= MIN_MEASURED else self.rate
         self.rate = max(MIN_RATE, CUT_FACTOR * min(measured, self.rate))
         self.slow_start = False
+        self._recent_answers.clear()
         self._cut_at = now
         self.tokens = min(self.tokens, self._capacity())
         return True

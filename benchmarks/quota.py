@@ -64,7 +64,7 @@ KINDS: dict[str, dict[str, Any]] = {
              "trigger": ("airflow_querystatus.triggers.logs", "CloudWatchLogsInsightsQueryTrigger", "query_id"),
              "operations": ["GetQueryResults", "DescribeQueries"]},
 }
-KIND = KINDS["athena"]
+KIND = dict(KINDS["athena"])  # a copy: main() replaces its contents with --kind's
 INTERVAL = 5.0
 #: When the calculations complete (seconds after planting); ``--finish`` scales it for a smoke run.
 FINISH = [60.0, 120.0]

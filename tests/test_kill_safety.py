@@ -74,6 +74,20 @@ def test_a_killed_cleared_or_marked_task_stops_its_query(emulator, airflow_says,
     assert query.stopped and emulator.peek(query).state in {"CANCELING", "CANCELED"}
 
 
+@pytest.mark.parametrize("throttles", [2, 3])
+def test_a_throttled_stop_is_retried_twice(emulator, airflow_says, throttles: int, logs) -> None:
+    """A trigger's client may make one attempt per call (the shared budget paces status calls),
+    so the stop call retries throttling itself: two retries, then it says to stop it by hand."""
+    query = emulator.add_query("athena_calculation", steps=["RUNNING"])
+    airflow_says("failed")
+    emulator.add_global_faults([{"error": "TooManyRequestsException", "count": throttles,
+                                 "operations": ["stop_calculation_execution"]}])
+    asyncio.run(cancel_like_the_triggerer(owned_trigger(query.query_id), query))
+    assert query.stopped is (throttles == 2)
+    assert logs().count("failed with a transient error") == 2
+    assert ("stop it by hand" in logs()) is (throttles == 3)
+
+
 def test_a_second_cancellation_does_not_abort_the_stop(emulator, airflow_says) -> None:
     """The triggerer re-cancels a trigger it no longer owns on every loop, and reading the
     state through the supervisor took ~3 s on a busy 2-core stack: the stop must survive."""

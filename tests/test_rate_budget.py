@@ -55,7 +55,8 @@ class Outcome:
 
 
 def simulate(waits: int, quota: float, *, processes: int = 1, interval: float = 5.0, latency: float = 0.05,
-             seed: int = 7, horizon: float = 400.0, fixed_rate: float | None = None) -> Outcome:
+             seed: int = 7, horizon: float = 400.0, fixed_rate: float | None = None,
+             finish: tuple[float, float] = (60.0, 120.0)) -> Outcome:
     """Discrete events: each wait asks its process's budget when its poll falls due, as the
     engine does, and a throttled call asks again with its original due time."""
     rng = random.Random(seed)
@@ -67,7 +68,7 @@ def simulate(waits: int, quota: float, *, processes: int = 1, interval: float = 
     def at(when: float, kind: str, who: int, ok: bool = False, sent: float = 0.0) -> None:
         heapq.heappush(events, (when, next(order), kind, who, ok, sent))
 
-    finishes = {w: rng.uniform(60, 120) for w in range(waits)}
+    finishes = {w: rng.uniform(*finish) for w in range(waits)}
     due = {w: rng.uniform(0, 1) for w in range(waits)}
     pumping = [False] * processes
     out = Outcome(answered_by_process=[0] * processes)
@@ -136,6 +137,15 @@ def test_two_processes_sharing_one_quota_split_it_evenly() -> None:
     assert all(abs(share - half) <= 0.25 * half for share in out.answered_by_process), out
 
 
+def test_slow_answers_do_not_let_slow_start_overshoot_the_quota() -> None:
+    """A loaded triggerer or a slow endpoint hears of its first throttle late. 200 waits whose
+    queries end 1-2 s in (all of it slow start), answers 0.3 s late: doubling blind was
+    throttled on 11 % of calls; clocked by answers, under 5 %."""
+    out = simulate(200, 60, interval=0.3, latency=0.3, horizon=60, finish=(1.0, 2.0))
+    assert out.undetected == 0
+    assert out.throttled / out.calls <= 0.08, out
+
+
 def test_the_simulation_sees_a_budget_that_does_not_adapt() -> None:
     """The harness can fail: a rate fixed far above the quota (as each wait on its own is) is
     throttled most of the time, so the targets above measure the adaptation."""
@@ -148,8 +158,28 @@ def test_slow_start_doubles_each_second_waits_queue_and_only_then() -> None:
     rate = AdaptiveRate(0.0)
     rate.refill(1.0, queued=False)
     assert rate.rate == rate_module.INITIAL_RATE  # nobody queued: no growth
+    for i in range(20):  # the account answered a second's worth of calls
+        rate.answered(1.0 + i / 20)
     rate.refill(2.0, queued=True)
     assert rate.rate == pytest.approx(2 * rate_module.INITIAL_RATE)
+
+
+def test_slow_start_grows_no_faster_than_answers_come_back() -> None:
+    """Clocked by answers: at most twice the last second's answers (at least the initial rate)."""
+    rate = AdaptiveRate(0.0)
+    for now in (1.0, 2.0, 3.0):  # queued for seconds, nothing answered yet
+        rate.refill(now, queued=True)
+    assert rate.rate == rate_module.INITIAL_RATE
+    for i in range(25):
+        rate.answered(3.0 + i / 25)
+    rate.refill(4.0, queued=True)
+    assert rate.rate == pytest.approx(2 * rate_module.INITIAL_RATE)  # doubling, under 2 x 25
+    rate.refill(5.0, queued=True)
+    assert rate.rate == pytest.approx(2 * rate_module.INITIAL_RATE)  # those answers are over a second old
+    for i in range(30):
+        rate.answered(5.0 + i / 30)
+    rate.refill(6.0, queued=True)
+    assert rate.rate == pytest.approx(60.0)  # the doubling (80) capped at twice the 30 answers
 
 
 def test_a_throttle_cuts_to_the_measured_rate_once_per_round_and_growth_becomes_additive() -> None:

@@ -290,6 +290,18 @@ def test_a_users_retries_option_merges_with_the_pools_standard_mode(emulator) ->
     assert _shared_client_retries("internetmonitor", {})["mode"] == "standard"
 
 
+def test_paced_status_calls_make_one_attempt_unless_the_user_chose_attempts(
+        emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore's in-call retries of a throttled call are not paced by the shared budget: with
+    the budget on, a trigger's client makes one attempt (the budget retries, paced), unless the
+    connection chose a number of attempts; with the budget off, the package's default of four."""
+    assert _shared_client_retries("athena", {})["total_max_attempts"] == 1
+    assert _shared_client_retries("athena", {"retries": {"max_attempts": 4}})["total_max_attempts"] == 5
+    assert _shared_client_retries("athena", {"retries": {"total_max_attempts": 2}})["total_max_attempts"] == 2
+    monkeypatch.setenv("AIRFLOW__QUERYSTATUS__RATE_BUDGET", "off")
+    assert _shared_client_retries("athena", {})["total_max_attempts"] == 4  # max_attempts 3: retries
+
+
 def test_adaptive_retry_mode_gives_way_to_the_shared_budget_and_keeps_the_other_retry_settings(
         emulator, caplog: pytest.LogCaptureFixture) -> None:
     """botocore's adaptive mode is one rate limiter per client; a shared client serves every

@@ -16,7 +16,7 @@ from airflow.triggers.base import BaseTrigger, TaskSuccessEvent, TriggerEvent
 from airflow_querystatus import front_doors, heap, status_lists
 from airflow_querystatus.bounds import configured_call_timeout
 from airflow_querystatus.budget import RateBudget, budgets_enabled
-from airflow_querystatus.clients import ClientKey, SharedClientPool, shared_pool
+from airflow_querystatus.clients import ClientKey, SharedClientPool, call_retrying_transient_errors, shared_pool
 from airflow_querystatus.compat import TRIGGER_ON_KILL, task_instance_state
 from airflow_querystatus.errors import ErrorKind, classify
 from airflow_querystatus.metrics import WaitMetrics
@@ -250,9 +250,15 @@ class QueryStatusTrigger(BaseTrigger):
             return
         pool = shared_pool()
         key = self.client_key()
+        params = self.spec.api_params(self.identifiers)
+
+        async def stop_once() -> None:
+            async with pool.borrow(key) as client, asyncio.timeout(configured_call_timeout()):
+                await getattr(client, stop_operation)(**params)
+
         try:
-            async with pool.subscribe(key), pool.borrow(key) as client, asyncio.timeout(configured_call_timeout()):
-                await getattr(client, stop_operation)(**self.spec.api_params(self.identifiers))
+            async with pool.subscribe(key):
+                await call_retrying_transient_errors(stop_once, operation=stop_operation)
         except Exception:
             self.log.exception("The task was killed (now %s) but stopping %s failed; stop it by hand.", state, subject)
         else:
