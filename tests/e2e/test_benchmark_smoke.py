@@ -83,3 +83,27 @@ def test_real_triggerer_benchmark_measures_ours_beside_the_baseline() -> None:
     assert by_kind["ours"]["polls_per_s"] > 0 and by_kind["ours"]["promoted_per_poll"] >= 0
     assert by_kind["ours"]["detection_p99_s"] >= by_kind["ours"]["detection_p50_s"] > 0
     assert "ours minus baseline, per poll" in out.stderr
+
+
+
+#: make benchmark-quota's two commands, tiny, and the rows (row, budget, lists) each must report.
+QUOTA_RUNS = {
+    "athena": (["--rows", "20x10", "20x10x2", "--budgets", "adaptive", "off"],
+               {(row, budget, "auto") for row in ("20x10", "20x10x2") for budget in ("adaptive", "off")}),
+    "logs": (["--kind", "logs", "--rows", "20x5", "--budgets", "adaptive", "--lists", "auto", "off"],
+             {("20x5", "adaptive", "auto"), ("20x5", "adaptive", "off")}),
+}
+
+
+@pytest.mark.parametrize("kind", QUOTA_RUNS)
+def test_quota_benchmark_reports_every_row(kind: str) -> None:
+    args, expected = QUOTA_RUNS[kind]
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "quota.py"), *args, "--finish", "2", "4"],
+                         capture_output=True, text=True, check=True, timeout=300)
+    rows = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    assert sorted((r["row"], r["budget"], r["lists"]) for r in rows) == sorted(expected)
+    for row in rows:
+        assert row["kind"] == kind and row["not_success"] == 0 and row["calls"] > 0  # a list call answers many
+        for key in ("throttled_share", "ok_calls_per_s_first_60s", "quota_used_first_60s", "detection_s", "ideal_s",
+                    "warnings", "warnings_max_per_minute", "cpu_s", "ok_calls_per_s_per_process"):
+            assert key in row
