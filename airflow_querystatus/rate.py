@@ -103,10 +103,7 @@ class AdaptiveRate:
         by acknowledgements. When answers come late (a loaded triggerer, a slow endpoint) the
         rate waits for them instead of doubling blind past the quota, so the overshoot before
         the first throttle is heard of stays under twice the quota."""
-        recent = self._recent_answers
-        while recent and recent[0] < now - 1.0:
-            recent.popleft()
-        return max(self._initial_rate, SLOW_START_FACTOR * len(recent))
+        return max(self._initial_rate, SLOW_START_FACTOR * _kept_since(self._recent_answers, now - 1.0))
 
     def take(self, now: float) -> bool:
         """Spend a token if one is there (after :meth:`refill`); False means: queue."""
@@ -127,25 +124,19 @@ class AdaptiveRate:
     # -- what the account answered ------------------------------------------------------
     def answered(self, now: float) -> None:
         """A call was answered (not throttled)."""
-        answers = self._answers
-        answers.append(now)
-        while answers and answers[0] < now - MEASURE_WINDOW:
-            answers.popleft()
+        self._answers.append(now)
+        _kept_since(self._answers, now - MEASURE_WINDOW)
         if self.slow_start:
-            recent = self._recent_answers
-            recent.append(now)
-            while recent and recent[0] < now - 1.0:
-                recent.popleft()
+            self._recent_answers.append(now)
+            _kept_since(self._recent_answers, now - 1.0)
 
     def throttled(self, sent_at: float, now: float) -> bool:
         """A call sent at ``sent_at`` was throttled: cut the rate, once per round of calls.
         Returns whether this throttle cut it."""
         if not self.adaptive or sent_at < self._cut_at:
             return False
-        answers = self._answers
-        while answers and answers[0] < now - MEASURE_WINDOW:
-            answers.popleft()
-        measured = len(answers) / MEASURE_WINDOW if len(answers) >= MIN_MEASURED else self.rate
+        answers = _kept_since(self._answers, now - MEASURE_WINDOW)
+        measured = answers / MEASURE_WINDOW if answers >= MIN_MEASURED else self.rate
         self.rate = max(MIN_RATE, CUT_FACTOR * min(measured, self.rate))
         self.slow_start = False
         self._recent_answers.clear()
@@ -155,3 +146,10 @@ class AdaptiveRate:
 
     def snapshot(self) -> RateSnapshot:
         return RateSnapshot(self.rate, self.adaptive, self.slow_start)
+
+
+def _kept_since(times: collections.deque[float], since: float) -> int:
+    """Drop the times before ``since`` (oldest first) and return how many are left."""
+    while times and times[0] < since:
+        times.popleft()
+    return len(times)

@@ -216,8 +216,7 @@ class QueryStatusSensor(WaitSettings, AwsBaseSensor[QueryStatusHook]):
         if not isinstance(state, str) or state not in self.spec.success_states:
             self._count_poll_before_deferring(None)
             return None
-        verdict = self._tracker_for(context, identifiers).observe(response)  # counts the poll
-        return verdict if verdict.outcome is Outcome.SUCCESS else None
+        return self._tracker_for(context, identifiers).observe(response)  # a success; counts the poll
 
     def _count_poll_before_deferring(self, error: BaseException | None) -> None:
         metrics = WaitMetrics(self.spec.key)
